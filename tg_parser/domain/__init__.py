@@ -1,0 +1,30 @@
+"""Pure domain models and rules (no I/O, no frameworks)."""
+
+from tg_parser.domain.models import (
+    ChatInfo,
+    Document,
+    Entity,
+    EntityType,
+    Message,
+    NamedEntity,
+    PostAnalysis,
+    Reaction,
+    Topic,
+)
+from tg_parser.domain.permalinks import bare_channel_id, channel_key, normalise_username, permalink
+
+__all__ = [
+    "ChatInfo",
+    "Document",
+    "Entity",
+    "EntityType",
+    "Message",
+    "NamedEntity",
+    "PostAnalysis",
+    "Reaction",
+    "Topic",
+    "bare_channel_id",
+    "channel_key",
+    "normalise_username",
+    "permalink",
+]

@@ -1,0 +1,73 @@
+"""The error tree of tg_parser.
+
+Every error the library raises on purpose is a :class:`TgParserError`. The tree
+tells the task layer what to do with a failure (after dramatiq's error tree):
+
+* :class:`RetryableError`: try again later (timeouts, HTTP 408/409/429/5xx,
+  connection loss, Telegram FloodWait, database disconnects). It may carry the
+  wait the server asked for (``retry_after_s``).
+* :class:`PermanentError`: retrying cannot help (HTTP 4xx, invalid LLM output
+  after its own re-asks). The task gives up at once and writes a dead letter.
+* :class:`InputError`: a permanent error caused by bad input (a malformed export
+  file or message). It names the file and the message id.
+"""
+
+from __future__ import annotations
+
+
+class TgParserError(Exception):
+    """Root of every error raised on purpose by tg_parser."""
+
+
+class ConfigurationError(TgParserError):
+    """The settings are unusable (a value out of range, a missing secret)."""
+
+
+class RetryableError(TgParserError):
+    """A transient failure: the same call may succeed later.
+
+    Args:
+        message: What failed, for humans.
+        retry_after_s: The wait the server named (FloodWait seconds, HTTP
+            ``Retry-After``), in seconds, or ``None`` when it named none.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(TgParserError):
+    """A failure that retrying cannot fix; the work item is dead-lettered."""
+
+
+class InputError(PermanentError):
+    """Bad input: a malformed export file or message.
+
+    Args:
+        message: What is wrong.
+        path: The file the input came from, when known.
+        message_id: The Telegram message id concerned, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        message_id: int | str | None = None,
+    ) -> None:
+        self.path = path
+        self.message_id = message_id
+        where = []
+        if path is not None:
+            where.append(f"file {path}")
+        if message_id is not None:
+            where.append(f"message {message_id}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(f"{prefix}{message}")
+        self.reason = message
+
+
+class NotFoundError(PermanentError):
+    """A channel, run or other record named by the caller does not exist."""
