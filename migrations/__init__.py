@@ -1,0 +1,1 @@
+"""Alembic migrations of the tg_parser database (shipped inside the package)."""

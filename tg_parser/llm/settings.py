@@ -1,0 +1,141 @@
+"""Settings of the LLM provider layer (pydantic-settings, ``LLM_*`` variables).
+
+Kept apart from :mod:`tg_parser.config` so the layer can be developed and tested
+on its own; nothing is read at import time, call :func:`load_llm_settings`.
+Provider SDKs read their own standard variables too (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``,
+``GEMINI_API_KEY``/``GOOGLE_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``,
+``OLLAMA_HOST``); the fields below mirror them so they can also come from
+``.env``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tg_parser.errors import ConfigurationError
+
+ProviderName = Literal["offline", "openai", "anthropic", "gemini", "ollama"]
+
+DEFAULT_MODELS: dict[str, str] = {
+    "openai": "gpt-5-mini",
+    "anthropic": "claude-haiku-4-5",
+    "gemini": "gemini-2.5-flash",
+    "ollama": "llama3.1",
+}
+"""Model used when ``LLM_MODEL`` is unset, per provider."""
+
+DEFAULT_EMBEDDING_MODELS: dict[str, str] = {
+    "openai": "text-embedding-3-small",
+    "gemini": "gemini-embedding-001",
+    "ollama": "nomic-embed-text",
+}
+"""Embedding model used when ``LLM_EMBEDDING_MODEL`` is unset (Anthropic has no embeddings API)."""
+
+
+class LLMSettings(BaseSettings):
+    """Settings of the LLM layer. Field names map to upper-case variables.
+
+    Attributes:
+        llm_provider: ``offline`` (default) | ``openai`` | ``anthropic`` | ``gemini`` | ``ollama``.
+        llm_model: Model name; ``None`` picks :data:`DEFAULT_MODELS` of the provider.
+        llm_timeout_s: Timeout of one provider call in seconds.
+        llm_temperature: Sampling temperature, sent only to models that accept it.
+        llm_reasoning_effort: ``reasoning.effort`` for reasoning models (OpenAI gpt-5*, o-series).
+        llm_verbosity: ``text.verbosity`` for OpenAI gpt-5*.
+        llm_max_output_tokens: Cap on output tokens of one answer.
+        llm_max_reasks: How many times an invalid answer is asked again before giving up.
+        llm_output_language: ``auto`` (the post's language) or an ISO 639-1 code.
+        llm_prices_file: Path of a JSON price table replacing the packaged one.
+        llm_embedding_model: Embedding model; ``None`` picks :data:`DEFAULT_EMBEDDING_MODELS`.
+        llm_rpm: Requests per minute allowed per provider across all workers (0 = unlimited).
+        llm_tpm: Tokens per minute allowed per provider across all workers (0 = unlimited).
+        llm_rate_limit_burst: Requests that may go at once before spacing starts.
+        llm_rate_limit_max_wait_s: Longest wait for the limiter before ``RetryableError``.
+        llm_rate_limit_redis_url: Redis of the shared limiter; default: the Redis broker, if any.
+        llm_rate_limit_prefix: Key prefix of the limiter in Redis.
+        openai_api_key, anthropic_api_key, gemini_api_key: Secrets (``GOOGLE_API_KEY`` works too).
+        openai_base_url, anthropic_base_url, gemini_base_url, ollama_host: Endpoint overrides.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    llm_provider: ProviderName = "offline"
+    llm_model: str | None = None
+    llm_timeout_s: float = Field(60.0, gt=0, le=600)
+    llm_temperature: float = Field(0.2, ge=0, le=2)
+    llm_reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] = "low"
+    llm_verbosity: Literal["low", "medium", "high"] = "low"
+    llm_max_output_tokens: int = Field(2048, ge=64, le=65536)
+    llm_max_reasks: int = Field(2, ge=0, le=5)
+    llm_output_language: str = Field("auto", pattern=r"^(auto|[a-z]{2,3})$")
+    llm_prices_file: str | None = None
+    llm_embedding_model: str | None = None
+
+    llm_rpm: int = Field(0, ge=0)
+    llm_tpm: int = Field(0, ge=0)
+    llm_rate_limit_burst: int = Field(1, ge=1)
+    llm_rate_limit_max_wait_s: float = Field(30.0, ge=0, le=600)
+    llm_rate_limit_redis_url: str | None = None
+    llm_rate_limit_prefix: str = "tg_parser:llm:rl"
+
+    celery_broker_url: str | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    gemini_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("gemini_api_key", "google_api_key")
+    )
+    gemini_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("gemini_base_url", "google_gemini_base_url")
+    )
+    ollama_host: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The model to call: ``LLM_MODEL`` or the provider's default (``offline`` for offline)."""
+        if self.llm_model:
+            return self.llm_model
+        return DEFAULT_MODELS.get(self.llm_provider, "offline")
+
+    @property
+    def embedding_model(self) -> str | None:
+        """``LLM_EMBEDDING_MODEL`` or the provider's default; ``None`` when it has none."""
+        return self.llm_embedding_model or DEFAULT_EMBEDDING_MODELS.get(self.llm_provider)
+
+    @property
+    def rate_limit_redis_url(self) -> str | None:
+        """Redis of the shared limiter: ``LLM_RATE_LIMIT_REDIS_URL``, else a Redis broker, else ``None``."""
+        if self.llm_rate_limit_redis_url:
+            return self.llm_rate_limit_redis_url
+        broker = self.celery_broker_url or ""
+        if broker.startswith(("redis://", "rediss://", "unix://")):
+            return broker
+        return None
+
+
+def load_llm_settings(**overrides: object) -> LLMSettings:
+    """Build LLM settings from the environment, ``.env`` and ``overrides``.
+
+    Args:
+        **overrides: Field values that win over the environment (``llm_provider="openai"``).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigurationError: A value is invalid; the message names the variable.
+    """
+    try:
+        return LLMSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+        raise ConfigurationError("invalid LLM configuration: " + "; ".join(problems)) from exc

@@ -1,0 +1,96 @@
+"""Channel sources as recorded in the database, and how to read them.
+
+A channel's ``source_kind``/``source`` say where its posts come from:
+
+* ``export``: a Telegram Desktop export; ``source`` is JSON
+  ``{"path": "/abs/result.json", "chat_id": 123}``. A folder path means the
+  newest ``result.json`` under it, re-read on each run.
+* ``telegram``: a live channel through Telethon; ``source`` is the reference
+  (``@name``, a t.me link or a numeric id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tg_parser.domain import ChatInfo, Message
+from tg_parser.errors import InputError
+
+
+@dataclass(frozen=True)
+class ExportSourceRef:
+    """Where an export channel's posts live: a file (or folder) and a chat id in it."""
+
+    path: str
+    chat_id: int
+
+    def to_json(self) -> str:
+        """Serialise for ``channels.source``."""
+        return json.dumps({"path": self.path, "chat_id": self.chat_id}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExportSourceRef:
+        """Parse ``channels.source``.
+
+        Raises:
+            InputError: The stored source is not an export reference.
+        """
+        try:
+            data = json.loads(text)
+            return cls(path=str(data["path"]), chat_id=int(data["chat_id"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            msg = f"channel source {text!r} is not an export reference"
+            raise InputError(msg) from exc
+
+
+def resolve_export_file(path: str | Path) -> Path:
+    """Return the ``result.json`` to read for ``path`` (a file, or a folder holding exports).
+
+    Raises:
+        InputError: Nothing readable at ``path``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        candidates = sorted(p.rglob("result.json"), key=lambda f: (f.stat().st_mtime, str(f)))
+        if not candidates:
+            candidates = sorted(p.glob("*.json"), key=lambda f: (f.stat().st_mtime, str(f)))
+        if not candidates:
+            msg = "folder holds no result.json"
+            raise InputError(msg, path=str(p))
+        return candidates[-1]
+    if not p.is_file():
+        msg = "no such file"
+        raise InputError(msg, path=str(p))
+    return p
+
+
+def list_export_chats(path: str | Path) -> list[ChatInfo]:
+    """Return the chats of an export file, in file order.
+
+    Raises:
+        InputError: The file is unreadable or malformed.
+    """
+    from tg_parser.sources.desktop_export import DesktopExportSource  # noqa: PLC0415 - keep CLI start fast
+
+    return [c.info for c in DesktopExportSource(resolve_export_file(path)).chats()]
+
+
+def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]:
+    """Yield the posts (and per-message errors) of one chat of an export.
+
+    Raises:
+        InputError: The file is unreadable, malformed, or lacks the chat.
+    """
+    from tg_parser.sources.desktop_export import DesktopExportSource  # noqa: PLC0415
+
+    path = resolve_export_file(ref.path)
+    source = DesktopExportSource(path)
+    for chat in source.chats():
+        if chat.info.telegram_id == ref.chat_id:
+            yield from source.iter_messages(chat)
+            return
+    msg = f"export holds no chat with id {ref.chat_id}"
+    raise InputError(msg, path=str(path))

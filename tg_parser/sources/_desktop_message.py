@@ -1,0 +1,328 @@
+"""Turn one message object of a Telegram Desktop ``result.json`` into a :class:`Message`.
+
+Private helpers of :mod:`tg_parser.sources.desktop_export`. Format rules come from
+Telegram Desktop's JSON writer (``Telegram/SourceFiles/export/output/
+export_output_json.cpp`` in telegramdesktop/tdesktop: ``SerializeText``,
+``SerializeMessage``) and from the real exports under ``shared/data/exports``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from tg_parser.domain import Entity, EntityType, Message, Reaction
+from tg_parser.errors import InputError
+
+#: Media keys Desktop writes when a message has no ``media_type`` of its own,
+#: in the order they are checked, and the media type each one stands for.
+_MEDIA_KEYS: tuple[tuple[str, str], ...] = (
+    ("photo", "photo"),
+    ("file", "document"),
+    ("poll", "poll"),
+    ("contact_information", "contact"),
+    ("place_name", "venue"),
+    ("location_information", "location"),
+    ("game_title", "game"),
+    ("invoice_information", "invoice"),
+    ("giveaway_information", "giveaway"),
+    ("giveaway_results", "giveaway_results"),
+    ("paid_stars_amount", "paid_media"),
+)
+
+_ENTITY_TYPES = {t.value: t for t in EntityType}
+
+
+def flatten_text(text: str | list[Any]) -> tuple[str, tuple[Entity, ...]]:
+    """Flatten a Desktop ``text`` (or ``text_entities``) value into text and entities.
+
+    Rule source: Telegram Desktop's ``SerializeText`` writes a message's text as
+    one string when it has no formatting, else as a list of plain strings and
+    ``{"type", "text", "href"|"user_id"|"language"|"document_id"|"collapsed"?}``
+    objects; ``text_entities`` is the same list with every part an object
+    (plain runs as ``{"type": "plain"}``). The text is the exact concatenation
+    of the parts.
+
+    Entity offsets and lengths are counted in Python code points of the
+    returned text. ``plain`` parts are not entities. ``text_link`` keeps its
+    ``href`` as ``url``; ``link`` gets its own text as ``url``; ``mention_name``
+    keeps ``user_id``; ``pre`` keeps a non-empty ``language``. Type names
+    Telegram Desktop uses are :class:`EntityType` values; any other name becomes
+    :attr:`EntityType.UNKNOWN` with the name in ``raw_type``.
+
+    Args:
+        text: A string, or a list of strings and part objects.
+
+    Returns:
+        ``(text, entities)``, entities in source order.
+
+    Raises:
+        InputError: When ``text`` is neither a string nor a list, or a part is
+            neither a string nor an object with a string ``type`` and ``text``.
+            The error names no file; callers add it.
+    """
+    if isinstance(text, str):
+        return text, ()
+    if not isinstance(text, list):
+        msg = f"text is {json_kind(text)}, expected a string or a list of parts"
+        raise InputError(msg)
+    pieces: list[str] = []
+    entities: list[Entity] = []
+    offset = 0
+    for position, part in enumerate(text):
+        if isinstance(part, str):
+            piece = part
+        elif isinstance(part, dict):
+            piece = part.get("text")
+            if not isinstance(piece, str):
+                msg = f"text part {position} has {json_kind(piece)} as its text, expected a string"
+                raise InputError(msg)
+            entity = _entity(part, offset=offset, piece=piece, position=position)
+            if entity is not None:
+                entities.append(entity)
+        else:
+            msg = f"text part {position} is {json_kind(part)}, expected a string or an object"
+            raise InputError(msg)
+        pieces.append(piece)
+        offset += len(piece)
+    return "".join(pieces), tuple(entities)
+
+
+def _entity(part: dict[str, Any], *, offset: int, piece: str, position: int) -> Entity | None:
+    raw_type = part.get("type")
+    if not isinstance(raw_type, str):
+        msg = f"text part {position} has {json_kind(raw_type)} as its type, expected a string"
+        raise InputError(msg)
+    if raw_type == EntityType.PLAIN.value:
+        return None
+    entity_type = _ENTITY_TYPES.get(raw_type, EntityType.UNKNOWN)
+    url: str | None = None
+    user_id: int | None = None
+    language: str | None = None
+    if entity_type is EntityType.TEXT_LINK:
+        href = part.get("href")
+        url = href if isinstance(href, str) and href else None
+    elif entity_type is EntityType.LINK:
+        url = piece
+    elif entity_type is EntityType.MENTION_NAME:
+        user_id = _optional_int(part.get("user_id"))
+    elif entity_type is EntityType.PRE:
+        lang = part.get("language")
+        language = lang if isinstance(lang, str) and lang else None
+    return Entity(
+        type=entity_type,
+        offset=offset,
+        length=len(piece),
+        text=piece,
+        url=url,
+        user_id=user_id,
+        language=language,
+        raw_type=raw_type if entity_type is EntityType.UNKNOWN and raw_type != "unknown" else None,
+    )
+
+
+def is_post(raw: dict[str, Any]) -> bool:
+    """Tell whether a message object is a post (``"type": "message"``).
+
+    Desktop writes ``service`` for service messages (joins, pins, title
+    changes…) and ``unsupported`` for messages it could not export; neither is
+    a post.
+
+    Args:
+        raw: One message object.
+
+    Returns:
+        ``True`` for a post.
+
+    Raises:
+        InputError: When ``type`` is missing or not a string.
+    """
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        msg = f"message type is {json_kind(kind)}, expected a string such as 'message' or 'service'"
+        raise InputError(msg)
+    return kind == "message"
+
+
+def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
+    """Build the :class:`Message` of one post object.
+
+    Times: ``date_unixtime`` / ``edited_unixtime`` (newer exports) are the true
+    UTC epoch seconds. Older exports carry only ``date`` / ``edited``, the
+    wall-clock time of the exporting machine with no zone; lacking the zone, we
+    read that time as UTC (so such times can be off by the exporter's UTC
+    offset). A zone-qualified ``date`` is converted to UTC.
+
+    Args:
+        raw: One message object with ``"type": "message"``.
+        channel_id: The chat's ``id`` from the export.
+
+    Returns:
+        The post; ``raw`` is kept as :attr:`Message.raw`.
+
+    Raises:
+        InputError: When a field has the wrong shape (no file named; the
+            caller adds file and message id).
+    """
+    message_id = raw.get("id")
+    if not _is_int(message_id):
+        msg = f"message id is {json_kind(message_id)}, expected an integer"
+        raise InputError(msg)
+    text, entities = flatten_text(raw.get("text", ""))
+    if "text_entities" in raw:
+        parts = raw["text_entities"]
+        if not isinstance(parts, list):
+            msg = f"text_entities is {json_kind(parts)}, expected a list"
+            raise InputError(msg)
+        entity_text, entities = flatten_text(parts)
+        if entity_text != text:
+            msg = "text_entities do not spell the same text as text"
+            raise InputError(msg)
+    date = _time(raw, "date", required=True)
+    try:
+        return Message(
+            channel_id=channel_id,
+            message_id=message_id,
+            date=date,
+            text=text,
+            entities=entities,
+            edited=_time(raw, "edited", required=False),
+            author=_author(raw),
+            reply_to=_int_field(raw, "reply_to_message_id"),
+            forwarded_from=_optional_str(raw.get("forwarded_from")),
+            media_type=_media_type(raw),
+            views=_int_field(raw, "views"),
+            reactions=_reactions(raw.get("reactions")),
+            raw=raw,
+        )
+    except ValidationError as exc:
+        msg = f"invalid message: {exc.errors(include_url=False)[0]['msg']}"
+        raise InputError(msg) from exc
+
+
+def _time(raw: dict[str, Any], key: str, *, required: bool) -> datetime | None:
+    unix = raw.get(f"{key}_unixtime")
+    if unix is not None:
+        return _from_unixtime(unix, key=f"{key}_unixtime")
+    value = raw.get(key)
+    if value is None:
+        if required:
+            msg = f"message has no {key}"
+            raise InputError(msg)
+        return None
+    if not isinstance(value, str):
+        msg = f"{key} is {json_kind(value)}, expected an ISO 8601 string"
+        raise InputError(msg)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        msg = f"{key} {value!r} is not an ISO 8601 date"
+        raise InputError(msg) from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _from_unixtime(value: Any, *, key: str) -> datetime:
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise TypeError(key)  # noqa: TRY301 - one message for every bad shape
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        msg = f"{key} {value!r} is not a Unix time in seconds"
+        raise InputError(msg) from exc
+
+
+def _author(raw: dict[str, Any]) -> str | None:
+    signature = raw.get("author")
+    if isinstance(signature, str) and signature:
+        return signature
+    return _optional_str(raw.get("from"))
+
+
+def _media_type(raw: dict[str, Any]) -> str | None:
+    declared = raw.get("media_type")
+    if isinstance(declared, str) and declared:
+        return declared
+    for key, media_type in _MEDIA_KEYS:
+        if raw.get(key) is not None:
+            return media_type
+    return None
+
+
+def _reactions(value: Any) -> tuple[Reaction, ...]:
+    """Read Desktop ``reactions``: ``[{"type", "count", "emoji"|"document_id"?, "recent"?}]``.
+
+    Rule source: ``SerializeMessage`` / ``Reaction::TypeToString`` in
+    tdesktop (types ``emoji``, ``custom_emoji``, ``paid``, ``empty``). Older
+    exports wrote ``{"emoji", "count"}`` without a type.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        msg = f"reactions is {json_kind(value)}, expected a list"
+        raise InputError(msg)
+    out: list[Reaction] = []
+    for reaction in value:
+        if not isinstance(reaction, dict):
+            msg = f"a reaction is {json_kind(reaction)}, expected an object"
+            raise InputError(msg)
+        count = reaction.get("count")
+        if not _is_int(count) or count < 0:
+            msg = f"reaction count {count!r} is not a non-negative integer"
+            raise InputError(msg)
+        kind = reaction.get("type", "emoji")
+        if kind == "empty":
+            continue
+        if kind == "custom_emoji":
+            document_id = reaction.get("document_id")
+            key = str(document_id) if document_id not in (None, "") else "custom_emoji"
+        elif kind == "paid":
+            key = "paid"
+        else:
+            key = _optional_str(reaction.get("emoji")) or str(kind)
+        out.append(Reaction(emoji=key, count=count))
+    return tuple(out)
+
+
+def _int_field(raw: dict[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not _is_int(value):
+        msg = f"{key} is {json_kind(value)}, expected an integer"
+        raise InputError(msg)
+    return int(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def json_kind(value: Any) -> str:
+    """Name a JSON value's type for error messages (``a string``, ``null``…)."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    for cls, name in names.items():
+        if type(value) is cls:
+            return f"{name} ({value!r})" if cls is not str else f"{name} ({value[:40]!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,240 @@
+"""Stream the chats and message objects of a Telegram Desktop ``result.json``.
+
+Private helper of :mod:`tg_parser.sources.desktop_export`. It walks ijson's
+parse events once, keeps only the metadata of the chat being read, and builds
+one message object at a time, so memory stays flat however large the file is.
+
+Layouts (from Telegram Desktop's ``JsonWriter`` in
+``export/output/export_output_json.cpp``): a single-chat export is one object
+``{"name", "type", "id", "messages": [...]}``; a full-account export is an
+object whose ``chats.list[]`` and ``left_chats.list[]`` hold such chat objects
+next to other sections (``about``, ``contacts``, ``sessions``…), which are
+skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import ijson
+from ijson.common import ObjectBuilder
+
+from tg_parser.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+#: Where chat objects live: the top level (single-chat export) and the two
+#: lists of a full-account export.
+CHAT_PREFIXES: tuple[str, ...] = ("", "chats.list.item", "left_chats.list.item")
+#: Chat metadata keys kept while streaming.
+META_KEYS: tuple[str, ...] = ("name", "type", "id")
+
+_STARTS = frozenset({"start_map", "start_array"})
+_ENDS = frozenset({"end_map", "end_array"})
+_STRUCTURAL = _STARTS | _ENDS | {"map_key"}
+_ARRAY_EVENTS = frozenset({"start_array", "end_array"})
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _roles() -> dict[str, tuple[str, str, str]]:
+    """Map an ijson prefix to ``(role, chat prefix, metadata key)``."""
+    roles: dict[str, tuple[str, str, str]] = {}
+    for chat in CHAT_PREFIXES:
+        roles[chat] = ("chat", chat, "")
+        roles[_join(chat, "messages")] = ("messages", chat, "")
+        roles[_join(chat, "messages.item")] = ("message", chat, "")
+        for key in META_KEYS:
+            roles[_join(chat, key)] = ("meta", chat, key)
+    return roles
+
+
+_ROLES = _roles()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStart:
+    """The ``messages`` key of a chat object was reached.
+
+    Attributes:
+        index: 0-based position of the chat among the file's chats.
+        meta: The metadata (``name``, ``type``, ``id``) seen so far.
+    """
+
+    index: int
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One element of a chat's ``messages`` list, as parsed.
+
+    Attributes:
+        index: Position of the chat in the file.
+        position: 0-based position of the message in the chat's list.
+        value: The parsed element (normally an object).
+    """
+
+    index: int
+    position: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEnd:
+    """A chat object closed; its metadata is now complete.
+
+    Attributes:
+        index: Position of the chat in the file.
+        meta: The chat's ``name``, ``type`` and ``id`` (those present).
+    """
+
+    index: int
+    meta: dict[str, Any]
+
+
+StreamEvent = ChatStart | RawMessage | ChatEnd
+
+
+@dataclass(slots=True)
+class _ChatState:
+    meta: dict[str, Any] = field(default_factory=dict)
+    index: int | None = None
+    position: int = 0
+
+
+@functools.cache
+def _backend() -> Any:
+    """Return ijson's C (yajl2_c) backend, or ijson's default when it is not built."""
+    try:
+        return ijson.get_backend("yajl2_c")
+    except ImportError:
+        return ijson
+
+
+def walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent]:
+    """Stream the chats of an export and the messages of the chats wanted.
+
+    Args:
+        path: The ``result.json`` file.
+        wants: Called with a chat's index; message objects are built and
+            yielded only for chats it accepts (others are skipped unparsed).
+
+    Yields:
+        For each chat, in file order: :class:`ChatStart`, its
+        :class:`RawMessage` items (when wanted), :class:`ChatEnd`.
+
+    Raises:
+        InputError: Naming the file, when it cannot be read, is not JSON, ends
+            early, has the wrong top-level shape or holds no ``messages`` list.
+            Everything before the fault has been yielded already.
+    """
+    try:
+        with path.open("rb") as handle:
+            events = _backend().parse(handle, use_float=True)
+            try:
+                yield from _walk_events(events, path=path, wants=wants)
+            except ijson.JSONError as exc:
+                raise _json_error(exc, path=path, handle=handle) from exc
+            except UnicodeDecodeError as exc:
+                msg = f"not UTF-8 text near byte {handle.tell()}: {exc.reason}"
+                raise InputError(msg, path=str(path)) from exc
+    except OSError as exc:
+        msg = f"cannot read the export: {exc.strerror or exc}"
+        raise InputError(msg, path=str(path)) from exc
+
+
+def _json_error(exc: Exception, *, path: Path, handle: IO[bytes]) -> InputError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "premature EOF" in reason or "Incomplete" in reason:
+        reason = "the JSON ends early (truncated file?)"
+    return InputError(f"not valid JSON ({reason}), before byte {handle.tell()}", path=str(path))
+
+
+def _walk_events(  # noqa: C901, PLR0912 - one flat state machine reads best as one loop
+    events: Iterator[tuple[str, str, Any]],
+    *,
+    path: Path,
+    wants: Callable[[int], bool],
+) -> Iterator[StreamEvent]:
+    events = iter(events)
+    first = next(events, None)
+    if first is None or first[1] != "start_map":
+        found = "nothing" if first is None else _shape(first[1])
+        msg = f"top level is {found}; a Telegram Desktop result.json is a JSON object"
+        raise InputError(msg, path=str(path))
+    states: dict[str, _ChatState] = {"": _ChatState()}
+    chats_seen = 0
+    builder: Any = None
+    building_prefix = ""
+    building: tuple[int, int] = (0, 0)
+    for prefix, event, value in events:
+        if builder is not None:
+            builder.event(event, value)
+            if event in _ENDS and prefix == building_prefix:
+                yield RawMessage(index=building[0], position=building[1], value=builder.value)
+                builder = None
+            continue
+        role = _ROLES.get(prefix)
+        if role is None:
+            continue
+        kind, chat_prefix, key = role
+        state = states.get(chat_prefix)
+        if kind == "message":
+            if state is None or state.index is None or event in _ENDS:
+                continue
+            position = state.position
+            state.position += 1
+            if not wants(state.index):
+                continue
+            if event in _STARTS:
+                builder = ObjectBuilder()
+                builder.event(event, value)
+                building_prefix = prefix
+                building = (state.index, position)
+            else:
+                yield RawMessage(index=state.index, position=position, value=value)
+        elif kind == "chat":
+            if event == "start_map":
+                states[chat_prefix] = _ChatState()
+            elif event == "map_key" and value == "messages" and state is not None:
+                state.index = chats_seen
+                chats_seen += 1
+                yield ChatStart(index=state.index, meta=dict(state.meta))
+            elif event == "end_map" and state is not None:
+                del states[chat_prefix]
+                if state.index is not None:
+                    yield ChatEnd(index=state.index, meta=state.meta)
+        elif kind == "messages":
+            if event not in _ARRAY_EVENTS:
+                where = f"chat {state.index}" if state is not None and state.index is not None else "a chat"
+                msg = f"messages of {where} is {_shape(event)}, expected a list"
+                raise InputError(msg, path=str(path))
+        elif state is not None and event not in _STRUCTURAL:
+            state.meta[key] = value
+    if chats_seen == 0:
+        msg = (
+            "no messages anywhere: expected a chat export (name, type, id, messages) "
+            "or a full-account export (chats.list[], left_chats.list[])"
+        )
+        raise InputError(msg, path=str(path))
+
+
+def _shape(event: str) -> str:
+    shapes = {
+        "start_map": "an object",
+        "start_array": "a list",
+        "string": "a string",
+        "number": "a number",
+        "integer": "a number",
+        "double": "a number",
+        "boolean": "a boolean",
+        "null": "null",
+    }
+    return shapes.get(event, event)

@@ -1,0 +1,95 @@
+"""Engines and sessions: one engine per process, disposed after fork.
+
+SQLite gets WAL, foreign keys and a busy timeout so the CLI and an embedded run
+can share a file; PostgreSQL gets a pooled psycopg 3 engine with pre-ping so a
+connection killed server-side (``pg_terminate_backend``) is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create a new engine for ``database_url`` (no caching).
+
+    Args:
+        database_url: A SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://``).
+    """
+    if database_url.startswith("sqlite"):
+        engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800)
+
+
+def get_engine(database_url: str) -> Engine:
+    """Return the process-wide engine for ``database_url``, creating it once."""
+    with _lock:
+        engine = _engines.get(database_url)
+        if engine is None:
+            engine = make_engine(database_url)
+            _engines[database_url] = engine
+            _factories[database_url] = sessionmaker(engine, expire_on_commit=False)
+        return engine
+
+
+def session_factory(database_url: str) -> sessionmaker[Session]:
+    """Return the process-wide session factory for ``database_url``."""
+    get_engine(database_url)
+    return _factories[database_url]
+
+
+@contextmanager
+def session_scope(database_url: str) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on error."""
+    session = session_factory(database_url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_engines() -> None:
+    """Drop every pooled connection (call in a child process after fork)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+        _factories.clear()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's pooled sockets must not be closed (or used) by the child:
+    # dispose(close=False) forgets them without sending a Terminate message.
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+    _factories.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
