@@ -14,6 +14,7 @@ def transport_errors() -> tuple[type[BaseException], ...]:
 
     Returns:
         A tuple usable in ``except``.
+
     """
     found: list[type[BaseException]] = []
     for name in ("httpx", "httpx2"):

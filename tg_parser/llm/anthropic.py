@@ -13,8 +13,7 @@ Sources:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anthropic
 
@@ -22,6 +21,9 @@ from tg_parser.errors import ConfigurationError, PermanentError, RetryableError
 from tg_parser.llm.capabilities import capabilities
 from tg_parser.llm.failures import error_for_status
 from tg_parser.llm.provider import ChatTurn, EmbeddingReply, StructuredReply, timed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class AnthropicProvider:
@@ -38,6 +40,7 @@ class AnthropicProvider:
 
     Raises:
         ConfigurationError: The client cannot be built.
+
     """
 
     name = "anthropic"
@@ -113,6 +116,7 @@ class AnthropicProvider:
 
         Raises:
             ConfigurationError: Always; use another provider for embeddings.
+
         """
         del texts
         msg = "anthropic has no embeddings API; topics use the offline vectors with this provider"

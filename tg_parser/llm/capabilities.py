@@ -33,6 +33,7 @@ class ModelCapabilities:
         reasoning_effort: Whether a reasoning effort may be sent.
         verbosity: Whether ``text.verbosity`` may be sent (Responses API only).
         max_tokens_param: Name of the output-token cap parameter of that API.
+
     """
 
     api: ApiKind
@@ -58,6 +59,7 @@ def capabilities(provider: str, model: str) -> ModelCapabilities:
 
     Raises:
         ValueError: For an unknown provider.
+
     """
     name = model.lower().rsplit("/", 1)[-1]
     if provider == "openai":

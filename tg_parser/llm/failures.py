@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from tg_parser.errors import PermanentError, RetryableError
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """4xx statuses worth retrying; every 5xx is retryable as well."""
+
+_FIRST_SERVER_ERROR = 500
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, *, now_s: float | None = None) -> float | None:
@@ -34,6 +39,7 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now_s: float | None 
 
     Returns:
         Seconds to wait (≥ 0), or ``None`` when no usable header is present.
+
     """
     if not headers:
         return None
@@ -65,8 +71,9 @@ def is_retryable_status(status: int) -> bool:
 
     Args:
         status: HTTP status code.
+
     """
-    return status in RETRYABLE_STATUSES or status >= 500  # noqa: PLR2004
+    return status in RETRYABLE_STATUSES or status >= _FIRST_SERVER_ERROR
 
 
 def error_for_status(
@@ -82,6 +89,7 @@ def error_for_status(
 
     Returns:
         A :class:`RetryableError` (with ``retry_after_s``) or a :class:`PermanentError`.
+
     """
     text = f"{provider} HTTP {status}: {message[:500]}"
     if status <= 0 or is_retryable_status(status):

@@ -15,8 +15,7 @@ Sources:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from google import genai
 from google.genai import errors as genai_errors
@@ -27,6 +26,9 @@ from tg_parser.llm._transport import transport_errors
 from tg_parser.llm.capabilities import capabilities
 from tg_parser.llm.failures import error_for_status
 from tg_parser.llm.provider import ChatTurn, EmbeddingReply, StructuredReply, timed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class GeminiProvider:
@@ -43,6 +45,7 @@ class GeminiProvider:
 
     Raises:
         ConfigurationError: No API key anywhere.
+
     """
 
     name = "gemini"

@@ -49,6 +49,7 @@ def detect_language(text: str) -> str:
 
     Returns:
         A two-letter code.
+
     """
     letters_cyr = len(_CYRILLIC.findall(text))
     letters_lat = len(_LATIN.findall(text))
@@ -56,7 +57,7 @@ def detect_language(text: str) -> str:
         return "en"
     if len(text.strip()) < _SHORT_TEXT_CHARS and letters_cyr + letters_lat > 0:
         return "ru" if letters_cyr > letters_lat else "en"
-    import py3langid  # noqa: PLC0415  (heavy model load, only when needed)
+    import py3langid  # noqa: PLC0415  (imported on demand)
 
     code, _score = py3langid.classify(text)
     return str(code)
@@ -71,6 +72,7 @@ def output_language(text: str, *, setting: str = "auto") -> tuple[str, str]:
 
     Returns:
         ``(code, name)``, e.g. ``("ru", "Russian")``.
+
     """
     code = detect_language(text) if setting == "auto" else setting
     return code, LANGUAGE_NAMES.get(code, code)

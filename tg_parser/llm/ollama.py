@@ -13,8 +13,7 @@ Sources:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import ollama
 
@@ -23,6 +22,9 @@ from tg_parser.llm._transport import transport_errors
 from tg_parser.llm.capabilities import capabilities
 from tg_parser.llm.failures import error_for_status
 from tg_parser.llm.provider import ChatTurn, EmbeddingReply, StructuredReply, timed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class OllamaProvider:
@@ -35,6 +37,7 @@ class OllamaProvider:
         temperature: Sampling temperature (``options.temperature``).
         max_output_tokens: ``options.num_predict``.
         host: Server; ``None`` lets the SDK read ``OLLAMA_HOST``.
+
     """
 
     name = "ollama"

@@ -13,8 +13,7 @@ Sources:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 
@@ -22,6 +21,9 @@ from tg_parser.errors import ConfigurationError, PermanentError, RetryableError
 from tg_parser.llm.capabilities import capabilities
 from tg_parser.llm.failures import error_for_status
 from tg_parser.llm.provider import ChatTurn, EmbeddingReply, StructuredReply, timed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class OpenAIProvider:
@@ -40,6 +42,7 @@ class OpenAIProvider:
 
     Raises:
         ConfigurationError: No API key anywhere.
+
     """
 
     name = "openai"

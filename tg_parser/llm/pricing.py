@@ -29,6 +29,7 @@ class ModelPrice:
     Attributes:
         input_per_mtok_usd: Input (prompt) tokens.
         output_per_mtok_usd: Output (completion, including reasoning) tokens.
+
     """
 
     input_per_mtok_usd: float
@@ -52,6 +53,7 @@ def load_prices(path: str | None = None) -> PriceTable:
 
     Raises:
         ConfigurationError: The file is missing or malformed.
+
     """
     try:
         if path is None:
@@ -83,6 +85,7 @@ def price_for(prices: PriceTable, *, provider: str, model: str) -> ModelPrice | 
 
     Returns:
         The price, or ``None`` when the table has none.
+
     """
     models = prices.get(provider, {})
     if model in models:
@@ -107,6 +110,7 @@ def estimate_cost_usd(
 
     Returns:
         ``tokens / 1e6 * price`` summed over input and output, or ``None`` for an unknown model.
+
     """
     price = price_for(prices, provider=provider, model=model)
     if price is None:

@@ -37,6 +37,7 @@ def load_prompt(filename: str) -> str:
 
     Returns:
         The template text.
+
     """
     return resources.files("tg_parser.llm").joinpath("prompts", filename).read_text(encoding="utf-8")
 
@@ -53,5 +54,6 @@ def render_prompt(filename: str, **values: str) -> str:
 
     Raises:
         KeyError: A placeholder has no value.
+
     """
     return string.Template(load_prompt(filename)).substitute(values)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 T = TypeVar("T")
 
@@ -17,6 +19,7 @@ class ChatTurn:
     Attributes:
         role: ``user`` or ``assistant``.
         content: The text of the turn.
+
     """
 
     role: Literal["user", "assistant"]
@@ -32,6 +35,7 @@ class StructuredReply:
         input_tokens: Prompt tokens the provider reported (0 when unknown).
         output_tokens: Output tokens the provider reported (0 when unknown).
         latency_ms: Wall time of the call in milliseconds.
+
     """
 
     text: str
@@ -48,6 +52,7 @@ class EmbeddingReply:
         vectors: One vector per input text, in input order.
         input_tokens: Tokens the provider reported (0 when unknown).
         latency_ms: Wall time of the call in milliseconds.
+
     """
 
     vectors: list[list[float]]
@@ -69,6 +74,7 @@ class LLMProvider(Protocol):
         name: Provider name (``openai``…), recorded on documents and usage.
         model: Chat model name.
         embedding_model: Embedding model name, or ``None`` when the provider has none.
+
     """
 
     name: str
@@ -92,6 +98,7 @@ class LLMProvider(Protocol):
         Raises:
             RetryableError: 408/409/429/5xx, timeout, connection failure.
             PermanentError: Any other 4xx.
+
         """
         ...
 
@@ -108,6 +115,7 @@ class LLMProvider(Protocol):
             RetryableError: 408/409/429/5xx, timeout, connection failure.
             PermanentError: Any other 4xx.
             ConfigurationError: The provider has no embedding model.
+
         """
         ...
 
@@ -120,6 +128,7 @@ def timed(call: Callable[[], T]) -> tuple[T, float]:
 
     Returns:
         ``(result, latency_ms)``.
+
     """
     start = time.perf_counter()
     result = call()

@@ -13,9 +13,10 @@ Sources:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _DROP_KEYS = frozenset({"default", "title"})
 
@@ -29,6 +30,7 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     Returns:
         A JSON schema dict with no ``$ref``/``$defs``, every object closed
         (``additionalProperties: false``) and all its properties required.
+
     """
     raw = model.model_json_schema()
     defs: dict[str, Any] = raw.pop("$defs", {})

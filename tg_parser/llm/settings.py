@@ -59,6 +59,7 @@ class LLMSettings(BaseSettings):
         llm_rate_limit_prefix: Key prefix of the limiter in Redis.
         openai_api_key, anthropic_api_key, gemini_api_key: Secrets (``GOOGLE_API_KEY`` works too).
         openai_base_url, anthropic_base_url, gemini_base_url, ollama_host: Endpoint overrides.
+
     """
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -130,6 +131,7 @@ def load_llm_settings(**overrides: object) -> LLMSettings:
 
     Raises:
         ConfigurationError: A value is invalid; the message names the variable.
+
     """
     try:
         return LLMSettings(**overrides)  # type: ignore[arg-type]

@@ -152,14 +152,15 @@ def detect_language(text: str) -> str:
     letters = _letters(body)
     if len(letters) < MIN_LETTERS_FOR_MODEL:
         return detect_script_language(body)
-    code, _prob = _identifier().classify(body)
-    code = str(code)
+    code = _best_iso639_1(body)
+    if code is None:
+        return detect_script_language(body)
     scripts = Counter(s for s in map(_script_of, letters) if s)
     total = sum(scripts.values()) or 1
     wanted = _code_scripts(code)
     if wanted is not None and sum(scripts[s] for s in wanted) / total < MIN_SCRIPT_SHARE:
         return detect_script_language(body)
-    if code in _CYRILLIC_MARKERS:
+    if code in _CYRILLIC_MARKERS and min(scripts, key=lambda s: (-scripts[s], s)) == "CYRILLIC":
         present = set(letters)
         markers, excluders = _CYRILLIC_MARKERS[code]
         if not present & markers or present & excluders:
@@ -182,6 +183,7 @@ _CYRILLIC_MARKERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "tt": (frozenset("әөүҗңһ"), frozenset()),
     "tg": (frozenset("ғӣқӯҳҷ"), frozenset()),
     "mn": (frozenset("өү"), frozenset()),
+    "uz": (frozenset("ўқғҳ"), frozenset()),
 }
 
 # Languages written (usually) in Latin script.
@@ -193,6 +195,7 @@ _CODE_SCRIPTS: dict[str, frozenset[str]] = {
     **dict.fromkeys(["ru", *_CYRILLIC_MARKERS], frozenset({"CYRILLIC"})),
     **dict.fromkeys(_LATIN_LANGUAGES, frozenset({"LATIN"})),
     **dict.fromkeys(["ar", "fa", "ur", "ps", "ug"], frozenset({"ARABIC"})),
+    "uz": frozenset({"CYRILLIC", "LATIN"}),
     "zh": frozenset({"CJK"}),
     "ja": frozenset({"CJK", "HIRAGANA", "KATAKANA"}),
     "ko": frozenset({"HANGUL", "CJK"}),
@@ -208,3 +211,35 @@ _CODE_SCRIPTS: dict[str, frozenset[str]] = {
 def _code_scripts(code: str) -> frozenset[str] | None:
     """Scripts a language is written in, or ``None`` when we do not know it."""
     return _CODE_SCRIPTS.get(code)
+
+
+# py3langid's model also answers ISO 639-3 codes; these name a variety of an
+# ISO 639-1 language (macrolanguage members, historical forms, creoles).
+_TO_ISO639_1 = {
+    "ary": "ar",
+    "arz": "ar",
+    "wuu": "zh",
+    "yue": "zh",
+    "uzs": "uz",
+    "pcm": "en",
+    "sdh": "ku",
+    "gug": "gn",
+    "hbo": "he",
+    "grc": "el",
+}
+_NO_LANGUAGE = "zxx"
+
+
+def _best_iso639_1(body: str) -> str | None:
+    """Return the model's most probable language that has an ISO 639-1 code.
+
+    Returns ``None`` when the model says the text has no linguistic content
+    (``zxx``: code, tables).
+    """
+    for code, _prob in _identifier().rank(body):
+        name = _TO_ISO639_1.get(str(code), str(code))
+        if name == _NO_LANGUAGE:
+            return None
+        if len(name) == 2:  # noqa: PLR2004 - ISO 639-1 codes are two letters
+            return name
+    return None

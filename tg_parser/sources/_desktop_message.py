@@ -33,6 +33,13 @@ _MEDIA_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 _ENTITY_TYPES = {t.value: t for t in EntityType}
+# Members bound once: attribute access on an Enum class is slow in a hot loop.
+_PLAIN = EntityType.PLAIN.value
+_UNKNOWN = EntityType.UNKNOWN
+_TEXT_LINK = EntityType.TEXT_LINK
+_LINK = EntityType.LINK
+_MENTION_NAME = EntityType.MENTION_NAME
+_PRE = EntityType.PRE
 
 
 def flatten_text(text: str | list[Any]) -> tuple[str, tuple[Entity, ...]]:
@@ -95,20 +102,20 @@ def _entity(part: dict[str, Any], *, offset: int, piece: str, position: int) -> 
     if not isinstance(raw_type, str):
         msg = f"text part {position} has {json_kind(raw_type)} as its type, expected a string"
         raise InputError(msg)
-    if raw_type == EntityType.PLAIN.value:
+    if raw_type == _PLAIN:
         return None
-    entity_type = _ENTITY_TYPES.get(raw_type, EntityType.UNKNOWN)
+    entity_type = _ENTITY_TYPES.get(raw_type, _UNKNOWN)
     url: str | None = None
     user_id: int | None = None
     language: str | None = None
-    if entity_type is EntityType.TEXT_LINK:
+    if entity_type is _TEXT_LINK:
         href = part.get("href")
         url = href if isinstance(href, str) and href else None
-    elif entity_type is EntityType.LINK:
+    elif entity_type is _LINK:
         url = piece
-    elif entity_type is EntityType.MENTION_NAME:
+    elif entity_type is _MENTION_NAME:
         user_id = _optional_int(part.get("user_id"))
-    elif entity_type is EntityType.PRE:
+    elif entity_type is _PRE:
         lang = part.get("language")
         language = lang if isinstance(lang, str) and lang else None
     return Entity(
@@ -119,7 +126,7 @@ def _entity(part: dict[str, Any], *, offset: int, piece: str, position: int) -> 
         url=url,
         user_id=user_id,
         language=language,
-        raw_type=raw_type if entity_type is EntityType.UNKNOWN and raw_type != "unknown" else None,
+        raw_type=raw_type if entity_type is _UNKNOWN and raw_type != "unknown" else None,
     )
 
 
@@ -170,16 +177,17 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
     if not _is_int(message_id):
         msg = f"message id is {json_kind(message_id)}, expected an integer"
         raise InputError(msg)
-    text, entities = flatten_text(raw.get("text", ""))
     if "text_entities" in raw:
         parts = raw["text_entities"]
         if not isinstance(parts, list):
             msg = f"text_entities is {json_kind(parts)}, expected a list"
             raise InputError(msg)
-        entity_text, entities = flatten_text(parts)
-        if entity_text != text:
+        text, entities = flatten_text(parts)
+        if _concatenate(raw.get("text", "")) != text:
             msg = "text_entities do not spell the same text as text"
             raise InputError(msg)
+    else:
+        text, entities = flatten_text(raw.get("text", ""))
     date = _time(raw, "date", required=True)
     try:
         return Message(
@@ -200,6 +208,15 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
     except ValidationError as exc:
         msg = f"invalid message: {exc.errors(include_url=False)[0]['msg']}"
         raise InputError(msg) from exc
+
+
+def _concatenate(text: Any) -> str:
+    """Return the text of a ``text`` value without building entities."""
+    if isinstance(text, list):
+        pieces = [part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in text]
+        if all(isinstance(piece, str) for piece in pieces):
+            return "".join(pieces)  # type: ignore[arg-type]
+    return flatten_text(text)[0]  # raises the precise error
 
 
 def _time(raw: dict[str, Any], key: str, *, required: bool) -> datetime | None:

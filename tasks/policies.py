@@ -1,0 +1,50 @@
+"""``RETRY_*`` settings → per-task retry decisions through Celery's own retry machinery."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from tg_parser.config import RetryPolicy, get_settings
+from tg_parser.errors import RetryableError
+
+TASK_TYPE = {
+    "tg_parser.ingest_channel": "ingest",
+    "tg_parser.process_message": "process",
+    "tg_parser.topicize_channel": "topics",
+    "tg_parser.export_channel": "export",
+}
+
+
+def policy_for(task_name: str) -> RetryPolicy:
+    """Return the retry policy of a task (its type's overrides over the defaults)."""
+    return get_settings().retry_policy(TASK_TYPE.get(task_name, "process"))
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """Whether to retry, after how long, and how many attempts have been made."""
+
+    retry: bool
+    countdown_s: float
+    attempts: int
+
+
+def decide(task_name: str, *, retries_done: int, error: BaseException) -> RetryDecision:
+    """Decide what to do after an attempt failed with ``error``.
+
+    Args:
+        task_name: The Celery task name.
+        retries_done: ``task.request.retries`` (0 on the first attempt).
+        error: The exception raised by the attempt.
+
+    Returns:
+        Retry only for a :class:`RetryableError` with attempts left; the
+        countdown follows DESIGN.md's formula and a longer server wait wins.
+    """
+    attempts = retries_done + 1
+    policy = policy_for(task_name)
+    if not isinstance(error, RetryableError) or attempts >= policy.max_attempts:
+        return RetryDecision(retry=False, countdown_s=0.0, attempts=attempts)
+    delay = policy.delay_s(attempts, rand=random.random(), server_wait_s=error.retry_after_s)  # noqa: S311
+    return RetryDecision(retry=True, countdown_s=delay, attempts=attempts)

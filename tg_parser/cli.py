@@ -1,0 +1,506 @@
+"""``tg-parser``: the command line (Typer + rich).
+
+Embedded by default (SQLite, tasks in-process); with ``CELERY_BROKER_URL`` set,
+``run`` dispatches to the Celery cluster and follows the run in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tg_parser.config import Settings, get_settings
+from tg_parser.errors import ConfigurationError, TgParserError
+
+app = typer.Typer(
+    help="Turn Telegram channels into structured, topic-grouped documents for RAG.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic) commands.", no_args_is_help=True)
+channels_app = typer.Typer(help="Channels: list what is known.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs: state, counts and timings.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: work that gave up.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(channels_app, name="channels")
+app.add_typer(runs_app, name="runs")
+app.add_typer(dlq_app, name="dlq")
+
+console = Console()
+err = Console(stderr=True)
+
+ExportFile = Annotated[
+    Path, typer.Option("--export-file", "-f", help="Telegram Desktop result.json (or a folder holding one).")
+]
+Username = Annotated[
+    str | None, typer.Option("--username", "-u", help="Public @username of the chat, for t.me/<username>/<id> links.")
+]
+OutDir = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Export folder; files go to OUT/<channel key>/. [default: ./exports]")
+]
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    from tg_parser.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(log_format=settings.effective_log_format, log_level=os.environ.get("LOG_LEVEL", "WARNING"))
+    return settings
+
+
+def _ensure_schema(settings: Settings) -> None:
+    """Migrate a SQLite database automatically; ask for ``db upgrade`` on PostgreSQL."""
+    from tg_parser.storage import migrate  # noqa: PLC0415
+
+    if migrate.is_at_head(settings.database_url):
+        return
+    if settings.database_url.startswith("sqlite"):
+        migrate.upgrade(settings.database_url)
+        return
+    err.print("[red]error:[/red] the database is not migrated to the newest schema; run `tg-parser db upgrade`.")
+    raise typer.Exit(2)
+
+
+def _fail(exc: Exception, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code)
+
+
+@app.callback()
+def _root() -> None:
+    """tg-parser: Telegram channels → documents → topics → NDJSON/JSON exports."""
+
+
+# ------------------------------------------------------------------ run
+
+
+@app.command()
+def run(
+    export_file: ExportFile,
+    username: Username = None,
+    out: OutDir = None,
+    timeout_s: Annotated[float, typer.Option(help="Cluster mode: give up waiting after this many seconds.")] = 3600,
+) -> None:
+    """Run the whole pipeline (ingest → process → topicize → export) for every chat in an export."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services import pipeline  # noqa: PLC0415
+
+    out_dir = str(out) if out else None
+    try:
+        channels = pipeline.register_export(
+            database_url=settings.database_url, path=export_file, username=username, export_dir=out_dir
+        )
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    if settings.embedded:
+        ok = _run_embedded(settings, [c.key for c in channels], out_dir)
+    else:
+        ok = _run_cluster(settings, [c.key for c in channels], out_dir, timeout_s)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _run_embedded(settings: Settings, keys: list[str], out_dir: str | None) -> bool:
+    from tg_parser.services.embedded import run_channel_embedded  # noqa: PLC0415
+
+    run_ids: list[str] = []
+    ok = True
+    with _progress() as progress:
+        for key in keys:
+            task = progress.add_task(f"{key}: reading export", total=None)
+
+            def on_ingested(run_id: str, total: int, task: Any = task, key: str = key) -> None:
+                progress.update(task, description=f"{key}: processing posts", total=total, completed=0)
+
+            def on_progress(run_id: str, done: int, total: int, task: Any = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                result = run_channel_embedded(
+                    settings=settings, channel=key, export_dir=out_dir, on_ingested=on_ingested,
+                    on_progress=on_progress,
+                )
+                run_ids.append(result.run_id)
+                for line in result.ingest.errors[:10]:
+                    err.print(f"[yellow]warning:[/yellow] {line}")
+                if len(result.ingest.errors) > 10:
+                    err.print(f"[yellow]warning:[/yellow] … and {len(result.ingest.errors) - 10} more input errors")
+            except TgParserError as exc:
+                err.print(f"[red]error:[/red] {key}: {exc}")
+                ok = False
+            progress.update(task, description=f"{key}: done")
+    return _summarise(settings, run_ids) and ok
+
+
+def _run_cluster(settings: Settings, keys: list[str], out_dir: str | None, timeout_s: float) -> bool:
+    from tasks.app import app as celery_app  # noqa: PLC0415 - celery only in cluster mode
+
+    run_ids = []
+    for key in keys:
+        result = celery_app.send_task("tg_parser.run_pipeline", args=[key], kwargs={"export_dir": out_dir})
+        run_ids.append(result.id)
+        err.print(f"dispatched run {result.id} of {key} to the cluster")
+    ok = _follow_runs(settings, run_ids, timeout_s)
+    return _summarise(settings, run_ids) and ok
+
+
+def _follow_runs(settings: Settings, run_ids: list[str], timeout_s: float) -> bool:
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    terminal = {"succeeded", "failed"}
+    with _progress() as progress:
+        bars = {rid: progress.add_task(f"{rid[:8]}: waiting", total=None) for rid in run_ids}
+        while True:
+            states = {}
+            for rid in run_ids:
+                with session_scope(settings.database_url) as session:
+                    try:
+                        run = repo.get_run(session, run_id=rid)
+                    except TgParserError:
+                        states[rid] = "queued"
+                        continue
+                    counts = repo.run_counts(session, run_id=rid)
+                    ch_key = run.channel_id
+                    states[rid] = run.status
+                    progress.update(
+                        bars[rid],
+                        description=f"{rid[:8]} (channel #{ch_key}): {run.status}",
+                        total=counts.total or None,
+                        completed=counts.done + counts.failed,
+                    )
+            if all(s in terminal for s in states.values()):
+                return all(s == "succeeded" for s in states.values())
+            if time.monotonic() > deadline:
+                err.print(f"[red]error:[/red] gave up waiting after {timeout_s:.0f} s; runs go on in the cluster")
+                return False
+            time.sleep(0.5)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _summarise(settings: Settings, run_ids: list[str]) -> bool:
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage.tables import ChannelRow  # noqa: PLC0415
+
+    table = Table(title="tg-parser run")
+    for col in ("channel", "run id", "status", "posts read", "processed", "failed", "input errors", "topics", "output"):
+        table.add_column(col)
+    ok = True
+    with session_scope(settings.database_url) as session:
+        for rid in run_ids:
+            run = repo.get_run(session, run_id=rid)
+            ch = session.get(ChannelRow, run.channel_id)
+            counts = repo.run_counts(session, run_id=rid)
+            out = str(Path(run.export_dir or settings.export_dir) / ch.key) if ch else "-"
+            ok = ok and run.status == "succeeded"
+            table.add_row(
+                ch.key if ch else "?",
+                rid,
+                run.status if run.status == "succeeded" else f"[red]{run.status}[/red]",
+                str(run.posts_read),
+                str(counts.done),
+                str(counts.failed),
+                str(run.input_errors),
+                str(run.topics if run.topics is not None else "-"),
+                out if run.status == "succeeded" else (run.error or "-"),
+            )
+    console.print(table)
+    return ok
+
+
+# ------------------------------------------------------------------ single steps
+
+
+@app.command("import")
+def import_(export_file: ExportFile, username: Username = None, out: OutDir = None) -> None:
+    """Import an export into the database (no processing)."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services import pipeline  # noqa: PLC0415
+    from tg_parser.services.processors import get_processor  # noqa: PLC0415
+
+    try:
+        channels = pipeline.register_export(
+            database_url=settings.database_url, path=export_file, username=username,
+            export_dir=str(out) if out else None,
+        )
+        for ch in channels:
+            report = pipeline.ingest_channel(
+                settings=settings, channel=ch.key, run_id=None, processor=get_processor(settings), dispatcher=None
+            )
+            console.print(
+                f"{ch.key}: {report.posts_read} posts read, {report.new} new, {report.changed} changed, "
+                f"{report.input_errors} input errors"
+            )
+            for line in report.errors[:10]:
+                err.print(f"[yellow]warning:[/yellow] {line}")
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def process(channel: Annotated[str, typer.Argument(help="Channel key (see `channels list`).")]) -> None:
+    """Process the channel's posts that have no current document (in-process)."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services import pipeline  # noqa: PLC0415
+    from tg_parser.services.processors import get_processor  # noqa: PLC0415
+
+    processor = get_processor(settings)
+    try:
+        pks = pipeline.stale_posts(settings=settings, channel=channel, processor=processor)
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    failed = 0
+    with _progress() as progress:
+        task = progress.add_task(f"{channel}: processing", total=len(pks))
+        for pk in pks:
+            try:
+                pipeline.process_message(
+                    settings=settings, run_id=None, message_pk=pk, processor=processor, dispatcher=None
+                )
+            except Exception as exc:  # noqa: BLE001 - one bad post never sinks the command
+                failed += 1
+                pipeline.record_failure(
+                    settings=settings, run_id=None, message_pk=pk, error=exc, attempts=1, dispatcher=None
+                )
+            progress.advance(task)
+    console.print(f"{channel}: {len(pks) - failed} processed, {failed} failed")
+
+
+@app.command()
+def topicize(channel: Annotated[str, typer.Argument(help="Channel key.")]) -> None:
+    """Group the channel's documents into topics."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services import pipeline  # noqa: PLC0415
+
+    try:
+        n = pipeline.topicize_channel(settings=settings, channel=channel, run_id=None, dispatcher=None)
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{channel}: {n} topics")
+
+
+@app.command()
+def export(channel: Annotated[str, typer.Argument(help="Channel key.")], out: OutDir = None) -> None:
+    """Write the channel's documents.ndjson and topics.json."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services import pipeline  # noqa: PLC0415
+
+    try:
+        result = pipeline.export_channel(
+            settings=settings, channel=channel, run_id=None, export_dir=str(out) if out else None
+        )
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    assert result is not None  # noqa: S101 - no run: never skipped
+    console.print(f"{channel}: {result.documents} documents → {result.documents_path}")
+    console.print(f"{channel}: {result.topics} topics → {result.topics_path}")
+
+
+# ------------------------------------------------------------------ channels
+
+
+@channels_app.command("list")
+def channels_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List channels with key, title, source and counts."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    with session_scope(settings.database_url) as session:
+        rows = repo.list_channels(session)
+    if as_json:
+        console.print_json(json.dumps([r.__dict__ for r in rows], ensure_ascii=False))
+        return
+    table = Table(title="channels")
+    for col in ("key", "title", "source", "posts", "documents", "topics", "schedule", "last run"):
+        table.add_column(col)
+    for r in rows:
+        source = r.source
+        if r.source_kind == "export":
+            data = json.loads(r.source)
+            source = f"export {data['path']} (chat {data['chat_id']})"
+        schedule = "-" if r.schedule_every_s is None else f"every {r.schedule_every_s}s" + (" (paused)" if r.paused else "")
+        table.add_row(r.key, r.title, source, str(r.posts), str(r.documents), str(r.topics), schedule,
+                      r.last_run_id or "-")
+    console.print(table)
+
+
+# ------------------------------------------------------------------ runs and dead letters
+
+
+@runs_app.command("list")
+def runs_list(limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -> None:
+    """List recent runs, newest first."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage.tables import ChannelRow  # noqa: PLC0415
+
+    table = Table(title="runs")
+    for col in ("run id", "channel", "mode", "status", "items", "done", "failed", "started", "finished"):
+        table.add_column(col)
+    with session_scope(settings.database_url) as session:
+        for run in repo.list_runs(session, limit=limit):
+            ch = session.get(ChannelRow, run.channel_id)
+            c = repo.run_counts(session, run_id=run.id)
+            table.add_row(run.id, ch.key if ch else "?", run.mode, run.status, str(c.total), str(c.done),
+                          str(c.failed), f"{run.created_at:%Y-%m-%d %H:%M:%S}",
+                          f"{run.finished_at:%H:%M:%S}" if run.finished_at else "-")
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (the Celery root id).")]) -> None:
+    """Show one run: state, counts, timings and failures."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    with session_scope(settings.database_url) as session:
+        try:
+            run = repo.get_run(session, run_id=run_id)
+        except TgParserError as exc:
+            raise _fail(exc) from exc
+        c = repo.run_counts(session, run_id=run_id)
+        data: dict[str, Any] = {
+            "run_id": run.id, "status": run.status, "mode": run.mode, "posts_read": run.posts_read,
+            "posts_new": run.posts_new, "posts_changed": run.posts_changed, "input_errors": run.input_errors,
+            "items": {"total": c.total, "pending": c.pending, "done": c.done, "failed": c.failed},
+            "topics": run.topics, "export_dir": run.export_dir, "error": run.error,
+            "created_at": str(run.created_at), "ingested_at": str(run.ingested_at),
+            "processed_at": str(run.processed_at), "topicized_at": str(run.topicized_at),
+            "finished_at": str(run.finished_at),
+            "failures": [
+                {"task": d.task_name, "args": d.args, "error": f"{d.error_type}: {d.error_message}"}
+                for d in repo.list_dead_letters(session, include_resolved=True, limit=1000) if d.run_id == run_id
+            ],
+        }
+    console.print_json(json.dumps(data, ensure_ascii=False))
+
+
+@dlq_app.command("list")
+def dlq_list(
+    include_resolved: Annotated[bool, typer.Option("--all", help="Include replayed/resolved ones.")] = False,
+) -> None:
+    """List dead letters, newest first."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    table = Table(title="dead letters")
+    for col in ("id", "task", "run id", "args", "error", "attempts", "failed at"):
+        table.add_column(col)
+    with session_scope(settings.database_url) as session:
+        for d in repo.list_dead_letters(session, include_resolved=include_resolved):
+            table.add_row(str(d.id), d.task_name, d.run_id or "-", json.dumps(d.args, ensure_ascii=False),
+                          f"{d.error_type}: {d.error_message}"[:200], str(d.attempts), f"{d.failed_at:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
+
+
+# ------------------------------------------------------------------ db
+
+
+DbUrl = Annotated[str | None, typer.Option("--database-url", help="Override DATABASE_URL.")]
+
+
+def _db_url(url: str | None) -> str:
+    if url:
+        from tg_parser.config import load_settings  # noqa: PLC0415
+
+        return load_settings(database_url=url).database_url
+    return _settings().database_url
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head", database_url: DbUrl = None) -> None:
+    """Upgrade the schema to REVISION (default: head)."""
+    from tg_parser.storage import migrate  # noqa: PLC0415
+
+    url = _db_url(database_url)
+    migrate.upgrade(url, revision)
+    console.print(f"database at {migrate.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, or `base`.")], database_url: DbUrl = None) -> None:
+    """Downgrade the schema to REVISION (`base` removes every table)."""
+    from tg_parser.storage import migrate  # noqa: PLC0415
+
+    url = _db_url(database_url)
+    migrate.downgrade(url, revision)
+    console.print(f"database at {migrate.current_revision(url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current(database_url: DbUrl = None) -> None:
+    """Print the current revision and whether it is the newest."""
+    from tg_parser.storage import migrate  # noqa: PLC0415
+
+    url = _db_url(database_url)
+    cur, head = migrate.current_revision(url), migrate.head_revision(url)
+    console.print(f"{cur or 'base'}" + (" (head)" if cur == head else f" (head is {head})"))
+
+
+@db_app.command("history")
+def db_history(database_url: DbUrl = None) -> None:
+    """List the migrations, newest first."""
+    from tg_parser.storage import migrate  # noqa: PLC0415
+
+    for line in migrate.history(_db_url(database_url)):
+        console.print(line)
+
+
+@db_app.command("stamp")
+def db_stamp(revision: Annotated[str, typer.Argument()], database_url: DbUrl = None) -> None:
+    """Record REVISION as current without running migrations."""
+    from tg_parser.storage import migrate  # noqa: PLC0415
+
+    migrate.stamp(_db_url(database_url), revision)
+    console.print(f"stamped {revision}")
+
+
+def main() -> None:
+    """Entry point of the ``tg-parser`` script."""
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The LLM processor (one post → one validated :class:`PostAnalysis`) and the processor factory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tg_parser.domain import Message, PostAnalysis
+from tg_parser.errors import InputError
+from tg_parser.llm.language import output_language
+from tg_parser.llm.pricing import PriceTable, load_prices
+from tg_parser.llm.prompts import POST_ANALYSIS_PROMPT, PROMPT_VERSION, render_prompt
+from tg_parser.llm.ratelimit import LocalRateLimiter, RateLimiter, build_rate_limiter
+from tg_parser.llm.settings import LLMSettings, load_llm_settings
+from tg_parser.llm.structured import ask_structured
+from tg_parser.processing.base import ProcessingResult, Processor
+from tg_parser.processing.text import clean_text
+
+if TYPE_CHECKING:
+    from tg_parser.llm.provider import LLMProvider
+
+MAX_POST_CHARS = 12_000
+"""Longer posts are cut to this many characters before they are sent."""
+
+
+def _check_analysis(analysis: PostAnalysis) -> str | None:
+    """Rules pydantic cannot express: a summary must say something."""
+    if not analysis.summary.strip():
+        return "summary: must not be empty"
+    if not analysis.language.strip():
+        return "language: must not be empty"
+    return None
+
+
+class LLMProcessor:
+    """A :class:`~tg_parser.processing.base.Processor` backed by an LLM provider.
+
+    Each post is cleaned, its answer language chosen (the post's own unless
+    ``output_language`` names one), and the provider asked for a
+    :class:`PostAnalysis` through :func:`~tg_parser.llm.structured.ask_structured`
+    under the rate limiter.
+
+    Args:
+        provider: The provider.
+        limiter: Its rate limiter (default: an unlimited in-process one).
+        prices: Price table (default: the packaged one).
+        max_reasks: Re-asks of an invalid answer (``LLM_MAX_REASKS``).
+        output_language: ``auto`` or an ISO 639-1 code (``LLM_OUTPUT_LANGUAGE``).
+        max_output_tokens: Output cap, for the token estimate.
+
+    Attributes:
+        name: The provider name (``openai``…).
+        model: The model name.
+        prompt_version: :data:`~tg_parser.llm.prompts.PROMPT_VERSION`, plus ``+<lang>`` when
+            the output language is fixed (so changing it re-processes posts).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: LLMProvider,
+        limiter: RateLimiter | None = None,
+        prices: PriceTable | None = None,
+        max_reasks: int = 2,
+        output_language: str = "auto",
+        max_output_tokens: int = 2048,
+    ) -> None:
+        self.provider = provider
+        self.limiter: RateLimiter = limiter or LocalRateLimiter(buckets=(), max_wait_s=0)
+        self.prices = prices if prices is not None else load_prices()
+        self.max_reasks = max_reasks
+        self.output_language = output_language
+        self.max_output_tokens = max_output_tokens
+        self.name = provider.name
+        self.model = provider.model
+        self.prompt_version = (
+            PROMPT_VERSION if output_language == "auto" else f"{PROMPT_VERSION}+{output_language}"
+        )
+
+    def process(self, message: Message) -> ProcessingResult:
+        """Analyse one post.
+
+        Args:
+            message: A post with non-empty text.
+
+        Returns:
+            The validated analysis, the cleaned text and one usage entry per call.
+
+        Raises:
+            InputError: The post has no text.
+            RetryableError: Rate limit wait too long, 408/409/429/5xx, timeout, connection loss.
+            PermanentError: Other 4xx; :class:`~tg_parser.llm.structured.LLMOutputError` when the
+                answer stays invalid after the re-asks.
+
+        """
+        text = clean_text(message.text)
+        if not text:
+            msg = "post has no text to analyse"
+            raise InputError(msg, message_id=message.message_id)
+        _code, language_name = output_language(text, setting=self.output_language)
+        system = render_prompt(POST_ANALYSIS_PROMPT, output_language=language_name)
+        user = f"Post:\n\n{text[:MAX_POST_CHARS]}"
+        links = message.links()
+        if links:
+            user += "\n\nLinks in the post:\n" + "\n".join(links[:20])
+        analysis, usage = ask_structured(
+            provider=self.provider,
+            limiter=self.limiter,
+            prices=self.prices,
+            system=system,
+            user=user,
+            output_model=PostAnalysis,
+            schema_name="post_analysis",
+            max_reasks=self.max_reasks,
+            max_output_tokens=self.max_output_tokens,
+            check=_check_analysis,
+        )
+        return ProcessingResult(analysis=analysis, clean_text=text, usage=usage)
+
+
+def llm_settings_from(settings: Any = None) -> LLMSettings:
+    """Return LLM settings for ``settings`` of any kind.
+
+    Args:
+        settings: ``None`` (read the environment), an :class:`LLMSettings`, or the
+            application ``Settings``: fields of the same name (``llm_provider``,
+            ``llm_model``, ``llm_timeout_s``, ``celery_broker_url``…) win over the environment.
+
+    Returns:
+        LLM settings.
+
+    Raises:
+        ConfigurationError: A value is invalid.
+
+    """
+    if isinstance(settings, LLMSettings):
+        return settings
+    if settings is None:
+        return load_llm_settings()
+    overrides = {
+        name: getattr(settings, name) for name in LLMSettings.model_fields if hasattr(settings, name)
+    }
+    return load_llm_settings(**overrides)
+
+
+def build_processor(settings: Any = None) -> Processor:
+    """Return the processor the settings ask for.
+
+    ``LLM_PROVIDER=offline`` gives the offline processor; any other provider an
+    :class:`LLMProcessor` with that provider, its rate limiter (Redis-shared when
+    Redis is configured) and the price table.
+
+    Args:
+        settings: ``None``, :class:`LLMSettings` or the application ``Settings``
+            (see :func:`llm_settings_from`).
+
+    Returns:
+        A :class:`~tg_parser.processing.base.Processor`.
+
+    Raises:
+        ConfigurationError: Invalid settings, an unreadable price file, or no API key.
+
+    """
+    llm = llm_settings_from(settings)
+    if llm.llm_provider == "offline":
+        from tg_parser.processing.offline import OfflineProcessor  # noqa: PLC0415  (imported on demand)
+
+        return OfflineProcessor()  # type: ignore[no-any-return]
+    from tg_parser.llm.factory import build_provider  # noqa: PLC0415  (imported on demand)
+
+    provider = build_provider(llm)
+    return LLMProcessor(
+        provider=provider,
+        limiter=build_rate_limiter(llm, provider=provider.name),
+        prices=load_prices(llm.llm_prices_file),
+        max_reasks=llm.llm_max_reasks,
+        output_language=llm.llm_output_language,
+        max_output_tokens=llm.llm_max_output_tokens,
+    )

@@ -1,0 +1,145 @@
+"""The offline processor: deterministic enrichment of a post without any LLM.
+
+It is honest about what it is (``processor: "offline"``): text cleaning,
+language identification (py3langid), an extractive summary, YAKE keywords and
+the entities the post itself carries (links, hashtags, mentions, e-mails,
+cashtags). It finds no people, organisations or places: that takes a model.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from tg_parser.domain import EntityType, Message, NamedEntity, PostAnalysis
+from tg_parser.errors import InputError
+from tg_parser.processing.base import ProcessingResult
+from tg_parser.processing.keywords import extract_keywords
+from tg_parser.processing.language import detect_language
+from tg_parser.processing.summary import summarize
+from tg_parser.processing.text import EMAIL_RE, HASHTAG_RE, MENTION_RE, URL_RE, clean_text, trim_url
+
+__all__ = ["OFFLINE_MODEL", "OFFLINE_RULES_VERSION", "OfflineProcessor", "message_entities"]
+
+OFFLINE_MODEL = "offline-extractive-1"
+"""Algorithm version recorded as the document's ``model``."""
+OFFLINE_RULES_VERSION = "offline-rules-1"
+"""Rules version recorded as ``prompt_version``; bump it when any output may change."""
+
+_ENTITY_KIND: dict[EntityType, str] = {
+    EntityType.HASHTAG: "hashtag",
+    EntityType.MENTION: "mention",
+    EntityType.MENTION_NAME: "mention",
+    EntityType.EMAIL: "other",
+    EntityType.CASHTAG: "other",
+}
+_CASHTAG_RE = r"(?<![\w$])\$[A-Z]{1,8}\b"
+
+
+def _entity_of(ent_type: EntityType, text: str, url: str | None) -> NamedEntity | None:
+    if ent_type == EntityType.TEXT_LINK:
+        return NamedEntity(text=url, type="link") if url else None
+    if ent_type == EntityType.LINK:
+        target = url or text
+        return NamedEntity(text=target, type="link") if target else None
+    kind = _ENTITY_KIND.get(ent_type)
+    if kind is None or not text.strip():
+        return None
+    return NamedEntity(text=text.strip(), type=kind)
+
+
+def _found_in_text(text: str) -> list[tuple[int, NamedEntity]]:
+    """Links, e-mails, mentions, hashtags and cashtags written in plain text, with their offsets."""
+    import re  # noqa: PLC0415 - only for the rare message without entities
+
+    found: list[tuple[int, NamedEntity]] = []
+    emails = list(EMAIL_RE.finditer(text))
+    found.extend((m.start(), NamedEntity(text=m.group(0), type="other")) for m in emails)
+    found.extend((m.start(), NamedEntity(text=trim_url(m.group(0)), type="link")) for m in URL_RE.finditer(text))
+
+    def in_email(pos: int) -> bool:
+        return any(m.start() <= pos < m.end() for m in emails)
+
+    found.extend(
+        (m.start(), NamedEntity(text=m.group(0), type="mention"))
+        for m in MENTION_RE.finditer(text)
+        if not in_email(m.start())
+    )
+    found.extend((m.start(), NamedEntity(text=m.group(0), type="hashtag")) for m in HASHTAG_RE.finditer(text))
+    found.extend((m.start(), NamedEntity(text=m.group(0), type="other")) for m in re.finditer(_CASHTAG_RE, text))
+    return sorted(found, key=lambda pair: (pair[0], pair[1].type, pair[1].text))
+
+
+def message_entities(message: Message) -> list[NamedEntity]:
+    """Return the named entities a post carries itself, in text order, without duplicates.
+
+    Links (a ``text_link``'s target, a ``link``'s URL) become ``link``;
+    hashtags ``hashtag``; ``@mentions`` and named mentions ``mention``;
+    e-mails and cashtags ``other``. Formatting, phone numbers and bank cards
+    are not named entities and are left out. A message with no entities at
+    all (old exports, plain text) is scanned for the same kinds in its text.
+
+    Args:
+        message: The post.
+
+    Returns:
+        Unique ``(type, text)`` entities in order of first appearance.
+    """
+    candidates: list[NamedEntity | None]
+    if message.entities:
+        ordered = sorted(message.entities, key=lambda e: (e.offset, e.length))
+        candidates = [_entity_of(e.type, e.text, e.url) for e in ordered]
+    else:
+        candidates = [ne for _pos, ne in _found_in_text(message.text)]
+    out: list[NamedEntity] = []
+    seen: set[tuple[str, str]] = set()
+    for ne in candidates:
+        if ne is None:
+            continue
+        key = (ne.type, ne.text.lower() if ne.type != "link" else ne.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(ne)
+    return out
+
+
+class OfflineProcessor:
+    """Deterministic processor that needs no LLM, no network and no model download.
+
+    Same post in, same result out, in any process. Satisfies
+    :class:`tg_parser.processing.base.Processor`.
+
+    Attributes:
+        name: Always ``"offline"``.
+        model: :data:`OFFLINE_MODEL`.
+        prompt_version: :data:`OFFLINE_RULES_VERSION`.
+    """
+
+    name: ClassVar[str] = "offline"
+    model: ClassVar[str] = OFFLINE_MODEL
+    prompt_version: ClassVar[str] = OFFLINE_RULES_VERSION
+
+    def process(self, message: Message) -> ProcessingResult:
+        """Clean a post and derive language, summary, keywords and entities.
+
+        Args:
+            message: A post with non-empty text.
+
+        Returns:
+            The analysis and the cleaned text; ``usage`` is empty (no provider call).
+
+        Raises:
+            InputError: The post has no visible text (a :class:`PermanentError`).
+        """
+        text = clean_text(message.text)
+        if not text:
+            raise InputError("post has no text to process", message_id=message.message_id)
+        language = detect_language(text)
+        entities = message_entities(message)
+        hashtags = tuple(e.text for e in entities if e.type == "hashtag")
+        analysis = PostAnalysis(
+            language=language,
+            summary=summarize(text, language=language),
+            keywords=extract_keywords(text, language=language, hashtags=hashtags),
+            entities=entities,
+        )
+        return ProcessingResult(analysis=analysis, clean_text=text, usage=())
