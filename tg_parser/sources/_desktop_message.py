@@ -1,3 +1,4 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
 """Turn one message object of a Telegram Desktop ``result.json`` into a :class:`Message`.
 
 Private helpers of :mod:`tg_parser.sources.desktop_export`. Format rules come from
@@ -30,6 +31,14 @@ _MEDIA_KEYS: tuple[tuple[str, str], ...] = (
     ("giveaway_information", "giveaway"),
     ("giveaway_results", "giveaway_results"),
     ("paid_stars_amount", "paid_media"),
+)
+
+#: JSON scalar types as error messages name them (bool before int: bool is an int).
+_JSON_SCALARS: tuple[tuple[type, str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a number"),
+    (str, "a string"),
 )
 
 _ENTITY_TYPES = {t.value: t for t in EntityType}
@@ -69,6 +78,7 @@ def flatten_text(text: str | list[Any]) -> tuple[str, tuple[Entity, ...]]:
         InputError: When ``text`` is neither a string nor a list, or a part is
             neither a string nor an object with a string ``type`` and ``text``.
             The error names no file; callers add it.
+
     """
     if isinstance(text, str):
         return text, ()
@@ -82,10 +92,11 @@ def flatten_text(text: str | list[Any]) -> tuple[str, tuple[Entity, ...]]:
         if isinstance(part, str):
             piece = part
         elif isinstance(part, dict):
-            piece = part.get("text")
-            if not isinstance(piece, str):
-                msg = f"text part {position} has {json_kind(piece)} as its text, expected a string"
+            part_text = part.get("text")
+            if not isinstance(part_text, str):
+                msg = f"text part {position} has {json_kind(part_text)} as its text, expected a string"
                 raise InputError(msg)
+            piece = part_text
             entity = _entity(part, offset=offset, piece=piece, position=position)
             if entity is not None:
                 entities.append(entity)
@@ -145,6 +156,7 @@ def is_post(raw: dict[str, Any]) -> bool:
 
     Raises:
         InputError: When ``type`` is missing or not a string.
+
     """
     kind = raw.get("type")
     if not isinstance(kind, str):
@@ -172,6 +184,7 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
     Raises:
         InputError: When a field has the wrong shape (no file named; the
             caller adds file and message id).
+
     """
     message_id = raw.get("id")
     if not _is_int(message_id):
@@ -213,7 +226,10 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
 def _concatenate(text: Any) -> str:
     """Return the text of a ``text`` value without building entities."""
     if isinstance(text, list):
-        pieces = [part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in text]
+        pieces = [
+            part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None
+            for part in text
+        ]
         if all(isinstance(piece, str) for piece in pieces):
             return "".join(pieces)  # type: ignore[arg-type]
     return flatten_text(text)[0]  # raises the precise error
@@ -287,7 +303,7 @@ def _reactions(value: Any) -> tuple[Reaction, ...]:
             msg = f"a reaction is {json_kind(reaction)}, expected an object"
             raise InputError(msg)
         count = reaction.get("count")
-        if not _is_int(count) or count < 0:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             msg = f"reaction count {count!r} is not a non-negative integer"
             raise InputError(msg)
         kind = reaction.get("type", "emoji")
@@ -331,13 +347,12 @@ def _is_int(value: Any) -> bool:
 
 
 def json_kind(value: Any) -> str:
-    """Name a JSON value's type for error messages (``a string``, ``null``…)."""
+    """Name a JSON value's type for error messages (``a string ('x')``, ``null``…)."""
     if value is None:
         return "null"
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    for cls, name in names.items():
-        if type(value) is cls:
-            return f"{name} ({value!r})" if cls is not str else f"{name} ({value[:40]!r})"
+    for cls, name in _JSON_SCALARS:
+        if isinstance(value, cls):
+            return f"{name} ({value[:40] if isinstance(value, str) else value!r})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

@@ -1,3 +1,4 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
 """Stream the chats and message objects of a Telegram Desktop ``result.json``.
 
 Private helper of :mod:`tg_parser.sources.desktop_export`. It walks ijson's
@@ -65,6 +66,7 @@ class ChatStart:
     Attributes:
         index: 0-based position of the chat among the file's chats.
         meta: The metadata (``name``, ``type``, ``id``) seen so far.
+
     """
 
     index: int
@@ -79,6 +81,7 @@ class RawMessage:
         index: Position of the chat in the file.
         position: 0-based position of the message in the chat's list.
         value: The parsed element (normally an object).
+
     """
 
     index: int
@@ -93,6 +96,7 @@ class ChatEnd:
     Attributes:
         index: Position of the chat in the file.
         meta: The chat's ``name``, ``type`` and ``id`` (those present).
+
     """
 
     index: int
@@ -134,6 +138,7 @@ def walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent]:
         InputError: Naming the file, when it cannot be read, is not JSON, ends
             early, has the wrong top-level shape or holds no ``messages`` list.
             Everything before the fault has been yielded already.
+
     """
     try:
         with path.open("rb") as handle:
@@ -157,73 +162,104 @@ def _json_error(exc: Exception, *, path: Path, handle: IO[bytes]) -> InputError:
     return InputError(f"not valid JSON ({reason}), before byte {handle.tell()}", path=str(path))
 
 
-def _walk_events(  # noqa: C901, PLR0912 - one flat state machine reads best as one loop
+def _walk_events(
     events: Iterator[tuple[str, str, Any]],
     *,
     path: Path,
     wants: Callable[[int], bool],
 ) -> Iterator[StreamEvent]:
     events = iter(events)
-    first = next(events, None)
-    if first is None or first[1] != "start_map":
-        found = "nothing" if first is None else _shape(first[1])
-        msg = f"top level is {found}; a Telegram Desktop result.json is a JSON object"
-        raise InputError(msg, path=str(path))
-    states: dict[str, _ChatState] = {"": _ChatState()}
-    chats_seen = 0
-    builder: Any = None
-    building_prefix = ""
-    building: tuple[int, int] = (0, 0)
+    _check_top_level(next(events, None), path=path)
+    chats = _Chats(path=path)
     for prefix, event, value in events:
-        if builder is not None:
-            builder.event(event, value)
-            if event in _ENDS and prefix == building_prefix:
-                yield RawMessage(index=building[0], position=building[1], value=builder.value)
-                builder = None
-            continue
         role = _ROLES.get(prefix)
         if role is None:
             continue
         kind, chat_prefix, key = role
-        state = states.get(chat_prefix)
         if kind == "message":
+            state = chats.states.get(chat_prefix)
             if state is None or state.index is None or event in _ENDS:
                 continue
             position = state.position
             state.position += 1
-            if not wants(state.index):
-                continue
-            if event in _STARTS:
-                builder = ObjectBuilder()
-                builder.event(event, value)
-                building_prefix = prefix
-                building = (state.index, position)
-            else:
-                yield RawMessage(index=state.index, position=position, value=value)
-        elif kind == "chat":
-            if event == "start_map":
-                states[chat_prefix] = _ChatState()
-            elif event == "map_key" and value == "messages" and state is not None:
-                state.index = chats_seen
-                chats_seen += 1
-                yield ChatStart(index=state.index, meta=dict(state.meta))
-            elif event == "end_map" and state is not None:
-                del states[chat_prefix]
-                if state.index is not None:
-                    yield ChatEnd(index=state.index, meta=state.meta)
-        elif kind == "messages":
-            if event not in _ARRAY_EVENTS:
-                where = f"chat {state.index}" if state is not None and state.index is not None else "a chat"
-                msg = f"messages of {where} is {_shape(event)}, expected a list"
-                raise InputError(msg, path=str(path))
-        elif state is not None and event not in _STRUCTURAL:
-            state.meta[key] = value
-    if chats_seen == 0:
+            if wants(state.index):
+                message = _build(events, prefix=prefix, event=event, value=value)
+                yield RawMessage(index=state.index, position=position, value=message)
+            elif event in _STARTS:
+                _skip(events, prefix=prefix)
+        elif kind == "meta":
+            chats.on_meta(chat_prefix, key=key, event=event, value=value)
+        else:
+            found = chats.on_chat(kind, chat_prefix, event=event, value=value)
+            if found is not None:
+                yield found
+    if chats.seen == 0:
         msg = (
             "no messages anywhere: expected a chat export (name, type, id, messages) "
             "or a full-account export (chats.list[], left_chats.list[])"
         )
         raise InputError(msg, path=str(path))
+
+
+def _check_top_level(first: tuple[str, str, Any] | None, *, path: Path) -> None:
+    if first is None or first[1] != "start_map":
+        found = "nothing" if first is None else _shape(first[1])
+        msg = f"top level is {found}; a Telegram Desktop result.json is a JSON object"
+        raise InputError(msg, path=str(path))
+
+
+class _Chats:
+    """The chat objects open at the current point of the parse."""
+
+    def __init__(self, *, path: Path) -> None:
+        self.path = path
+        self.states: dict[str, _ChatState] = {"": _ChatState()}
+        self.seen = 0
+
+    def on_meta(self, chat_prefix: str, *, key: str, event: str, value: Any) -> None:
+        state = self.states.get(chat_prefix)
+        if state is not None and event not in _STRUCTURAL:
+            state.meta[key] = value
+
+    def on_chat(self, kind: str, chat_prefix: str, *, event: str, value: Any) -> StreamEvent | None:
+        state = self.states.get(chat_prefix)
+        if kind == "messages":
+            if event not in _ARRAY_EVENTS:
+                where = f"chat {state.index}" if state is not None and state.index is not None else "a chat"
+                msg = f"messages of {where} is {_shape(event)}, expected a list"
+                raise InputError(msg, path=str(self.path))
+            return None
+        if event == "start_map":
+            self.states[chat_prefix] = _ChatState()
+        elif event == "map_key" and value == "messages" and state is not None:
+            state.index = self.seen
+            self.seen += 1
+            return ChatStart(index=state.index, meta=dict(state.meta))
+        elif event == "end_map" and state is not None:
+            del self.states[chat_prefix]
+            if state.index is not None:
+                return ChatEnd(index=state.index, meta=state.meta)
+        return None
+
+
+def _build(events: Iterator[tuple[str, str, Any]], *, prefix: str, event: str, value: Any) -> Any:
+    """Build the value that starts with ``(prefix, event, value)`` from the next events."""
+    if event not in _STARTS:
+        return value
+    builder = ObjectBuilder()
+    builder.event(event, value)
+    for inner_prefix, inner_event, inner_value in events:
+        builder.event(inner_event, inner_value)
+        if inner_event in _ENDS and inner_prefix == prefix:
+            break
+    return builder.value
+
+
+def _skip(events: Iterator[tuple[str, str, Any]], *, prefix: str) -> None:
+    """Consume the events of a value whose start event at ``prefix`` was just read."""
+    for inner_prefix, inner_event, _ in events:
+        if inner_event in _ENDS and inner_prefix == prefix:
+            return
 
 
 def _shape(event: str) -> str:

@@ -1,3 +1,4 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
 """Read Telegram Desktop JSON exports (``result.json``) as posts.
 
 Telegram Desktop writes two layouts (``JsonWriter`` in tdesktop's
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
-from tg_parser.sources._desktop_message import json_kind, flatten_text, is_post, to_message
+from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message
 from tg_parser.sources._desktop_stream import ChatEnd, ChatStart, RawMessage, walk
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class ExportedChat:
             messages), ``chat_type`` its ``type`` (``public_channel``,
             ``private_supergroup``…). Desktop exports carry no username.
         index: 0-based position of the chat in the file.
+
     """
 
     info: ChatInfo
@@ -78,6 +80,7 @@ class ExportStats:
         posts: Messages yielded as posts.
         service: Messages that are not posts (service messages, ``unsupported``).
         errors: Malformed messages, yielded as ``InputError``.
+
     """
 
     posts: int
@@ -101,6 +104,7 @@ class DesktopExportSource:
 
     Args:
         path: The ``result.json`` file.
+
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -122,6 +126,7 @@ class DesktopExportSource:
 
         Raises:
             InputError: When the file is malformed or a chat has no integer ``id``.
+
         """
         found = [
             ExportedChat(info=self._chat_info(event.meta, index=event.index), index=event.index)
@@ -146,6 +151,7 @@ class DesktopExportSource:
         Raises:
             InputError: When the file is malformed (after yielding every message
                 before the fault) or holds no chat at ``chat.index``.
+
         """
         counts = None
         for event in walk(self._path, wants=lambda index: index == chat.index):
@@ -172,6 +178,7 @@ class DesktopExportSource:
         Raises:
             InputError: When the file is malformed (after yielding every message
                 before the fault) or a chat has no integer ``id``.
+
         """
         by_index: dict[int, ExportedChat] | None = None
         chat: ExportedChat | None = None
@@ -185,7 +192,9 @@ class DesktopExportSource:
                     yield chat, item
             elif isinstance(event, ChatStart):
                 if _meta_complete(event.meta):
-                    chat = ExportedChat(info=self._chat_info(event.meta, index=event.index), index=event.index)
+                    chat = ExportedChat(
+                        info=self._chat_info(event.meta, index=event.index), index=event.index
+                    )
                 else:
                     if by_index is None:
                         by_index = {known.index: known for known in self.chats()}
@@ -202,6 +211,7 @@ class DesktopExportSource:
             Posts, non-post messages and malformed messages seen so far (all
             zero when the chat has not been read). After a complete read,
             ``posts + service + errors`` is the length of its ``messages`` list.
+
         """
         counts = self._counts.get(chat.index, _Counts())
         return ExportStats(posts=counts.posts, service=counts.service, errors=counts.errors)
