@@ -28,7 +28,7 @@ TASK_ROUTES = {
     "tg_parser.export_channel": {"queue": "export"},
 }
 
-app = Celery("tg_parser", include=["tasks.pipeline"])
+app = Celery("tg_parser", include=["tasks.pipeline", "tasks.signals"])
 
 
 def celery_config() -> dict[str, Any]:

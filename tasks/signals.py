@@ -1,0 +1,68 @@
+"""Celery signal handlers: logging, per-task log context, engines after fork.
+
+* ``setup_logging``: our structlog configuration replaces Celery's, so every
+  worker and Beat line is JSON when ``LOG_FORMAT=json``.
+* ``task_prerun``/``task_postrun``: bind ``task_id``, ``task_name``, ``run_id``
+  (the Celery root id), ``channel`` and ``message_id`` to the log context and
+  write one summary line per task (outcome, duration, attempt).
+* ``worker_process_init``: drop database connections inherited over fork.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import Task, signals
+
+from tg_parser.config import get_settings
+from tg_parser.logging import bind_context, clear_context, configure_logging, get_logger
+from tg_parser.storage.session import dispose_engines
+
+log = get_logger("tasks")
+_started: dict[str, float] = {}
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(log_format=settings.effective_log_format, log_level=settings.log_level)
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    dispose_engines()
+
+
+def _context_from(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "task_id": task.request.id,
+        "task_name": task.name,
+        "run_id": task.request.root_id or task.request.id,
+    }
+    headers = getattr(task.request, "headers", None) or {}
+    correlation = headers.get("correlation_id") if isinstance(headers, dict) else None
+    if correlation:
+        ctx["correlation_id"] = correlation
+    if task.name == "tg_parser.process_message":
+        pk = kwargs.get("message_pk", args[1] if len(args) > 1 else None)
+        ctx["message_pk"] = pk
+    elif args:
+        ctx["channel"] = kwargs.get("channel", args[0])
+    return ctx
+
+
+@signals.task_prerun.connect
+def _task_prerun(task_id: str, task: Task, args: tuple[Any, ...] | None = None,
+                 kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    clear_context()
+    bind_context(**_context_from(task, tuple(args or ()), dict(kwargs or {})))
+    _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_postrun(task_id: str, task: Task, state: str | None = None, **_: Any) -> None:
+    started = _started.pop(task_id, None)
+    duration_ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
+    log.info("task_done", outcome=state, duration_ms=duration_ms, attempt=task.request.retries + 1)
+    clear_context()
