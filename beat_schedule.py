@@ -14,14 +14,14 @@ from tg_parser.config import Settings
 SCHEDULER_TICK_S = 60.0
 
 
-def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:  # noqa: ARG001 - kept for overrides
+def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Return the ``beat_schedule`` mapping for the Celery app.
 
     A tick that could not run in time expires (``expires`` = one tick) instead
     of piling up behind a stopped worker.
 
     Args:
-        settings: Settings (reserved for schedule overrides).
+        settings: Settings (``SWEEP_INTERVAL_S`` sets the stuck-run sweeper's period).
 
     Returns:
         Celery's ``beat_schedule`` dict.
@@ -31,5 +31,10 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:  # noq
             "task": "tg_parser.schedule_due_channels",
             "schedule": SCHEDULER_TICK_S,
             "options": {"expires": SCHEDULER_TICK_S},
+        },
+        "sweep-stalled-runs": {
+            "task": "tg_parser.sweep_stalled_runs",
+            "schedule": settings.sweep_interval_s,
+            "options": {"expires": settings.sweep_interval_s},
         },
     }

@@ -8,6 +8,8 @@ letter and lets its run go on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -16,7 +18,7 @@ from celery import Task
 from tasks.app import app
 from tasks.dispatch import CeleryDispatcher
 from tasks.policies import decide
-from tg_parser.config import get_settings
+from tg_parser.config import Settings, get_settings
 from tg_parser.errors import InputError, NotFoundError
 from tg_parser.services import pipeline
 from tg_parser.services.processors import get_processor
@@ -52,13 +54,14 @@ def ingest_channel(self: Task, channel: str, run_id: str | None = None) -> dict[
         run_id = _run_id(self, None)
         pipeline.start_run(database_url=settings.database_url, channel=channel, run_id=run_id, mode="celery")
     try:
-        report = pipeline.ingest_channel(
-            settings=settings,
-            channel=channel,
-            run_id=run_id,
-            processor=get_processor(settings),
-            dispatcher=CeleryDispatcher(),
-        )
+        with _channel_lock(settings, channel):
+            report = pipeline.ingest_channel(
+                settings=settings,
+                channel=channel,
+                run_id=run_id,
+                processor=get_processor(settings),
+                dispatcher=CeleryDispatcher(),
+            )
     except (InputError, NotFoundError) as exc:
         _give_up(self, run_id=run_id, args={"channel": channel, "run_id": run_id}, error=exc, attempts=1)
         raise
@@ -140,6 +143,31 @@ def schedule_due_channels(self: Task) -> list[str]:  # noqa: ARG001
         result = app.tasks["tg_parser.run_pipeline"].apply_async(args=(key,))
         started.append(f"{key}:{result.id}")
     return started
+
+
+@app.task(name="tg_parser.sweep_stalled_runs", bind=True)
+def sweep_stalled_runs(self: Task) -> list[str]:  # noqa: ARG001
+    """Re-drive runs without progress for ``RUN_STALL_TIMEOUT_S`` (Beat ticks it)."""
+    from tg_parser.services.sweeper import sweep_stalled_runs as sweep  # noqa: PLC0415
+
+    def resend_ingest(*, channel_key: str, run_id: str) -> None:
+        app.tasks["tg_parser.ingest_channel"].apply_async(args=(channel_key, run_id))
+
+    redrives = sweep(settings=get_settings(), dispatcher=CeleryDispatcher(), resend_ingest=resend_ingest)
+    return [f"{r.run_id}:{r.status}:{r.resent}" for r in redrives]
+
+
+@contextmanager
+def _channel_lock(settings: Settings, channel: str) -> Iterator[None]:
+    """Hold the per-channel ingest lock in Redis (two ingests of a channel never overlap)."""
+    broker = settings.celery_broker_url or ""
+    if not broker.startswith(("redis://", "rediss://")):
+        yield
+        return
+    from tg_parser.sources.locks import redis_lock  # noqa: PLC0415
+
+    with redis_lock(broker, f"tg_parser:lock:ingest:{channel}", timeout_s=60.0, blocking_timeout_s=2.0):
+        yield
 
 
 def _give_up(task: Task, *, run_id: str | None, args: dict[str, Any], error: BaseException, attempts: int) -> None:

@@ -47,4 +47,16 @@ def decide(task_name: str, *, retries_done: int, error: BaseException) -> RetryD
     if not isinstance(error, RetryableError) or attempts >= policy.max_attempts:
         return RetryDecision(retry=False, countdown_s=0.0, attempts=attempts)
     delay = policy.delay_s(attempts, rand=random.random(), server_wait_s=error.retry_after_s)  # noqa: S311
-    return RetryDecision(retry=True, countdown_s=delay, attempts=attempts)
+    return RetryDecision(retry=True, countdown_s=min(delay, max_countdown_s()), attempts=attempts)
+
+
+def max_countdown_s() -> float:
+    """Longest countdown a retry may use without outliving the Redis visibility timeout.
+
+    An ETA task waits unacknowledged in the worker; if it waits longer than the
+    visibility timeout minus the task time limit, Redis redelivers it. A longer
+    server-named wait is therefore cut to this bound (the task simply meets
+    the server's limit again and waits once more).
+    """
+    settings = get_settings()
+    return max(1.0, settings.redis_visibility_timeout_s - settings.task_time_limit_s - 60)

@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any
 
 from celery import Task, signals
 
 from tg_parser.config import get_settings
+from tg_parser.errors import ConfigurationError
 from tg_parser.logging import bind_context, clear_context, configure_logging, get_logger
 from tg_parser.storage.session import dispose_engines
 
@@ -27,6 +30,18 @@ _started: dict[str, float] = {}
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging(log_format=settings.effective_log_format, log_level=settings.log_level)
+
+
+@signals.worker_init.connect
+def _check_configuration(**_: Any) -> None:
+    """Refuse to start a worker whose Redis visibility timeout is too short."""
+    try:
+        get_settings().check_visibility_timeout()
+    except ConfigurationError as exc:
+        log.critical("configuration_refused", error=str(exc))
+        sys.stderr.write(f"tg_parser: refusing to start: {exc}\n")
+        sys.stderr.flush()
+        os._exit(78)  # EX_CONFIG (sysexits.h): configuration error
 
 
 @signals.worker_process_init.connect

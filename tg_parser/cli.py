@@ -99,7 +99,7 @@ def run(
     _ensure_schema(settings)
     from tg_parser.services import pipeline  # noqa: PLC0415
 
-    out_dir = str(out) if out else None
+    out_dir = str(out.resolve()) if out else None
     try:
         channels = pipeline.register_export(
             database_url=settings.database_url, path=export_file, username=username, export_dir=out_dir
@@ -204,33 +204,38 @@ def _progress() -> Progress:
 
 
 def _summarise(settings: Settings, run_ids: list[str]) -> bool:
+    """Print one block per run (posts read, processed, failed, topics, output) and return overall success."""
     from tg_parser.storage import repositories as repo  # noqa: PLC0415
     from tg_parser.storage.session import session_scope  # noqa: PLC0415
     from tg_parser.storage.tables import ChannelRow  # noqa: PLC0415
 
-    table = Table(title="tg-parser run")
-    for col in ("channel", "run id", "status", "posts read", "processed", "failed", "input errors", "topics", "output"):
-        table.add_column(col)
     ok = True
     with session_scope(settings.database_url) as session:
         for rid in run_ids:
             run = repo.get_run(session, run_id=rid)
             ch = session.get(ChannelRow, run.channel_id)
             counts = repo.run_counts(session, run_id=rid)
-            out = str(Path(run.export_dir or settings.export_dir) / ch.key) if ch else "-"
+            key = ch.key if ch else "?"
             ok = ok and run.status == "succeeded"
-            table.add_row(
-                ch.key if ch else "?",
-                rid,
-                run.status if run.status == "succeeded" else f"[red]{run.status}[/red]",
-                str(run.posts_read),
-                str(counts.done),
-                str(counts.failed),
-                str(run.input_errors),
-                str(run.topics if run.topics is not None else "-"),
-                out if run.status == "succeeded" else (run.error or "-"),
-            )
-    console.print(table)
+            colour = "green" if run.status == "succeeded" else "red"
+            table = Table(show_header=False, box=None, pad_edge=False)
+            table.add_column(style="bold")
+            table.add_column()
+            table.add_row("channel", f"{key}  ({ch.title if ch else ''})")
+            table.add_row("run", f"{rid}  [{colour}]{run.status}[/{colour}]")
+            table.add_row("posts read", f"{run.posts_read}  ({run.posts_new} new, {run.posts_changed} changed)")
+            table.add_row("processed", f"{counts.done} of {counts.total} due  (failed: {counts.failed})")
+            table.add_row("input errors", str(run.input_errors))
+            table.add_row("topics", str(run.topics if run.topics is not None else "-"))
+            if run.status == "succeeded":
+                out = Path(run.export_dir or settings.export_dir) / key
+                table.add_row("output", f"{out / 'documents.ndjson'}\n{out / 'topics.json'}")
+            elif run.error:
+                table.add_row("error", run.error)
+            if counts.failed or run.input_errors:
+                table.add_row("dead letters", "see `tg-parser dlq list`")
+            console.print(table)
+            console.print()
     return ok
 
 

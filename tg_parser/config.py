@@ -103,6 +103,8 @@ class Settings(BaseSettings):
 
     task_time_limit_s: int = Field(600, ge=10, le=7200)
     redis_visibility_timeout_s: int = Field(3600, ge=60)
+    run_stall_timeout_s: float = Field(60.0, ge=5, le=86400)
+    sweep_interval_s: float = Field(30.0, ge=1, le=3600)
 
     log_format: Literal["json", "text"] | None = None
     log_level: str = "INFO"
@@ -138,6 +140,33 @@ class Settings(BaseSettings):
         if self.log_format:
             return self.log_format
         return "text" if sys.stderr.isatty() else "json"
+
+    def longest_retry_delay_s(self) -> float:
+        """Return the longest back-off any task type can wait between attempts, in seconds."""
+        return max(self.retry_policy(t).backoff_max_s for t in TASK_TYPES)
+
+    def check_visibility_timeout(self) -> None:
+        """Refuse a Redis visibility timeout too short for retries plus the task time limit.
+
+        Celery's Redis transport redelivers an unacknowledged message after
+        ``visibility_timeout`` seconds; a retry countdown or a running task that
+        outlasts it would run twice (Celery docs, "Redis: visibility timeout").
+
+        Raises:
+            ConfigurationError: ``REDIS_VISIBILITY_TIMEOUT_S`` ≤ longest retry
+                delay + ``TASK_TIME_LIMIT_S`` while the broker is Redis.
+        """
+        broker = self.celery_broker_url or ""
+        if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
+            return
+        need = self.longest_retry_delay_s() + self.task_time_limit_s
+        if self.redis_visibility_timeout_s <= need:
+            msg = (
+                f"REDIS_VISIBILITY_TIMEOUT_S={self.redis_visibility_timeout_s} must exceed the longest retry delay "
+                f"({self.longest_retry_delay_s():.0f} s, RETRY_*_BACKOFF_MAX) plus TASK_TIME_LIMIT_S "
+                f"({self.task_time_limit_s} s) = {need:.0f} s, or Redis redelivers tasks that are still running"
+            )
+            raise ConfigurationError(msg)
 
     def retry_policy(self, task_type: str) -> RetryPolicy:
         """Return the retry policy of a task type: its overrides over the defaults.

@@ -9,7 +9,8 @@ Sources:
       https://platform.openai.com/docs/guides/latest-model
     * OpenAI o-series reasoning models reject ``temperature`` and take
       ``reasoning_effort``: https://platform.openai.com/docs/guides/reasoning
-    * Anthropic Messages API: https://docs.anthropic.com/en/api/messages
+    * Anthropic Messages API: https://docs.anthropic.com/en/api/messages (the 2.x SDK's
+      ``messages.create`` has no ``temperature``)
     * Gemini ``generateContent``: https://ai.google.dev/api/generate-content
     * Ollama ``/api/chat``: https://github.com/ollama/ollama/blob/main/docs/api.md
 """
@@ -87,9 +88,11 @@ def capabilities(provider: str, model: str) -> ModelCapabilities:
             max_tokens_param="max_completion_tokens",
         )
     if provider == "anthropic":
+        # anthropic SDK 2.x dropped ``temperature`` from ``messages.create``: current
+        # Claude models take no sampling parameters.
         return ModelCapabilities(
             api="messages",
-            temperature=True,
+            temperature=False,
             reasoning_effort=False,
             verbosity=False,
             max_tokens_param="max_tokens",

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+GEMINI_API_VERSION = "v1beta"
+"""API version called: ``response_json_schema`` is documented for ``v1beta``
+(the SDK's own default became ``v1``)."""
+
+
 class GeminiProvider:
     """Google Gemini models (Gemini Developer API).
 
@@ -68,6 +73,7 @@ class GeminiProvider:
         self.capabilities = capabilities("gemini", model)
         options = types.HttpOptions(
             base_url=base_url,
+            api_version=GEMINI_API_VERSION,
             timeout=max(1, int(timeout_s * 1000)),
             retry_options=types.HttpRetryOptions(attempts=1),
         )

@@ -61,7 +61,7 @@ class OllamaProvider:
         self._client = ollama.Client(
             host=host, timeout=timeout_s, event_hooks={"response": [self._remember_headers]}
         )
-        self._transport_errors = transport_errors()
+        self._retryable_errors: tuple[type[BaseException], ...] = (ConnectionError, *transport_errors())
 
     def _remember_headers(self, response: Any) -> None:
         self._last.headers = dict(response.headers)
@@ -102,7 +102,7 @@ class OllamaProvider:
             return timed(call)
         except ollama.ResponseError as exc:
             self._raise_status(exc)
-        except (ConnectionError, *self._transport_errors) as exc:
+        except self._retryable_errors as exc:
             msg = f"ollama: {type(exc).__name__}: {exc}"
             raise RetryableError(msg) from exc
 

@@ -68,9 +68,7 @@ class OpenAIProvider:
         self.max_output_tokens = max_output_tokens
         self.capabilities = capabilities("openai", model)
         try:
-            self._client = openai.OpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
-            )
+            self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
         except openai.OpenAIError as exc:
             msg = f"OpenAI client cannot be built (set OPENAI_API_KEY): {exc}"
             raise ConfigurationError(msg) from exc

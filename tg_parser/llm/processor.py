@@ -163,9 +163,11 @@ def build_processor(settings: Any = None) -> Processor:
     """
     llm = llm_settings_from(settings)
     if llm.llm_provider == "offline":
-        from tg_parser.processing.offline import OfflineProcessor  # noqa: PLC0415  (imported on demand)
+        from tg_parser.processing.offline import (  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+            OfflineProcessor,
+        )
 
-        return OfflineProcessor()  # type: ignore[no-any-return]
+        return OfflineProcessor()  # type: ignore[return-value,no-any-return,unused-ignore]
     from tg_parser.llm.factory import build_provider  # noqa: PLC0415  (imported on demand)
 
     provider = build_provider(llm)

@@ -125,9 +125,10 @@ def ask_structured(
                 f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()
             )
         else:
-            problem = check(answer) if check is not None else None
-            if problem is None:
+            rule_problem = check(answer) if check is not None else None
+            if rule_problem is None:
                 return answer, tuple(usages)
+            problem = rule_problem
         turns += [
             ChatTurn("assistant", reply.text or "(empty answer)"),
             ChatTurn("user", render_prompt(REASK_PROMPT, errors=problem[:2000])),

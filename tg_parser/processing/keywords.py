@@ -1,3 +1,5 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: RUF001 - Cyrillic, CJK and typographic characters here are meant
 """Keyword extraction for one post: YAKE, filtered and de-duplicated.
 
 YAKE ranks candidate n-grams by statistical features of the text alone
@@ -29,6 +31,8 @@ MAX_NGRAM = 2
 DEDUP_LIMIT = 0.7
 """YAKE's similarity threshold above which a candidate counts as a duplicate."""
 _CANDIDATES = 30
+_MIN_KEYWORD_CHARS = 2
+_MIN_FILLER_CHARS = 3
 _CJK_LANGUAGES = frozenset({"zh", "ja", "ko"})
 _MAX_CJK_KEYWORD_CHARS = 8
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -52,7 +56,7 @@ def _acceptable(keyword: str, stop_words: frozenset[str], language: str) -> bool
         return False
     if any(unicodedata.category(ch).startswith("P") and ch not in _INNER_PUNCT_OK for ch in keyword):
         return False
-    if len(keyword) < 2:  # noqa: PLR2004 - one character says nothing
+    if len(keyword) < _MIN_KEYWORD_CHARS:
         return False
     if language in _CJK_LANGUAGES and len(_CJK_RE.findall(keyword)) > _MAX_CJK_KEYWORD_CHARS:
         # Without a word segmenter YAKE sees whole CJK clauses as one "word".
@@ -112,7 +116,9 @@ def extract_keywords(text: str, *, language: str, hashtags: tuple[str, ...] = ()
                 _add(out, seen, keyword)
     if len(out) < MIN_KEYWORDS:
         counts = Counter(
-            t.lower() for t in word_tokens(body) if _acceptable(t, stop_words, language) and len(t) > 2  # noqa: PLR2004
+            t.lower()
+            for t in word_tokens(body)
+            if _acceptable(t, stop_words, language) and len(t) >= _MIN_FILLER_CHARS
         )
         for word, _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             _add(out, seen, word)

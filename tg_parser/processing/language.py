@@ -1,3 +1,5 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: RUF002 - Cyrillic, CJK and typographic characters here are meant
 """Language identification of a post: py3langid, with a script-based fallback.
 
 py3langid is Lui & Baldwin's langid.py (ACL 2012, "langid.py: An Off-the-shelf
@@ -188,8 +190,12 @@ _CYRILLIC_MARKERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 # Languages written (usually) in Latin script.
 _LATIN_LANGUAGES = frozenset(
-    "af an az br bs ca cs cy da de en eo es et eu fi fo fr ga gl hr ht hu id is it jv la lb lt lv mg ms mt "
-    "nb nl nn no oc pl pt qu ro rw se sk sl sq sv sw tl tr vo wa xh zu vi ku".split()
+    {
+        *("af", "an", "az", "br", "bs", "ca", "cs", "cy", "da", "de", "en", "eo", "es", "et", "eu"),
+        *("fi", "fo", "fr", "ga", "gl", "hr", "ht", "hu", "id", "is", "it", "jv", "la", "lb", "lt"),
+        *("lv", "mg", "ms", "mt", "nb", "nl", "nn", "no", "oc", "pl", "pt", "qu", "ro", "rw", "se"),
+        *("sk", "sl", "sq", "sv", "sw", "tl", "tr", "vo", "wa", "xh", "zu", "vi", "ku", "fy", "gd"),
+    }
 )
 _CODE_SCRIPTS: dict[str, frozenset[str]] = {
     **dict.fromkeys(["ru", *_CYRILLIC_MARKERS], frozenset({"CYRILLIC"})),
@@ -228,6 +234,7 @@ _TO_ISO639_1 = {
     "grc": "el",
 }
 _NO_LANGUAGE = "zxx"
+_ISO639_1_LEN = 2
 
 
 def _best_iso639_1(body: str) -> str | None:
@@ -240,6 +247,6 @@ def _best_iso639_1(body: str) -> str | None:
         name = _TO_ISO639_1.get(str(code), str(code))
         if name == _NO_LANGUAGE:
             return None
-        if len(name) == 2:  # noqa: PLR2004 - ISO 639-1 codes are two letters
+        if len(name) == _ISO639_1_LEN:
             return name
     return None

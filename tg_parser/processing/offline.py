@@ -1,3 +1,4 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
 """The offline processor: deterministic enrichment of a post without any LLM.
 
 It is honest about what it is (``processor: "offline"``): text cleaning,
@@ -8,6 +9,7 @@ cashtags). It finds no people, organisations or places: that takes a model.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from tg_parser.domain import EntityType, Message, NamedEntity, PostAnalysis
@@ -32,7 +34,7 @@ _ENTITY_KIND: dict[EntityType, str] = {
     EntityType.EMAIL: "other",
     EntityType.CASHTAG: "other",
 }
-_CASHTAG_RE = r"(?<![\w$])\$[A-Z]{1,8}\b"
+_CASHTAG_RE = re.compile(r"(?<![\w$])\$[A-Z]{1,8}\b")
 
 
 def _entity_of(ent_type: EntityType, text: str, url: str | None) -> NamedEntity | None:
@@ -49,12 +51,12 @@ def _entity_of(ent_type: EntityType, text: str, url: str | None) -> NamedEntity 
 
 def _found_in_text(text: str) -> list[tuple[int, NamedEntity]]:
     """Links, e-mails, mentions, hashtags and cashtags written in plain text, with their offsets."""
-    import re  # noqa: PLC0415 - only for the rare message without entities
-
     found: list[tuple[int, NamedEntity]] = []
     emails = list(EMAIL_RE.finditer(text))
     found.extend((m.start(), NamedEntity(text=m.group(0), type="other")) for m in emails)
-    found.extend((m.start(), NamedEntity(text=trim_url(m.group(0)), type="link")) for m in URL_RE.finditer(text))
+    found.extend(
+        (m.start(), NamedEntity(text=trim_url(m.group(0)), type="link")) for m in URL_RE.finditer(text)
+    )
 
     def in_email(pos: int) -> bool:
         return any(m.start() <= pos < m.end() for m in emails)
@@ -65,7 +67,7 @@ def _found_in_text(text: str) -> list[tuple[int, NamedEntity]]:
         if not in_email(m.start())
     )
     found.extend((m.start(), NamedEntity(text=m.group(0), type="hashtag")) for m in HASHTAG_RE.finditer(text))
-    found.extend((m.start(), NamedEntity(text=m.group(0), type="other")) for m in re.finditer(_CASHTAG_RE, text))
+    found.extend((m.start(), NamedEntity(text=m.group(0), type="other")) for m in _CASHTAG_RE.finditer(text))
     return sorted(found, key=lambda pair: (pair[0], pair[1].type, pair[1].text))
 
 
@@ -132,7 +134,8 @@ class OfflineProcessor:
         """
         text = clean_text(message.text)
         if not text:
-            raise InputError("post has no text to process", message_id=message.message_id)
+            msg = "post has no text to process"
+            raise InputError(msg, message_id=message.message_id)
         language = detect_language(text)
         entities = message_entities(message)
         hashtags = tuple(e.text for e in entities if e.type == "hashtag")

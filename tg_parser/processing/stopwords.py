@@ -1,3 +1,5 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: RUF001, RUF002 - Cyrillic, CJK and typographic characters here are meant
 """Stop-word lists per language, from the stop-words package and YAKE's own lists.
 
 Sources: the ``stop-words`` package (Alireza Savand, lists from

@@ -1,3 +1,5 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: RUF001 - Cyrillic, CJK and typographic characters here are meant
 """Extractive summary of one post: its most informative sentences, in order.
 
 Sentences are scored by the weights of their content words, a TF-IDF taken
@@ -49,7 +51,10 @@ def _cap(text: str, limit: int) -> str:
 
 def _scores(sentences: list[str], stop_words: frozenset[str]) -> list[float]:
     """Score each sentence: mean TF-IDF weight of its content words, plus the lead bonus."""
-    bags = [[t.lower() for t in word_tokens(s) if t.lower() not in stop_words and not t.isdigit()] for s in sentences]
+    bags = [
+        [t.lower() for t in word_tokens(s) if t.lower() not in stop_words and not t.isdigit()]
+        for s in sentences
+    ]
     tf = Counter(t for bag in bags for t in bag)
     df = Counter(t for bag in bags for t in set(bag))
     n = len(sentences)

@@ -1,3 +1,5 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: RUF001, RUF002, RUF003 - Cyrillic, CJK and typographic characters here are meant
 """Text helpers of the offline processor: cleaning, URLs, sentences, tokens.
 
 Everything here is pure and deterministic: the same string in gives the same
@@ -25,9 +27,18 @@ __all__ = [
 # (U+200C) and ZWJ (U+200D) are kept on purpose: ZWNJ is part of Persian
 # spelling and ZWJ builds emoji sequences.
 _INVISIBLE = dict.fromkeys(
-    [0x200B, 0x2060, 0xFEFF, 0x00AD, 0x180E, 0x200E, 0x200F, 0x061C]
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2066, 0x206A)),
+    [
+        0x200B,
+        0x2060,
+        0xFEFF,
+        0x00AD,
+        0x180E,
+        0x200E,
+        0x200F,
+        0x061C,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ],
 )
 _LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n\n", "\x0b": "\n", "\x0c": "\n"}
 _LINE_BREAK_RE = re.compile("|".join(re.escape(k) for k in _LINE_BREAKS))
@@ -80,8 +91,7 @@ def clean_text(text: str) -> str:
     text = _LINE_BREAK_RE.sub(lambda m: _LINE_BREAKS[m.group(0)], text)
     text = text.translate(_INVISIBLE)
     text = "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") else " "
-        for ch in text
+        ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") else " " for ch in text
     )
     text = _HSPACE_RE.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
@@ -136,10 +146,7 @@ def split_sentences(text: str) -> list[str]:
     """
     out: list[str] = []
     for line in text.split("\n"):
-        for part in _SENTENCE_END_RE.split(line):
-            part = part.strip()  # noqa: PLW2901 - normalising the loop value in place
-            if part:
-                out.append(part)
+        out.extend(s for s in (p.strip() for p in _SENTENCE_END_RE.split(line)) if s)
     return out
 
 

@@ -68,25 +68,13 @@ def run_channel_embedded(
         database_url=settings.database_url, channel=channel, run_id=run_id, mode="embedded", export_dir=export_dir
     )
     processor = get_processor(settings)
-    finished = 0
-
-    def execute(item: WorkItem) -> None:
-        nonlocal finished
-        kwargs = item.kwargs
-        if item.step == "process":
-            _process_with_retries(settings, dispatcher, str(kwargs["run_id"]), int(kwargs["message_pk"]), sleep)  # type: ignore[call-overload]
-            finished += 1
-            if on_progress is not None:
-                on_progress(run_id, finished, total)
-        elif item.step == "topicize":
-            _stage_or_fail(settings, run_id, lambda: pipeline.topicize_channel(
-                settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher))
-        elif item.step == "export":
-            _stage_or_fail(settings, run_id, lambda: pipeline.export_channel(
-                settings=settings, channel=channel, run_id=run_id))
-
-    dispatcher = InlineDispatcher(execute)
     total = 0
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(run_id, done, total)
+
+    dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep)
     try:
         report = pipeline.ingest_channel(
             settings=settings, channel=channel, run_id=run_id, processor=processor, dispatcher=dispatcher
@@ -101,10 +89,48 @@ def run_channel_embedded(
     return EmbeddedRun(run_id=run_id, channel=channel, ingest=report)
 
 
+def inline_dispatcher(
+    *,
+    settings: Settings,
+    on_processed: Callable[[int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> InlineDispatcher:
+    """Return a dispatcher that runs process/topicize/export in this process on :meth:`drain`.
+
+    Args:
+        settings: Settings.
+        on_processed: Called with the number of posts finished so far.
+        sleep: Sleep function for retry delays.
+    """
+    finished = 0
+
+    def execute(item: WorkItem) -> None:
+        nonlocal finished
+        kwargs = item.kwargs
+        run_id = kwargs.get("run_id")
+        run = str(run_id) if run_id is not None else None
+        if item.step == "process":
+            _process_with_retries(settings, dispatcher, run, int(kwargs["message_pk"]), sleep)  # type: ignore[call-overload]
+            finished += 1
+            if on_processed is not None:
+                on_processed(finished)
+        elif item.step == "topicize":
+            channel = str(kwargs["channel_key"])
+            _stage_or_fail(settings, run, lambda: pipeline.topicize_channel(
+                settings=settings, channel=channel, run_id=run, dispatcher=dispatcher))
+        elif item.step == "export":
+            channel = str(kwargs["channel_key"])
+            _stage_or_fail(settings, run, lambda: pipeline.export_channel(
+                settings=settings, channel=channel, run_id=run))
+
+    dispatcher = InlineDispatcher(execute)
+    return dispatcher
+
+
 def _process_with_retries(
     settings: Settings,
     dispatcher: InlineDispatcher,
-    run_id: str,
+    run_id: str | None,
     message_pk: int,
     sleep: Callable[[float], None],
 ) -> None:
@@ -140,9 +166,12 @@ def _process_with_retries(
             return
 
 
-def _stage_or_fail(settings: Settings, run_id: str, step: Callable[[], object]) -> None:
+def _stage_or_fail(settings: Settings, run_id: str | None, step: Callable[[], object]) -> None:
     try:
         step()
     except Exception as exc:
-        pipeline.fail_run(database_url=settings.database_url, run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+        if run_id is not None:
+            pipeline.fail_run(
+                database_url=settings.database_url, run_id=run_id, error=f"{type(exc).__name__}: {exc}"
+            )
         raise

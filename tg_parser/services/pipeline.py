@@ -14,20 +14,22 @@ when a message is delivered twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain import ChatInfo, Document, Message, channel_key, normalise_username
+from tg_parser.domain import ChatInfo, Document, channel_key, normalise_username
 from tg_parser.errors import InputError, NotFoundError, TgParserError
 from tg_parser.processing.base import Processor
 from tg_parser.export.writer import ExportResult
 from tg_parser.services.dispatch import Dispatcher
 from tg_parser.services.sources import (
     ExportSourceRef,
-    iter_export_messages,
+    SourceBatch,
+    export_batches,
     list_export_chats,
     resolve_export_file,
 )
@@ -173,50 +175,32 @@ def ingest_channel(
             if run.status != "ingesting":
                 log.info("ingest_skipped", reason="run already past ingest", run_id=run_id, status=run.status)
                 return report
-    if source_kind != "export":
-        msg = f"channel {channel!r}: source kind {source_kind!r} is not supported by this build"
-        raise InputError(msg)
-    ref = ExportSourceRef.from_json(source)
-    batch: list[Message] = []
     totals = repo.UpsertOutcome(0, 0, 0)
-    max_id: int | None = None
-    file_error: InputError | None = None
-
-    def flush() -> None:
-        nonlocal totals, batch
-        if not batch:
-            return
-        with session_scope(db) as s:
-            out = repo.upsert_messages(s, channel_pk=channel_pk, messages=batch)
-            repo.set_cursor(s, channel_pk=channel_pk, cursor_message_id=max_id)
-        totals = repo.UpsertOutcome(
-            totals.new + out.new, totals.changed + out.changed, totals.unchanged + out.unchanged
-        )
-        batch = []
-
     try:
-        for item in iter_export_messages(ref):
-            if isinstance(item, InputError):
+        for batch in _source_batches(settings, channel_pk=channel_pk, source_kind=source_kind, source=source):
+            for error in batch.errors:
                 report.input_errors += 1
-                report.errors.append(str(item))
-                _dead_letter_input(db, run_id=run_id, channel=channel, error=item)
-                continue
-            report.posts_read += 1
-            batch.append(item)
-            max_id = item.message_id if max_id is None else max(max_id, item.message_id)
-            if len(batch) >= INGEST_BATCH:
-                flush()
+                report.errors.append(str(error))
+                _dead_letter_input(db, run_id=run_id, channel=channel, error=error)
+            report.posts_read += len(batch.messages)
+            with session_scope(db) as s:
+                if batch.chat is not None:
+                    repo.refresh_channel_info(s, channel_pk=channel_pk, chat=batch.chat)
+                out = repo.upsert_messages(s, channel_pk=channel_pk, messages=batch.messages)
+                repo.mark_deleted(s, channel_pk=channel_pk, message_ids=batch.deleted_ids)
+                if run_id is not None:
+                    repo.heartbeat(s, run_id=run_id)
+            # The cursor moves only after the batch's commit.
+            with session_scope(db) as s:
+                repo.set_cursor(s, channel_pk=channel_pk, cursor_message_id=batch.cursor)
+            totals = repo.UpsertOutcome(
+                totals.new + out.new, totals.changed + out.changed, totals.unchanged + out.unchanged
+            )
     except InputError as exc:
-        file_error = exc
-        report.input_errors += 1
-        report.errors.append(str(exc))
-        _dead_letter_input(db, run_id=run_id, channel=channel, error=exc)
-    flush()
-    report.new, report.changed = totals.new, totals.changed
-    if file_error is not None and report.posts_read == 0:
         if run_id is not None:
-            fail_run(database_url=db, run_id=run_id, error=str(file_error))
-        raise file_error
+            fail_run(database_url=db, run_id=run_id, error=str(exc))
+        raise
+    report.new, report.changed = totals.new, totals.changed
 
     if run_id is None:
         return report
@@ -258,8 +242,29 @@ def ingest_channel(
     return report
 
 
+def _source_batches(
+    settings: Settings, *, channel_pk: int, source_kind: str, source: str
+) -> Iterator[SourceBatch]:
+    if source_kind == "export":
+        yield from export_batches(ExportSourceRef.from_json(source), batch_size=INGEST_BATCH)
+        return
+    if source_kind == "telegram":
+        from tg_parser.services.telegram_ingest import telegram_batches  # noqa: PLC0415 - telethon on demand
+
+        with session_scope(settings.database_url) as session:
+            cursor, known = repo.cursor_and_recent_ids(session, channel_pk=channel_pk, limit=1000)
+        yield from telegram_batches(settings=settings, reference=source, cursor=cursor, known_ids=known)
+        return
+    msg = f"unknown source kind {source_kind!r}"
+    raise InputError(msg)
+
+
 def _dead_letter_input(db: str, *, run_id: str | None, channel: str, error: InputError) -> None:
     with session_scope(db) as session:
+        args = {"channel": channel, "path": error.path, "message_id": error.message_id}
+        if repo.repeat_dead_letter(session, task_name="tg_parser.ingest_channel", args=args,
+                                   error_message=str(error), run_id=run_id):
+            return
         repo.add_dead_letter(
             session,
             run_id=run_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tg_parser.domain import ChatInfo, Message
@@ -94,3 +94,51 @@ def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]
             return
     msg = f"export holds no chat with id {ref.chat_id}"
     raise InputError(msg, path=str(path))
+
+
+@dataclass
+class SourceBatch:
+    """A batch of posts read from a source, committed together.
+
+    Attributes:
+        messages: Posts read.
+        errors: Messages the source could not read.
+        deleted_ids: Message ids seen deleted at the source.
+        cursor: Highest message id covered; the channel cursor moves here after the commit.
+        chat: What the source says about the chat now (live sources), or ``None``.
+    """
+
+    messages: list[Message]
+    errors: list[InputError] = field(default_factory=list)
+    deleted_ids: list[int] = field(default_factory=list)
+    cursor: int | None = None
+    chat: ChatInfo | None = None
+
+
+def export_batches(ref: ExportSourceRef, *, batch_size: int = 500) -> Iterator[SourceBatch]:
+    """Yield an export chat's posts in batches of ``batch_size``.
+
+    A file that breaks off (truncated, malformed) yields what came before and
+    then a batch carrying the file's :class:`InputError`.
+
+    Raises:
+        InputError: The file cannot be read at all (missing, not JSON, no such chat).
+    """
+    batch = SourceBatch(messages=[])
+    read_any = False
+    try:
+        for item in iter_export_messages(ref):
+            read_any = True
+            if isinstance(item, InputError):
+                batch.errors.append(item)
+                continue
+            batch.messages.append(item)
+            batch.cursor = item.message_id if batch.cursor is None else max(batch.cursor, item.message_id)
+            if len(batch.messages) >= batch_size:
+                yield batch
+                batch = SourceBatch(messages=[])
+    except InputError as exc:
+        if not read_any:
+            raise
+        batch.errors.append(exc)
+    yield batch

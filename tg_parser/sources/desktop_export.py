@@ -128,12 +128,26 @@ class DesktopExportSource:
             InputError: When the file is malformed or a chat has no integer ``id``.
 
         """
-        found = [
-            ExportedChat(info=self._chat_info(event.meta, index=event.index), index=event.index)
-            for event in walk(self._path, wants=_no_chat)
-            if isinstance(event, ChatEnd)
-        ]
-        return sorted(found, key=lambda chat: chat.index)
+        ended: dict[int, ExportedChat] = {}
+        started: dict[int, dict[str, object]] = {}
+        try:
+            for event in walk(self._path, wants=_no_chat):
+                if isinstance(event, ChatStart):
+                    started[event.index] = event.meta
+                elif isinstance(event, ChatEnd):
+                    ended[event.index] = ExportedChat(
+                        info=self._chat_info(event.meta, index=event.index), index=event.index
+                    )
+        except InputError as exc:
+            # A file that breaks off inside a chat whose metadata came first
+            # (as Desktop writes it) still lists that chat, so the posts before
+            # the break can be imported; reading its messages raises the error.
+            cut = [i for i in started if i not in ended and "id" in started[i]]
+            if not (ended or cut) or not exc.reason.startswith("not valid JSON"):
+                raise
+            for index in cut:
+                ended[index] = ExportedChat(info=self._chat_info(started[index], index=index), index=index)
+        return [ended[i] for i in sorted(ended)]
 
     def iter_messages(self, chat: ExportedChat) -> Iterator[Message | InputError]:
         """Stream the posts of one chat, in file order.

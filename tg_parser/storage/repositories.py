@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from tg_parser.domain import Document, Entity, Message, Reaction, Topic
+from tg_parser.domain import ChatInfo, Document, Entity, Message, Reaction, Topic
 from tg_parser.errors import NotFoundError
 from tg_parser.processing.base import LLMUsage
 from tg_parser.storage.tables import (
@@ -183,6 +183,27 @@ def set_cursor(session: Session, *, channel_pk: int, cursor_message_id: int | No
         )
         .values(cursor_message_id=cursor_message_id, updated_at=utcnow())
     )
+
+
+def refresh_channel_info(session: Session, *, channel_pk: int, chat: ChatInfo) -> None:
+    """Store what a live source says about a channel now (id, title, type, username)."""
+    values: dict[str, Any] = {"telegram_id": chat.telegram_id, "title": strip_nul(chat.title),
+                              "chat_type": chat.chat_type, "updated_at": utcnow()}
+    if chat.username:
+        values["username"] = chat.username
+    session.execute(update(ChannelRow).where(ChannelRow.id == channel_pk).values(**values))
+
+
+def cursor_and_recent_ids(session: Session, *, channel_pk: int, limit: int) -> tuple[int | None, list[int]]:
+    """Return the channel's cursor and the ids of its ``limit`` newest live posts."""
+    cursor = session.execute(select(ChannelRow.cursor_message_id).where(ChannelRow.id == channel_pk)).scalar()
+    ids = session.execute(
+        select(MessageRow.message_id)
+        .where(MessageRow.channel_id == channel_pk, MessageRow.deleted.is_(False))
+        .order_by(MessageRow.message_id.desc())
+        .limit(limit)
+    ).scalars()
+    return (int(cursor) if cursor is not None else None), sorted(int(i) for i in ids)
 
 
 # ---------------------------------------------------------------- messages
@@ -536,6 +557,44 @@ def create_run(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def heartbeat(session: Session, *, run_id: str) -> None:
+    """Record that a run made progress now (the stuck-run sweeper reads it)."""
+    session.execute(update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=utcnow()))
+
+
+ACTIVE_RUN_STATES = ("ingesting", "processing", "topicizing", "exporting")
+
+
+def stalled_runs(session: Session, *, now: datetime, stall_timeout_s: float) -> list[tuple[RunRow, str]]:
+    """Return active runs without progress for their stall timeout, with their channel keys.
+
+    Progress is the newest of the run's creation, heartbeat, stage times and
+    its items' last change. A run already re-driven ``k`` times must stall
+    ``stall_timeout_s * 2**k`` (``k`` capped at 6) before it is returned
+    again, so a cluster without consumers is not flooded with re-sent work.
+    """
+    last_item = (
+        select(RunItemRow.run_id, func.max(RunItemRow.updated_at).label("at"))
+        .group_by(RunItemRow.run_id)
+        .subquery()
+    )
+    stmt = (
+        select(RunRow, ChannelRow.key, last_item.c.at)
+        .join(ChannelRow, ChannelRow.id == RunRow.channel_id)
+        .outerjoin(last_item, last_item.c.run_id == RunRow.id)
+        .where(RunRow.status.in_(ACTIVE_RUN_STATES))
+    )
+    out = []
+    for run, key, item_at in session.execute(stmt):
+        times = [t for t in (run.created_at, run.heartbeat_at, run.ingested_at, run.processed_at,
+                             run.topicized_at, item_at) if t is not None]
+        latest = max(t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in times)
+        wait_s = stall_timeout_s * 2 ** min(run.redrives or 0, 6)
+        if (now - latest).total_seconds() > wait_s:
+            out.append((run, key))
+    return out
+
+
 def get_run(session: Session, *, run_id: str) -> RunRow:
     """Return a run.
 
@@ -693,6 +752,33 @@ def add_dead_letter(
     session.add(row)
     session.flush()
     return int(row.id)
+
+
+def repeat_dead_letter(
+    session: Session, *, task_name: str, args: dict[str, Any], error_message: str, run_id: str | None
+) -> bool:
+    """Count one more failure on an identical unresolved dead letter, if there is one.
+
+    The same bad message in a re-read export then keeps one dead letter
+    (with its attempts counted) instead of adding a row per run.
+
+    Returns:
+        ``True`` when an identical letter existed and was updated.
+    """
+    candidates = session.execute(
+        select(DeadLetterRow).where(
+            DeadLetterRow.task_name == task_name,
+            DeadLetterRow.resolved.is_(False),
+            DeadLetterRow.error_message == strip_nul(error_message)[:10_000],
+        )
+    ).scalars()
+    for row in candidates:
+        if row.args == strip_nul(args):
+            row.attempts += 1
+            row.failed_at = utcnow()
+            row.run_id = run_id
+            return True
+    return False
 
 
 def list_dead_letters(session: Session, *, include_resolved: bool = False, limit: int = 100) -> list[DeadLetterRow]:

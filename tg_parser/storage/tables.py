@@ -208,6 +208,8 @@ class RunRow(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     topicized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    redrives: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RunItemRow(Base):

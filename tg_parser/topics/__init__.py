@@ -1,1 +1,11 @@
-"""tg_parser.topics."""
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+"""Topicization of a channel's posts: vectorize → cluster → label.
+
+The public surface is :func:`build_topics` and :class:`TopicInput`; the
+modules behind it are :mod:`~tg_parser.topics.vectorize`,
+:mod:`~tg_parser.topics.cluster` and :mod:`~tg_parser.topics.label`.
+"""
+
+from tg_parser.topics.build import TopicInput, build_topics
+
+__all__ = ["TopicInput", "build_topics"]

@@ -1,0 +1,90 @@
+"""The stuck-run sweeper: re-drives runs that stopped making progress.
+
+A worker killed with SIGKILL takes its unacknowledged messages with it until
+the broker's visibility timeout (an hour by default) redelivers them. The
+sweeper, ticked by Beat every ``SWEEP_INTERVAL_S``, finds runs with no progress
+for ``RUN_STALL_TIMEOUT_S`` and sends their outstanding work again. Every task
+is idempotent, so a re-sent message that was not lost after all changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import structlog
+from sqlalchemy import update
+
+from tg_parser.config import Settings
+from tg_parser.services.dispatch import Dispatcher
+from tg_parser.storage import repositories as repo
+from tg_parser.storage.session import session_scope
+from tg_parser.storage.tables import RunRow, utcnow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """One re-driven run: its id, state and how many messages were re-sent."""
+
+    run_id: str
+    status: str
+    resent: int
+
+
+class IngestRedriver:
+    """Callable that re-sends ``ingest_channel(channel, run_id)``; given by the task layer."""
+
+    def __call__(self, *, channel_key: str, run_id: str) -> None:  # pragma: no cover - protocol
+        """Re-send the ingest of a run."""
+        raise NotImplementedError
+
+
+def sweep_stalled_runs(
+    *, settings: Settings, dispatcher: Dispatcher, resend_ingest: IngestRedriver
+) -> list[Redrive]:
+    """Re-drive every active run without progress for ``RUN_STALL_TIMEOUT_S``.
+
+    Returns:
+        One entry per re-driven run.
+    """
+    db = settings.database_url
+    with session_scope(db) as session:
+        stalled = [
+            (run.id, run.status, key)
+            for run, key in repo.stalled_runs(session, now=utcnow(), stall_timeout_s=settings.run_stall_timeout_s)
+        ]
+    out = []
+    for run_id, status, key in stalled:
+        with session_scope(db) as session:
+            claimed = session.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == status)
+                .values(heartbeat_at=utcnow(), redrives=RunRow.redrives + 1)
+            ).rowcount
+            pending = repo.pending_items(session, run_id=run_id) if status == "processing" else []
+        if not claimed:
+            continue
+        resent = 0
+        if status == "ingesting":
+            resend_ingest(channel_key=key, run_id=run_id)
+            resent = 1
+        elif status == "processing":
+            if pending:
+                dispatcher.process_messages(run_id=run_id, message_pks=sorted(pending))
+                resent = len(pending)
+            else:
+                with session_scope(db) as session:
+                    won = repo.claim_processing_done(session, run_id=run_id)
+                if won:
+                    dispatcher.topicize(channel_key=key, run_id=run_id)
+                    resent = 1
+        elif status == "topicizing":
+            dispatcher.topicize(channel_key=key, run_id=run_id)
+            resent = 1
+        elif status == "exporting":
+            dispatcher.export(channel_key=key, run_id=run_id)
+            resent = 1
+        log.warning("run_redriven", run_id=run_id, channel=key, status=status, resent=resent)
+        out.append(Redrive(run_id=run_id, status=status, resent=resent))
+    return out

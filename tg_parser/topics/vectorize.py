@@ -1,0 +1,272 @@
+# Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: RUF001, RUF002 - Cyrillic letters here are meant
+"""Post texts to dense, L2-normalised vectors for clustering (LSA).
+
+Word TF-IDF over stemmed content words plus TF-IDF over hashed character
+n-grams (3-5, inside word boundaries), reduced by truncated SVD (latent
+semantic analysis) and L2-normalised, so that Euclidean k-means on the result
+behaves like cosine k-means. This is the recipe of scikit-learn's example
+"Clustering text documents using k-means" (LSA + k-means) with Snowball
+stemming (Porter, "Snowball: A language for stemming algorithms", 2001) for
+Russian and English, whose rich inflection otherwise splits one word into many
+features.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import Stemmer
+from scipy import sparse
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from tg_parser.processing.stopwords import topic_stop_words
+from tg_parser.processing.text import EMAIL_RE, MENTION_RE, URL_RE
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+
+__all__ = ["MAX_DF", "MIN_DOCS_FOR_DF_LIMITS", "Analyzer", "Tokens", "embed", "tokenize"]
+
+MAX_SVD_COMPONENTS = 100
+"""LSA dimensions for large corpora (the scikit-learn example uses 100)."""
+CHAR_WEIGHT = 0.5
+"""Weight of the character n-gram block against the word block (each L2-normalised first)."""
+CHAR_FEATURES = 2**18
+"""Hashed character n-gram features: bounded memory whatever the corpus size."""
+MAX_CHARS_PER_POST = 2000
+"""Character n-grams read at most this many characters of a post (bounds memory on long posts)."""
+MIN_DOCS_FOR_DF_LIMITS = 20
+"""From this many posts on, words in one post only or in over half the posts are dropped."""
+MAX_DF = 0.5
+"""Share of posts above which a word is channel boilerplate, not a topic (with the limits on)."""
+MAX_WORD_FEATURES = 50_000
+_NO_VARIANCE = 1e-6
+_MIN_TOKEN_CHARS = 3
+_TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+_CYRILLIC_RE = re.compile(r"[а-яё]")
+_LATIN_RE = re.compile(r"[a-z]")
+
+
+@dataclass
+class Analyzer:
+    """Tokeniser for topic vectors: lower-cased content words, stemmed, stop words out.
+
+    Cyrillic words go through the Snowball Russian stemmer, Latin words through
+    the Snowball English one, others are kept as they are. The analyzer counts
+    which surface form each stem came from, so labels can show a real word.
+
+    Attributes:
+        surface: For each stem, how often each lower-cased word produced it.
+    """
+
+    surface: dict[str, Counter[str]] = field(default_factory=dict)
+    _cache: dict[str, str] = field(default_factory=dict, repr=False)
+    _stop_stems: frozenset[str] | None = field(default=None, repr=False)
+    _ru: Stemmer.Stemmer = field(default_factory=lambda: Stemmer.Stemmer("russian"), repr=False)
+    _en: Stemmer.Stemmer = field(default_factory=lambda: Stemmer.Stemmer("english"), repr=False)
+
+    def words(self, text: str) -> list[str]:
+        """Return the content words of a text, lower-cased, ``ё`` as ``е``, unstemmed.
+
+        A word is a stop word when it is in the lists or shares its stem with
+        a listed word: Russian lists hold few inflected forms (``который`` is
+        listed, ``котором`` is not).
+
+        Args:
+            text: Post text.
+
+        Returns:
+            Words of at least three letters that are not stop words, in order.
+        """
+        text = URL_RE.sub(" ", text)
+        text = EMAIL_RE.sub(" ", text)
+        text = MENTION_RE.sub(" ", text)
+        stop = topic_stop_words()
+        if self._stop_stems is None:
+            self._stop_stems = frozenset(self.stem(w) for w in stop)
+        out = []
+        for match in _TOKEN_RE.finditer(text.lower()):
+            word = match.group(0).replace("ё", "е")
+            if len(word) >= _MIN_TOKEN_CHARS and word not in stop and self.stem(word) not in self._stop_stems:
+                out.append(word)
+        return out
+
+    def stem(self, word: str) -> str:
+        """Return the stem of a lower-case word (cached).
+
+        Args:
+            word: A lower-case word.
+
+        Returns:
+            Its Snowball stem (Russian or English by script), or the word itself.
+        """
+        stem = self._cache.get(word)
+        if stem is None:
+            if _CYRILLIC_RE.search(word):
+                stem = self._ru.stemWord(word)
+            elif _LATIN_RE.search(word):
+                stem = self._en.stemWord(word)
+            else:
+                stem = word
+            self._cache[word] = stem
+        return stem
+
+    def stems(self, words: Sequence[str]) -> list[str]:
+        """Return the stems of content words, recording their surface forms.
+
+        Args:
+            words: Words from :meth:`words`.
+
+        Returns:
+            Stems in order (repeats kept).
+        """
+        out = []
+        for word in words:
+            stem = self.stem(word)
+            self.surface.setdefault(stem, Counter())[word] += 1
+            out.append(stem)
+        return out
+
+    def __call__(self, text: str) -> list[str]:
+        """Return the stems of a text's content words, recording their surface forms.
+
+        Args:
+            text: Post text.
+
+        Returns:
+            Stems in order (repeats kept).
+        """
+        return self.stems(self.words(text))
+
+    def display(self, stem: str) -> str:
+        """Return the most frequent word a stem came from (ties: alphabetical).
+
+        Args:
+            stem: A stem produced by this analyzer.
+
+        Returns:
+            A real word, or the stem when it was never seen.
+        """
+        forms = self.surface.get(stem)
+        if not forms:
+            return stem
+        return min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The tokens of a corpus, computed once and shared by vectors and labels.
+
+    Attributes:
+        words: Per post, its content words (unstemmed), in order.
+        stems: Per post, the stems of those words.
+    """
+
+    words: list[list[str]]
+    stems: list[list[str]]
+
+
+def tokenize(texts: Sequence[str], *, analyzer: Analyzer) -> Tokens:
+    """Tokenise every post once.
+
+    Args:
+        texts: Post texts.
+        analyzer: The tokeniser (records surface forms).
+
+    Returns:
+        Words and stems per post.
+    """
+    words = [analyzer.words(t) for t in texts]
+    return Tokens(words=words, stems=[analyzer.stems(w) for w in words])
+
+
+def _identity(doc: list[str]) -> list[str]:
+    return doc
+
+
+def _word_block(tokens: Tokens) -> sparse.csr_matrix | None:
+    n = len(tokens.stems)
+    limits = n >= MIN_DOCS_FOR_DF_LIMITS
+    vectorizer = TfidfVectorizer(
+        analyzer=_identity,
+        sublinear_tf=True,
+        min_df=2 if limits else 1,
+        max_df=MAX_DF if limits else 1.0,
+        max_features=MAX_WORD_FEATURES,
+        dtype=np.float32,
+    )
+    try:
+        matrix = vectorizer.fit_transform(tokens.stems)
+    except ValueError:
+        # Empty vocabulary: every post is stop words, numbers or links (or the
+        # df limits removed everything); the character block carries on alone.
+        return None
+    return sparse.csr_matrix(matrix)
+
+
+def _char_block(tokens: Tokens) -> sparse.csr_matrix | None:
+    content = [" ".join(words)[:MAX_CHARS_PER_POST] for words in tokens.words]
+    if not any(content):
+        return None
+    hashed = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        n_features=CHAR_FEATURES,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    ).transform(content)
+    return sparse.csr_matrix(TfidfTransformer(sublinear_tf=True).fit_transform(hashed))
+
+
+def _total_variance(matrix: sparse.csr_matrix) -> float:
+    """Sum of the column variances relative to the mean squared row norm (0 when all rows are equal)."""
+    n = matrix.shape[0]
+    data = matrix.astype(np.float64)
+    squares = float(data.multiply(data).sum()) / n
+    mean = np.asarray(data.mean(axis=0)).ravel()
+    return (squares - float(mean @ mean)) / max(squares, 1e-300)
+
+
+def embed(tokens: Tokens, *, seed: int) -> NDArray[np.float32]:
+    """Turn tokenised posts into L2-normalised LSA vectors.
+
+    Args:
+        tokens: The posts' tokens (:func:`tokenize`), in a deterministic order.
+        seed: Random state of the randomized SVD.
+
+    Returns:
+        An ``(n, d)`` array; rows have unit length, or are all zero for a post
+        with no content words. ``d`` is at most :data:`MAX_SVD_COMPONENTS`
+        and at most ``n - 1``. It is ``(n, 0)`` when there is nothing to
+        cluster: no content words at all, or every post the same.
+    """
+    blocks = []
+    word = _word_block(tokens)
+    if word is not None:
+        blocks.append(normalize(word))
+    char = _char_block(tokens)
+    if char is not None:
+        blocks.append(CHAR_WEIGHT * normalize(char))
+    n = len(tokens.stems)
+    if not blocks:
+        return np.zeros((n, 0), dtype=np.float32)
+    matrix = sparse.hstack(blocks, format="csr")
+    if _total_variance(matrix) < _NO_VARIANCE:
+        # Every post says the same thing: nothing to reduce or to split.
+        return np.zeros((n, 0), dtype=np.float32)
+    matrix = matrix[:, np.unique(matrix.nonzero()[1])]  # hashed space: keep used columns only
+    components = min(MAX_SVD_COMPONENTS, n - 1, matrix.shape[1] - 1)
+    if components < 2:  # noqa: PLR2004 - SVD to one dimension would lose everything
+        return np.asarray(normalize(matrix.toarray()), dtype=np.float32)
+    svd = TruncatedSVD(n_components=components, algorithm="randomized", random_state=seed)
+    return np.asarray(normalize(svd.fit_transform(matrix)), dtype=np.float32)
