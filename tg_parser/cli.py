@@ -361,6 +361,105 @@ def channels_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     console.print(table)
 
 
+def parse_every(text: str) -> int:
+    """Parse a schedule period like ``15m``, ``1h``, ``90s`` or ``1d`` into seconds.
+
+    Raises:
+        typer.BadParameter: Not a period, or shorter than one minute (Beat ticks every minute).
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    try:
+        seconds = int(float(value[:-1]) * units[value[-1]]) if value and value[-1] in units else int(value)
+    except (ValueError, KeyError) as exc:
+        msg = f"{text!r} is not a period like 15m, 1h, 90s or 1d"
+        raise typer.BadParameter(msg) from exc
+    if seconds < 60:
+        msg = "the shortest schedule is 1m (Beat ticks once a minute)"
+        raise typer.BadParameter(msg)
+    return seconds
+
+
+@channels_app.command("add")
+def channels_add(
+    source: Annotated[str, typer.Argument(help="@username, t.me link or id of a Telegram channel; or an export file/folder.")],
+    every: Annotated[str | None, typer.Option("--every", help="Run on a schedule, e.g. 15m, 1h, 1d.")] = None,
+    username: Username = None,
+    out: OutDir = None,
+) -> None:
+    """Add a channel (live Telegram, or an export re-read on each run), optionally on a schedule."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services import pipeline  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    every_s = parse_every(every) if every else None
+    out_dir = str(out.resolve()) if out else None
+    try:
+        if Path(source).exists():
+            keys = [c.key for c in pipeline.register_export(
+                database_url=settings.database_url, path=source, username=username, export_dir=out_dir)]
+        else:
+            keys = [pipeline.register_telegram(database_url=settings.database_url, reference=source,
+                                               export_dir=out_dir)]
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    with session_scope(settings.database_url) as session:
+        for key in keys:
+            repo.set_schedule(session, key=key, every_s=every_s)
+    for key in keys:
+        when = f"every {every}" if every else "on demand (`tg-parser run` / `celery call`)"
+        console.print(f"added {key}: runs {when}")
+
+
+def _set_paused(channel: str, *, paused: bool) -> None:
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    with session_scope(settings.database_url) as session:
+        try:
+            repo.set_paused(session, key=channel, paused=paused)
+        except TgParserError as exc:
+            raise _fail(exc) from exc
+    console.print(f"{channel}: {'paused' if paused else 'resumed'}")
+
+
+@channels_app.command("pause")
+def channels_pause(channel: Annotated[str, typer.Argument(help="Channel key.")]) -> None:
+    """Stop scheduled runs of a channel."""
+    _set_paused(channel, paused=True)
+
+
+@channels_app.command("resume")
+def channels_resume(channel: Annotated[str, typer.Argument(help="Channel key.")]) -> None:
+    """Resume scheduled runs of a channel."""
+    _set_paused(channel, paused=False)
+
+
+@channels_app.command("remove")
+def channels_remove(
+    channel: Annotated[str, typer.Argument(help="Channel key.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Remove a channel with its posts, documents, topics and runs."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    if not yes:
+        typer.confirm(f"remove {channel} and everything stored for it?", abort=True)
+    with session_scope(settings.database_url) as session:
+        try:
+            repo.remove_channel(session, key=channel)
+        except TgParserError as exc:
+            raise _fail(exc) from exc
+    console.print(f"{channel}: removed")
+
+
 # ------------------------------------------------------------------ runs and dead letters
 
 
@@ -434,6 +533,47 @@ def dlq_list(
             table.add_row(str(d.id), d.task_name, d.run_id or "-", json.dumps(d.args, ensure_ascii=False),
                           f"{d.error_type}: {d.error_message}"[:200], str(d.attempts), f"{d.failed_at:%Y-%m-%d %H:%M:%S}")
     console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead-letter ids (see `dlq list`).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every unresolved dead letter.")] = False,
+) -> None:
+    """Re-send dead letters: in-process when embedded, to the cluster otherwise."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.services.deadletters import replay_dead_letters  # noqa: PLC0415
+
+    if not ids and not all_:
+        raise _fail(ValueError("name dead-letter ids or pass --all"), code=2)
+    if settings.embedded:
+        from tg_parser.services.embedded import inline_dispatcher, run_channel_embedded  # noqa: PLC0415
+
+        dispatcher: Any = inline_dispatcher(settings=settings)
+
+        def start_run(key: str) -> str:
+            return run_channel_embedded(settings=settings, channel=key).run_id
+    else:
+        from tasks.app import app as celery_app  # noqa: PLC0415
+        from tasks.dispatch import CeleryDispatcher  # noqa: PLC0415
+
+        dispatcher = CeleryDispatcher()
+
+        def start_run(key: str) -> str:
+            return str(celery_app.send_task("tg_parser.run_pipeline", args=[key]).id)
+
+    try:
+        done = replay_dead_letters(settings=settings, ids=None if all_ else list(ids or []), dispatcher=dispatcher,
+                                   start_run=start_run)  # type: ignore[arg-type]
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    if settings.embedded:
+        dispatcher.drain()
+    for r in done:
+        console.print(f"dead letter {r.dead_letter_id} ({r.task_name}): {r.action}")
+    if not done:
+        console.print("no unresolved dead letters")
 
 
 # ------------------------------------------------------------------ db

@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     llm_provider: Literal["offline", "openai", "anthropic", "gemini", "ollama"] = "offline"
     llm_model: str | None = None
     llm_timeout_s: float = Field(60.0, gt=0, le=600)
+    processor_factory: str | None = None
 
     export_dir: str = "./exports"
     topic_seed: int = 42

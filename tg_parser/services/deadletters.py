@@ -65,9 +65,17 @@ def replay_dead_letters(
                 raise NotFoundError(msg)
         plan = [(d.id, d.task_name, dict(d.args), d.run_id) for d in sorted(letters, key=lambda d: d.id)]
     out: list[Replay] = []
+    started: dict[str, str] = {}
+
+    def start_once(key: str) -> str:
+        # Several ingest letters of one channel need one new run, not one each.
+        if key not in started:
+            started[key] = start_run(key)
+        return started[key]
+
     for letter_id, task_name, args, run_id in plan:
         action = _replay_one(db, letter_id=letter_id, task_name=task_name, args=args, run_id=run_id,
-                             dispatcher=dispatcher, start_run=start_run)
+                             dispatcher=dispatcher, start_run=start_once)  # type: ignore[arg-type]
         out.append(Replay(dead_letter_id=letter_id, task_name=task_name, action=action))
         log.info("dead_letter_replayed", dead_letter_id=letter_id, task=task_name, action=action)
     return out

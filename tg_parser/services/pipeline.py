@@ -103,6 +103,43 @@ def register_export(
     return out
 
 
+def register_telegram(*, database_url: str, reference: str, export_dir: str | None = None) -> str:
+    """Register a live Telegram channel by ``@username``, t.me link or numeric id; return its key.
+
+    Nothing is sent to Telegram here; the first run resolves the channel.
+
+    Raises:
+        InputError: The reference is no username, link or id.
+    """
+    ref = reference.strip()
+    try:
+        name = normalise_username(ref) if not ref.lstrip("-").isdigit() and "/c/" not in ref else None
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if name:
+        key, telegram_id = name.lower(), 0
+    else:
+        digits = ref.rstrip("/").split("/c/")[-1].split("/")[0]
+        if not digits.lstrip("-").isdigit():
+            msg = f"{reference!r} is not a @username, t.me link or numeric id"
+            raise InputError(msg)
+        telegram_id = int(digits)
+        key = channel_key(username=None, telegram_id=telegram_id)
+    with session_scope(database_url) as session:
+        repo.upsert_channel(
+            session,
+            key=key,
+            telegram_id=telegram_id,
+            username=name,
+            title=name or key,
+            chat_type=None,
+            source_kind="telegram",
+            source=name or str(telegram_id),
+            export_dir=str(Path(export_dir).resolve()) if export_dir else None,
+        )
+    return key
+
+
 def start_run(
     *, database_url: str, channel: str, run_id: str, mode: str, export_dir: str | None = None
 ) -> bool:

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 from tg_parser.config import Settings
+from tg_parser.errors import ConfigurationError
 from tg_parser.processing.base import Processor
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str | None], Processor] = {}
+
+
+def _from_factory(settings: Settings) -> Processor:
+    """Build a custom processor from ``PROCESSOR_FACTORY=package.module:callable``.
+
+    The callable receives the settings and returns a :class:`Processor`; it
+    wins over ``LLM_PROVIDER`` (a plug-in point for your own extractor).
+
+    Raises:
+        ConfigurationError: The path does not name an importable callable.
+    """
+    spec = settings.processor_factory or ""
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        msg = f"PROCESSOR_FACTORY={spec!r} does not name an importable callable (module:callable)"
+        raise ConfigurationError(msg) from exc
+    proc = factory(settings)
+    if not isinstance(proc, Processor):
+        msg = f"PROCESSOR_FACTORY={spec!r} returned {type(proc).__name__}, not a Processor"
+        raise ConfigurationError(msg)
+    return proc
 
 
 def get_processor(settings: Settings) -> Processor:
@@ -20,7 +45,7 @@ def get_processor(settings: Settings) -> Processor:
     Raises:
         ConfigurationError: The provider is unknown or misconfigured.
     """
-    key = (settings.llm_provider, settings.llm_model)
+    key = (settings.processor_factory or settings.llm_provider, settings.llm_model)
     with _lock:
         proc = _cache.get(key)
         if proc is None:
@@ -30,6 +55,8 @@ def get_processor(settings: Settings) -> Processor:
 
 
 def _build(settings: Settings) -> Processor:
+    if settings.processor_factory:
+        return _from_factory(settings)
     if settings.llm_provider == "offline":
         from tg_parser.processing.offline import OfflineProcessor  # noqa: PLC0415
 

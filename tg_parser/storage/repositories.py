@@ -171,6 +171,49 @@ def list_channels(session: Session) -> list[ChannelSummary]:
     return out
 
 
+def set_schedule(session: Session, *, key: str, every_s: int | None) -> None:
+    """Set (or clear) a channel's schedule; the first scheduled run is due at once.
+
+    Raises:
+        NotFoundError: Unknown channel.
+    """
+    ch = get_channel(session, key=key)
+    ch.schedule_every_s = every_s
+    ch.next_run_at = utcnow() if every_s else None
+    ch.updated_at = utcnow()
+
+
+def set_paused(session: Session, *, key: str, paused: bool) -> None:
+    """Pause or resume a channel's scheduled runs.
+
+    Raises:
+        NotFoundError: Unknown channel.
+    """
+    ch = get_channel(session, key=key)
+    ch.paused = paused
+    ch.updated_at = utcnow()
+
+
+def remove_channel(session: Session, *, key: str) -> None:
+    """Delete a channel and everything stored for it.
+
+    Raises:
+        NotFoundError: Unknown channel.
+    """
+    ch = get_channel(session, key=key)
+    pks = select(MessageRow.id).where(MessageRow.channel_id == ch.id)
+    run_ids = select(RunRow.id).where(RunRow.channel_id == ch.id)
+    session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_(pks)))
+    session.execute(delete(RunItemRow).where(RunItemRow.run_id.in_(run_ids)))
+    session.execute(delete(TopicRow).where(TopicRow.channel_id == ch.id))
+    session.execute(delete(DocumentRow).where(DocumentRow.channel_id == ch.id))
+    session.execute(delete(MessageVersionRow).where(MessageVersionRow.message_pk.in_(pks)))
+    session.execute(update(LLMCallRow).where(LLMCallRow.channel_id == ch.id).values(channel_id=None, message_pk=None))
+    session.execute(delete(MessageRow).where(MessageRow.channel_id == ch.id))
+    session.execute(delete(RunRow).where(RunRow.channel_id == ch.id))
+    session.delete(ch)
+
+
 def set_cursor(session: Session, *, channel_pk: int, cursor_message_id: int | None) -> None:
     """Advance the channel's cursor to ``cursor_message_id`` (never moves it back)."""
     if cursor_message_id is None:

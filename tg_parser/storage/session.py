@@ -14,7 +14,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from tg_parser.errors import RetryableError
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -61,16 +64,42 @@ def session_factory(database_url: str) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(database_url: str) -> Iterator[Session]:
-    """Yield a session that commits on success and rolls back on error."""
+    """Yield a session that commits on success and rolls back on error.
+
+    Raises:
+        RetryableError: The database connection was lost or refused
+            (``pg_terminate_backend``, a restart, a locked SQLite file); the
+            caller's retry policy applies.
+    """
     session = session_factory(database_url)()
     try:
         yield session
         session.commit()
+    except (OperationalError, InterfaceError) as exc:
+        _safe_rollback(session)
+        msg = f"database unavailable: {type(exc.orig).__name__ if exc.orig else type(exc).__name__}: {exc.orig or exc}"
+        raise RetryableError(msg.splitlines()[0]) from exc
+    except DBAPIError as exc:
+        _safe_rollback(session)
+        if exc.connection_invalidated:
+            msg = f"database connection lost: {exc.orig}"
+            raise RetryableError(msg.splitlines()[0]) from exc
+        raise
     except BaseException:
-        session.rollback()
+        _safe_rollback(session)
         raise
     finally:
-        session.close()
+        try:
+            session.close()
+        except DBAPIError:  # a dead connection cannot be returned cleanly
+            pass
+
+
+def _safe_rollback(session: Session) -> None:
+    try:
+        session.rollback()
+    except DBAPIError:  # the connection is already gone; the pool replaces it
+        pass
 
 
 def dispose_engines() -> None:
