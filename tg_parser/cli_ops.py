@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tg_parser.storage.copy import CopyReport
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 _STATUS_STYLE = {"ok": "green", "fail": "red", "skipped": "dim", "not checked": "yellow"}
 

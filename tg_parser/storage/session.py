@@ -77,6 +77,8 @@ def session_scope(database_url: str) -> Iterator[Session]:
         session.commit()
     except (OperationalError, InterfaceError) as exc:
         _safe_rollback(session)
+        if not _transient(exc):
+            raise
         msg = f"database unavailable: {type(exc.orig).__name__ if exc.orig else type(exc).__name__}: {exc.orig or exc}"
         raise RetryableError(msg.splitlines()[0]) from exc
     except DBAPIError as exc:
@@ -93,6 +95,14 @@ def session_scope(database_url: str) -> Iterator[Session]:
             session.close()
         except DBAPIError:  # a dead connection cannot be returned cleanly
             pass
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """Whether a database error is a lost or busy connection rather than a schema or SQL fault."""
+    text = str(exc.orig or exc).lower()
+    if any(s in text for s in ("no such table", "no such column", "syntax error", "does not exist")):
+        return False
+    return True
 
 
 def _safe_rollback(session: Session) -> None:

@@ -230,7 +230,7 @@ def _char_block(tokens: Tokens) -> sparse.csr_matrix | None:
 
 def _total_variance(matrix: sparse.csr_matrix) -> float:
     """Sum of the column variances relative to the mean squared row norm (0 when all rows are equal)."""
-    n = matrix.shape[0]
+    n = int(matrix.shape[0])
     data = matrix.astype(np.float64)
     squares = float(data.multiply(data).sum()) / n
     mean = np.asarray(data.mean(axis=0)).ravel()
