@@ -33,7 +33,9 @@ dlq_app = typer.Typer(help="Dead letters: work that gave up.", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(channels_app, name="channels")
 app.add_typer(runs_app, name="runs")
+auth_app = typer.Typer(help="Telegram account sessions for live channels.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(auth_app, name="auth")
 
 console = Console()
 err = Console(stderr=True)
@@ -574,6 +576,47 @@ def dlq_replay(
         console.print(f"dead letter {r.dead_letter_id} ({r.task_name}): {r.action}")
     if not done:
         console.print("no unresolved dead letters")
+
+
+@auth_app.command("login")
+def auth_login(
+    string_session: Annotated[
+        bool, typer.Option("--string-session", help="Print a StringSession for TELEGRAM_SESSION instead of a file.")
+    ] = False,
+    session_file: Annotated[
+        Path | None, typer.Option(help="Session file (default TELEGRAM_SESSION_FILE, ~/.tg_parser/telegram.session).")
+    ] = None,
+) -> None:
+    """Log a Telegram user account in (api id and hash, phone, code, 2FA password); writes a 0600 session."""
+    _settings()
+    from tg_parser.sources.telegram_session import login  # noqa: PLC0415 - telethon on demand
+    from tg_parser.sources.telegram_settings import load_telegram_settings  # noqa: PLC0415
+
+    try:
+        tg = load_telegram_settings()
+    except ConfigurationError as exc:
+        raise _fail(exc, code=2) from exc
+    api_id = tg.api_id or typer.prompt("api id (my.telegram.org)", type=int)
+    api_hash = tg.api_hash or typer.prompt("api hash", hide_input=True)
+    phone = tg.phone or typer.prompt("phone number (international format)", hide_input=True)
+    try:
+        result = login(
+            api_id=api_id,
+            api_hash=api_hash,
+            phone=phone,
+            code_callback=lambda: typer.prompt("login code Telegram sent you"),
+            password_callback=lambda: typer.prompt("two-step verification password", hide_input=True),
+            session_file=session_file or tg.session_file,
+            string_session=string_session,
+        )
+    except TgParserError as exc:
+        raise _fail(exc) from exc
+    console.print(f"logged in as {result.account}")
+    if result.session_file is not None:
+        console.print(f"session saved to {result.session_file} (mode 0600)")
+    if result.session_string is not None:
+        err.print("TELEGRAM_SESSION (keep it secret; put it in your .env):")
+        print(result.session_string.get_secret_value())  # noqa: T201 - the user asked for it
 
 
 # ------------------------------------------------------------------ db
