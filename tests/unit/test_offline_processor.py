@@ -15,7 +15,6 @@ import pytest
 from telethon.extensions import markdown
 
 from tg_parser.domain import Entity, EntityType, Message
-from tg_parser.errors import PermanentError
 from tg_parser.processing import Processor
 from tg_parser.processing.language import detect_language
 from tg_parser.processing.offline import OfflineProcessor
@@ -225,10 +224,11 @@ def test_short_text_language_falls_back_to_script(text: str, expected: str) -> N
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\u200b\u200b", "\x00"])
-def test_empty_post_is_a_permanent_error(text: str) -> None:
-    """A post with no visible text fails permanently (retrying cannot help)."""
-    with pytest.raises(PermanentError):
-        OfflineProcessor().process(_message(text))
+def test_invisible_post_gets_an_empty_document(text: str) -> None:
+    """A post with no visible text still gets a document: language und, empty summary, no keywords."""
+    result = OfflineProcessor().process(_message(text))
+    assert result.clean_text == ""
+    assert (result.analysis.language, result.analysis.summary, result.analysis.keywords) == ("und", "", [])
 
 
 def test_same_post_gives_identical_results() -> None:

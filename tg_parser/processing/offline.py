@@ -13,7 +13,6 @@ import re
 from typing import ClassVar
 
 from tg_parser.domain import EntityType, Message, NamedEntity, PostAnalysis
-from tg_parser.errors import InputError
 from tg_parser.processing.base import ProcessingResult
 from tg_parser.processing.keywords import extract_keywords
 from tg_parser.processing.language import detect_language
@@ -129,13 +128,15 @@ class OfflineProcessor:
         Returns:
             The analysis and the cleaned text; ``usage`` is empty (no provider call).
 
-        Raises:
-            InputError: The post has no visible text (a :class:`PermanentError`).
+        A post of invisible characters only gets language ``und`` and an
+        empty summary rather than an error, so every post with text has a document.
         """
         text = clean_text(message.text)
         if not text:
-            msg = "post has no text to process"
-            raise InputError(msg, message_id=message.message_id)
+            # Only invisible characters (zero-width, control): the post still
+            # gets its document, with nothing derived from it.
+            empty = PostAnalysis(language="und", summary="", keywords=[], entities=message_entities(message))
+            return ProcessingResult(analysis=empty, clean_text="", usage=())
         language = detect_language(text)
         entities = message_entities(message)
         hashtags = tuple(e.text for e in entities if e.type == "hashtag")
