@@ -56,6 +56,7 @@ class AnthropicProvider:
         api_key: str | None = None,
         base_url: str | None = None,
     ) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         del embedding_model
         self.model = model
         self.embedding_model: str | None = None

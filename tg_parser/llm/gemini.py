@@ -66,6 +66,7 @@ class GeminiProvider:
         api_key: str | None = None,
         base_url: str | None = None,
     ) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         self.model = model
         self.embedding_model = embedding_model
         self.temperature = temperature

@@ -52,6 +52,7 @@ class OllamaProvider:
         max_output_tokens: int = 2048,
         host: str | None = None,
     ) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         self.model = model
         self.embedding_model = embedding_model
         self.temperature = temperature

@@ -65,6 +65,7 @@ class LLMProcessor:
         output_language: str = "auto",
         max_output_tokens: int = 2048,
     ) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         self.provider = provider
         self.limiter: RateLimiter = limiter or LocalRateLimiter(buckets=(), max_wait_s=0)
         self.prices = prices if prices is not None else load_prices()

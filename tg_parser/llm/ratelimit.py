@@ -213,6 +213,7 @@ class RedisRateLimiter(_GCRALimiter):
         max_wait_s: float,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         super().__init__(buckets=buckets, max_wait_s=max_wait_s, sleep=sleep)
         self.key = key
         self._client = client
@@ -252,6 +253,7 @@ class LocalRateLimiter(_GCRALimiter):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         super().__init__(buckets=buckets, max_wait_s=max_wait_s, sleep=sleep)
         self._clock = clock
         self._lock = threading.Lock()

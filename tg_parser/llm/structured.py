@@ -34,6 +34,7 @@ class LLMOutputError(PermanentError):
     """
 
     def __init__(self, message: str, *, usage: tuple[LLMUsage, ...]) -> None:
+        """Initialise; the arguments are described in the class docstring."""
         super().__init__(message)
         self.usage = usage
 

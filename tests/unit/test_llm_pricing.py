@@ -1,0 +1,77 @@
+"""Tests of the price table and the cost estimate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tg_parser.errors import ConfigurationError
+from tg_parser.llm.pricing import estimate_cost_usd, load_prices, price_for
+from tg_parser.llm.settings import DEFAULT_MODELS
+
+
+def test_packaged_table_prices_every_default_model():
+    """The packaged table knows the default model of every provider."""
+    prices = load_prices()
+    for provider, model in DEFAULT_MODELS.items():
+        assert price_for(prices, provider=provider, model=model) is not None, (provider, model)
+
+
+def test_cost_is_tokens_times_price_per_million():
+    """Cost = input/1e6 * input price + output/1e6 * output price."""
+    prices = load_prices()
+    cost = estimate_cost_usd(
+        prices, provider="openai", model="gpt-5-mini", input_tokens=1_000_000, output_tokens=500_000
+    )
+    assert cost == pytest.approx(0.25 + 1.0)
+
+
+def test_dated_snapshot_matches_longest_prefix():
+    """A dated snapshot is priced as its base model, not a shorter prefix."""
+    prices = load_prices()
+    snap = price_for(prices, provider="openai", model="gpt-5-mini-2025-08-07")
+    assert snap == price_for(prices, provider="openai", model="gpt-5-mini")
+    assert snap != price_for(prices, provider="openai", model="gpt-5")
+
+
+def test_unknown_model_has_no_cost():
+    """An unknown model gives None rather than a wrong number."""
+    assert (
+        estimate_cost_usd(
+            load_prices(), provider="openai", model="davinci", input_tokens=10, output_tokens=10
+        )
+        is None
+    )
+
+
+def test_ollama_is_free():
+    """Local Ollama models cost nothing."""
+    assert (
+        estimate_cost_usd(
+            load_prices(), provider="ollama", model="qwen2.5:7b", input_tokens=10**6, output_tokens=10**6
+        )
+        == 0
+    )
+
+
+def test_prices_file_overrides(tmp_path):
+    """LLM_PRICES_FILE replaces the packaged table."""
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"openai": {"gpt-5-mini": {"input": 10, "output": 20}}}))
+    prices = load_prices(str(path))
+    assert (
+        estimate_cost_usd(
+            prices, provider="openai", model="gpt-5-mini", input_tokens=10**6, output_tokens=10**6
+        )
+        == 30
+    )
+
+
+@pytest.mark.parametrize("content", ["not json", '{"openai": {"m": {"input": 1}}}'])
+def test_malformed_prices_file_is_a_configuration_error(tmp_path, content):
+    """A broken price file fails with a ConfigurationError naming it."""
+    path = tmp_path / "prices.json"
+    path.write_text(content)
+    with pytest.raises(ConfigurationError, match=r"prices\.json"):
+        load_prices(str(path))
