@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -460,6 +461,54 @@ def channels_remove(
         except TgParserError as exc:
             raise _fail(exc) from exc
     console.print(f"{channel}: removed")
+
+
+def parse_since(text: str) -> datetime:
+    """Parse ``--since``: an ISO date/time (UTC when no zone) or a period back from now (``7d``, ``12h``).
+
+    Raises:
+        typer.BadParameter: Neither form.
+    """
+    value = text.strip()
+    if value and value[-1].lower() in "smhd" and value[:-1].replace(".", "", 1).isdigit():
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        return datetime.now(UTC) - timedelta(seconds=float(value[:-1]) * units[value[-1].lower()])
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        msg = f"{text!r} is neither an ISO date/time nor a period like 7d"
+        raise typer.BadParameter(msg) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def usage(
+    channel: Annotated[str | None, typer.Option("--channel", help="Only this channel key.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO date/time, or a period back: 7d, 12h.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """LLM calls, tokens, latency and estimated cost per channel, provider and model."""
+    settings = _settings()
+    _ensure_schema(settings)
+    from tg_parser.storage import repositories as repo  # noqa: PLC0415
+    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+
+    with session_scope(settings.database_url) as session:
+        rows = repo.usage_totals(session, channel_key=channel, since=parse_since(since) if since else None)
+    if as_json:
+        console.print_json(json.dumps([r.__dict__ for r in rows]))
+        return
+    table = Table(title="LLM usage")
+    for col in ("channel", "provider", "model", "calls", "tokens in", "tokens out", "cost (USD)", "mean latency"):
+        table.add_column(col, justify="right" if col not in ("channel", "provider", "model") else "left")
+    for r in rows:
+        table.add_row(r.channel or "-", r.provider, r.model, str(r.calls), f"{r.input_tokens:,}",
+                      f"{r.output_tokens:,}", f"{r.cost_usd:.4f}", f"{r.mean_latency_ms:.0f} ms")
+    if rows:
+        table.add_row("total", "", "", str(sum(r.calls for r in rows)), f"{sum(r.input_tokens for r in rows):,}",
+                      f"{sum(r.output_tokens for r in rows):,}", f"{sum(r.cost_usd for r in rows):.4f}", "",
+                      style="bold")
+    console.print(table)
 
 
 # ------------------------------------------------------------------ runs and dead letters

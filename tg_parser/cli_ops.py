@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tg_parser.config import Settings, get_settings, load_settings
@@ -36,11 +37,12 @@ def _settings() -> Settings:
     try:
         settings = get_settings()
     except ConfigurationError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {_safe(str(exc))}")
         raise typer.Exit(2) from exc
     from tg_parser.logging import configure_logging  # noqa: PLC0415
 
-    configure_logging(log_format=settings.effective_log_format, log_level=os.environ.get("LOG_LEVEL", "WARNING"))
+    level = os.environ.get("LOG_LEVEL", "WARNING")
+    configure_logging(log_format=settings.effective_log_format, log_level=level)
     return settings
 
 
@@ -60,7 +62,7 @@ def _print_health(report: HealthReport) -> None:
     for c in report.components:
         style = _STATUS_STYLE.get(c.status, "")
         status = f"[{style}]{c.status}[/{style}]" if style else c.status
-        table.add_row(c.component, status, c.detail + ("" if c.required else " (optional)"))
+        table.add_row(c.component, status, escape(c.detail) + ("" if c.required else " (optional)"))
     console.print(table)
     if report.healthy:
         console.print("[green]healthy[/green]")
@@ -70,8 +72,8 @@ def _print_health(report: HealthReport) -> None:
 
 
 def health_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    llm: Annotated[bool, typer.Option("--llm", help="Also report the LLM provider.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,  # noqa: FBT002 - a Typer flag
+    llm: Annotated[bool, typer.Option("--llm", help="Also report the LLM provider.")] = False,  # noqa: FBT002 - a Typer flag
 ) -> None:
     """Check the database, broker, workers and queues, and Beat; exit 1 when anything required is unhealthy.
 
@@ -96,7 +98,9 @@ def health_command(
 # ------------------------------------------------------------------ metrics
 
 
-metrics_app = typer.Typer(help="Prometheus metrics of the pipeline, read from the database.", no_args_is_help=True)
+metrics_app = typer.Typer(
+    help="Prometheus metrics of the pipeline, read from the database.", no_args_is_help=True
+)
 
 
 @metrics_app.command("serve")
@@ -111,7 +115,7 @@ def metrics_serve(
     try:
         server, _thread = start_exporter(database_url=settings.database_url, host=host, port=port)
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {_safe(str(exc))}")
         raise typer.Exit(1) from exc
     err.print(f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C to stop)")
     try:
@@ -136,11 +140,16 @@ def metrics_show() -> None:
 # ------------------------------------------------------------------ db migrate-sqlite-to-postgres
 
 
+def _safe(text: str) -> str:
+    """Mask secrets and escape rich markup in text shown to the user."""
+    return escape(redact(text))
+
+
 def _normalised_url(url: str) -> str:
     try:
         return load_settings(database_url=url).database_url
     except ConfigurationError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {_safe(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -156,9 +165,9 @@ def _print_copy(report: CopyReport) -> None:
 def migrate_sqlite_to_postgres_command(
     src_url: Annotated[str, typer.Argument(help="Source SQLite URL, e.g. sqlite:///./tg_parser.db.")],
     dst_url: Annotated[str, typer.Argument(help="Target PostgreSQL URL, e.g. postgresql://user@host/db.")],
-    force: Annotated[bool, typer.Option("--force", help="Empty a non-empty target first.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Empty a non-empty target first.")] = False,  # noqa: FBT002 - a Typer flag
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per insert batch.")] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the per-table report as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the per-table report as JSON.")] = False,  # noqa: FBT002 - a Typer flag
 ) -> None:
     """Copy every table from SQLite into PostgreSQL, keeping ids, then verify row counts and checksums.
 
@@ -170,18 +179,18 @@ def migrate_sqlite_to_postgres_command(
     _settings()
     src, dst = _normalised_url(src_url), _normalised_url(dst_url)
     if not src.startswith("sqlite"):
-        err.print(f"[red]error:[/red] the source must be a SQLite URL (sqlite:///path), not {redact(src_url)}")
+        err.print(f"[red]error:[/red] the source must be a SQLite URL (sqlite:///path), not {_safe(src_url)}")
         raise typer.Exit(2)
     if not dst.startswith("postgresql"):
-        err.print(f"[red]error:[/red] the target must be a PostgreSQL URL (postgresql://…), not {redact(dst_url)}")
+        err.print(f"[red]error:[/red] the target must be a PostgreSQL URL, not {_safe(dst_url)}")
         raise typer.Exit(2)
     from tg_parser.storage.copy import copy_database  # noqa: PLC0415
 
-    err.print(f"copying {redact(src)} → {redact(dst)}")
+    err.print(f"copying {_safe(src)} → {_safe(dst)}")
     try:
         report = copy_database(source_url=src, target_url=dst, force=force, batch_size=batch_size)
     except TgParserError as exc:
-        err.print(f"[red]error:[/red] {redact(str(exc))}")
+        err.print(f"[red]error:[/red] {_safe(str(exc))}")
         raise typer.Exit(1) from exc
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -14,14 +14,17 @@ Celery in ``tasks/health.py`` (only ``tasks/`` imports celery).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import structlog
 
-from tg_parser.config import Settings
 from tg_parser.logging import redact
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from tg_parser.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -153,7 +156,7 @@ def _describe_url(url: str) -> str:
     scheme, _, rest = url.partition("://")
     dialect = scheme.split("+", 1)[0]
     if dialect == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
+        path = rest.removeprefix("/")
         return f"sqlite {path or ':memory:'}"
     return f"{dialect} {rest.rsplit('@', 1)[-1]}"
 
@@ -201,7 +204,7 @@ def evaluate_workers(
     if orphans:
         queues = ComponentHealth("queues", FAIL, f"no worker consumes: {', '.join(orphans)}", required=True)
     else:
-        counts = ", ".join(f"{q}×{len(ws)}" for q, ws in consumers.items())
+        counts = ", ".join(f"{q}: {len(ws)}" for q, ws in consumers.items())
         queues = ComponentHealth("queues", OK, f"every queue consumed ({counts})", required=True)
     return workers, queues
 
@@ -282,7 +285,9 @@ def check_beat(
     finally:
         client.close()
     if raw is None:
-        return ComponentHealth("beat", FAIL, "no tick recorded: is `celery -A tasks beat` running?", required=True)
+        return ComponentHealth(
+            "beat", FAIL, "no tick recorded: is `celery -A tasks beat` running?", required=True
+        )
     age_s = (time.time() if now is None else now) - float(raw)
     if age_s > stale_after_s:
         return ComponentHealth(
@@ -308,6 +313,35 @@ def check_llm(settings: Settings) -> ComponentHealth:
     )
 
 
+def _cluster_components(
+    settings: Settings, probe_factory: Callable[[], ClusterProbe] | None, now: float | None
+) -> list[ComponentHealth]:
+    """Check broker, workers and queues, and Beat (cluster mode)."""
+    out: list[ComponentHealth] = []
+    try:
+        probe = None if probe_factory is None else probe_factory()
+    except Exception as exc:  # noqa: BLE001 - a broken Celery setup is a finding
+        probe = None
+        detail = f"cannot set up Celery: {_error_text(exc)}"
+        out.append(ComponentHealth("broker", FAIL, detail, required=True))
+    else:
+        if probe is None:
+            out.append(ComponentHealth("broker", NOT_CHECKED, "no cluster probe given", required=True))
+    if probe is not None:
+        broker = check_broker(probe, settings.celery_broker_url or "")
+        out.append(broker)
+        if broker.status != OK:
+            out.append(ComponentHealth("workers", FAIL, "not checked: broker unreachable", required=True))
+        else:
+            try:
+                out += evaluate_workers(probe.active_queues())
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                detail = f"inspect failed: {_error_text(exc)}"
+                out.append(ComponentHealth("workers", FAIL, detail, required=True))
+    out.append(check_beat(beat_redis_url(settings), now=now))
+    return out
+
+
 def build_report(
     settings: Settings,
     *,
@@ -328,7 +362,6 @@ def build_report(
         The report; see :attr:`HealthReport.healthy`.
     """
     components = [check_database(settings.database_url)]
-    mode = "embedded" if settings.embedded else "cluster"
     if settings.embedded:
         skipped = "embedded mode (no CELERY_BROKER_URL)"
         components += [
@@ -337,26 +370,10 @@ def build_report(
             ComponentHealth("beat", SKIPPED, skipped, required=False),
         ]
     else:
-        broker_url = settings.celery_broker_url or ""
-        try:
-            probe = None if probe_factory is None else probe_factory()
-        except Exception as exc:  # noqa: BLE001 - a broken Celery setup is a finding
-            probe = None
-            components.append(ComponentHealth("broker", FAIL, f"cannot set up Celery: {_error_text(exc)}", True))
-        if probe is not None:
-            broker = check_broker(probe, broker_url)
-            components.append(broker)
-            if broker.status == OK:
-                try:
-                    components += evaluate_workers(probe.active_queues())
-                except Exception as exc:  # noqa: BLE001 - any failure is the finding
-                    components.append(ComponentHealth("workers", FAIL, f"inspect failed: {_error_text(exc)}", True))
-            else:
-                components.append(ComponentHealth("workers", FAIL, "not checked: broker unreachable", True))
-        components.append(check_beat(beat_redis_url(settings), now=now))
+        components += _cluster_components(settings, probe_factory, now)
     if include_llm:
         components.append(check_llm(settings))
-    report = HealthReport(mode=mode, components=tuple(components))
+    report = HealthReport(mode="embedded" if settings.embedded else "cluster", components=tuple(components))
     log.info("health_checked", healthy=report.healthy, problems=[c.component for c in report.problems])
     return report
 

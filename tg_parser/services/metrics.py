@@ -29,9 +29,7 @@ Counters are derived from rows that are only ever added, with one exception:
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
@@ -43,6 +41,8 @@ from tg_parser.logging import redact
 from tg_parser.storage.ops_queries import FINISHED_RUN_STATES, MetricsSnapshot, metrics_snapshot
 
 if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterator, Sequence
     from wsgiref.simple_server import WSGIServer
 
 log = structlog.get_logger(__name__)
@@ -61,7 +61,9 @@ class PipelineCollector(Collector):
         bounds_s: Run-duration bucket bounds in seconds, ascending.
     """
 
-    def __init__(self, *, database_url: str, bounds_s: Sequence[float] = RUN_DURATION_BUCKETS_S) -> None:
+    def __init__(  # noqa: D107
+        self, *, database_url: str, bounds_s: Sequence[float] = RUN_DURATION_BUCKETS_S
+    ) -> None:
         self._database_url = database_url
         self._bounds_s = tuple(sorted(bounds_s))
 

@@ -459,6 +459,16 @@ def topicize_channel(
         rows = repo.topic_inputs(session, channel_pk=channel_pk)
     items = [TopicInput(message_id=mid, text=text, keywords=tuple(kw)) for _pk, mid, text, kw in rows]
     topics = build_topics(items, channel_key=channel, seed=settings.topic_seed)
+    if settings.llm_provider != "offline" and not settings.processor_factory:
+        from tg_parser.services.topic_labels import label_topics_with_llm  # noqa: PLC0415
+
+        texts = {mid: text for _pk, mid, text, _kw in rows}
+        with session_scope(db) as session:
+            previous = repo.list_topics(session, channel_pk=channel_pk)
+        topics, usage = label_topics_with_llm(settings=settings, topics=topics, previous=previous, texts=texts)
+        with session_scope(db) as session:
+            repo.record_llm_calls(session, usage=usage, run_id=run_id, channel_pk=channel_pk, message_pk=None,
+                                  purpose="topic_label")
     with session_scope(db) as session:
         repo.replace_topics(
             session, channel_pk=channel_pk, topics=topics, pk_by_message_id={mid: pk for pk, mid, _t, _k in rows}

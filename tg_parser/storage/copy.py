@@ -94,6 +94,13 @@ def copy_tables() -> list[Table]:
     return list(Base.metadata.sorted_tables)
 
 
+def _canonical_number(value: float | Decimal) -> int | float:
+    number = float(value)
+    if math.isfinite(number) and number.is_integer() and abs(number) < _MAX_EXACT_INT:
+        return int(number)
+    return number
+
+
 def canonical(value: Any) -> Any:
     """Return the dialect-independent form of a column value (see the module docstring).
 
@@ -106,24 +113,24 @@ def canonical(value: Any) -> Any:
     Raises:
         TypeError: For a type no table holds.
     """
+    out: Any
     if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float | Decimal):
-        number = float(value)
-        if math.isfinite(number) and number.is_integer() and abs(number) < _MAX_EXACT_INT:
-            return int(number)
-        return number
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, datetime):
+        out = value
+    elif isinstance(value, float | Decimal):
+        out = _canonical_number(value)
+    elif isinstance(value, str):
+        out = value.replace("\x00", "")
+    elif isinstance(value, datetime):
         aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return aware.isoformat(timespec="microseconds")
-    if isinstance(value, Mapping):
-        return {str(k).replace("\x00", ""): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    msg = f"no canonical form for {type(value).__name__}"
-    raise TypeError(msg)
+        out = aware.isoformat(timespec="microseconds")
+    elif isinstance(value, Mapping):
+        out = {str(k).replace("\x00", ""): canonical(v) for k, v in value.items()}
+    elif isinstance(value, list | tuple):
+        out = [canonical(v) for v in value]
+    else:
+        msg = f"no canonical form for {type(value).__name__}"
+        raise TypeError(msg)
+    return out
 
 
 def _row_bytes(row: Mapping[str, Any]) -> bytes:
@@ -226,9 +233,34 @@ def _differences(expected: dict[str, TableDigest], found: dict[str, TableDigest]
         got = found.get(name)
         if got is None or got != want:
             rows = "?" if got is None else got.rows
-            out.append(f"{name} (source {want.rows} rows, target {rows} rows"
-                       + (", checksums differ)" if got is not None and got.rows == want.rows else ")"))
+            same_count = got is not None and got.rows == want.rows
+            tail = ", checksums differ)" if same_count else ")"
+            out.append(f"{name} (source {want.rows} rows, target {rows} rows{tail}")
     return out
+
+
+def _copy_tables(
+    src: Connection,
+    dst: Connection,
+    *,
+    tables: list[Table],
+    batch_size: int,
+    on_table: Callable[[TableDigest], None] | None,
+) -> dict[str, TableDigest]:
+    """Insert every row of ``tables`` from ``src`` into ``dst``; return digests of what was read."""
+    copied: dict[str, TableDigest] = {}
+    for table in tables:
+        digest = hashlib.sha256()
+        rows = 0
+        for batch in _iter_batches(src, table, batch_size):
+            for row in batch:
+                digest.update(_row_bytes(row))
+            dst.execute(insert(table), [_storable(row) for row in batch])
+            rows += len(batch)
+        copied[table.name] = TableDigest(table=table.name, rows=rows, sha256=digest.hexdigest())
+        if on_table is not None:
+            on_table(copied[table.name])
+    return copied
 
 
 def copy_database(
@@ -275,21 +307,10 @@ def copy_database(
                    "pass --force to empty it and copy again")
             raise TargetNotEmptyError(msg)
 
-    copied: dict[str, TableDigest] = {}
     with target_engine.begin() as dst, source_engine.connect() as src:
         if not target_empty:
             _empty_target(dst, tables)
-        for table in tables:
-            digest = hashlib.sha256()
-            rows = 0
-            for batch in _iter_batches(src, table, batch_size):
-                for row in batch:
-                    digest.update(_row_bytes(row))
-                dst.execute(insert(table), [_storable(row) for row in batch])
-                rows += len(batch)
-            copied[table.name] = TableDigest(table=table.name, rows=rows, sha256=digest.hexdigest())
-            if on_table is not None:
-                on_table(copied[table.name])
+        copied = _copy_tables(src, dst, tables=tables, batch_size=batch_size, on_table=on_table)
         _reset_sequences(dst, tables)
         if copied != source:
             changed = ", ".join(_differences(source, copied))
@@ -297,6 +318,8 @@ def copy_database(
             raise CopyVerificationError(msg)
         after = table_digests(dst, batch_size=batch_size)
         if after != copied:
-            msg = f"the target differs from the source after the copy: {', '.join(_differences(copied, after))}"
+            differ = ", ".join(_differences(copied, after))
+            msg = f"the target differs from the source after the copy: {differ}"
             raise CopyVerificationError(msg)
-    return CopyReport(action="copied" if target_empty else "replaced", tables=tuple(copied[t.name] for t in tables))
+    action = "copied" if target_empty else "replaced"
+    return CopyReport(action=action, tables=tuple(copied[t.name] for t in tables))

@@ -8,9 +8,8 @@ processes wrote them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, case, func, select, text
 from sqlalchemy.orm import Session
@@ -24,6 +23,9 @@ from tg_parser.storage.tables import (
     RunItemRow,
     RunRow,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 FINISHED_RUN_STATES = ("succeeded", "failed")
 """Run states that end a run; only these count as finished runs."""
@@ -93,7 +95,7 @@ class MetricsSnapshot:
 
 
 def _duration_s(dialect: str) -> ColumnElement[Any]:
-    """SQL for a run's duration in seconds (``finished_at - created_at``)."""
+    """Return SQL for a run's duration in seconds (``finished_at - created_at``)."""
     if dialect == "postgresql":
         return func.extract("epoch", RunRow.finished_at - RunRow.created_at)
     # SQLite stores ISO text; julianday() gives fractional days.

@@ -861,6 +861,48 @@ def record_llm_calls(
         )
 
 
+@dataclass(frozen=True)
+class UsageTotal:
+    """LLM usage summed per channel, provider and model."""
+
+    channel: str | None
+    provider: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    mean_latency_ms: float
+
+
+def usage_totals(session: Session, *, channel_key: str | None = None, since: datetime | None = None) -> list[UsageTotal]:
+    """Sum ``llm_calls`` per channel, provider and model, optionally for one channel and since a time."""
+    stmt = (
+        select(
+            ChannelRow.key,
+            LLMCallRow.provider,
+            LLMCallRow.model,
+            func.count(),
+            func.coalesce(func.sum(LLMCallRow.input_tokens), 0),
+            func.coalesce(func.sum(LLMCallRow.output_tokens), 0),
+            func.coalesce(func.sum(LLMCallRow.cost_usd), 0.0),
+            func.coalesce(func.avg(LLMCallRow.latency_ms), 0.0),
+        )
+        .outerjoin(ChannelRow, ChannelRow.id == LLMCallRow.channel_id)
+        .group_by(ChannelRow.key, LLMCallRow.provider, LLMCallRow.model)
+        .order_by(ChannelRow.key, LLMCallRow.provider, LLMCallRow.model)
+    )
+    if channel_key is not None:
+        stmt = stmt.where(ChannelRow.key == channel_key)
+    if since is not None:
+        stmt = stmt.where(LLMCallRow.created_at >= since)
+    return [
+        UsageTotal(channel=k, provider=p, model=m, calls=int(n), input_tokens=int(i), output_tokens=int(o),
+                   cost_usd=float(c), mean_latency_ms=float(lat))
+        for k, p, m, n, i, o, c, lat in session.execute(stmt)
+    ]
+
+
 def count_rows(session: Session) -> dict[str, int]:
     """Return the row count of every table (for tests and health)."""
     tables = (ChannelRow, MessageRow, MessageVersionRow, DocumentRow, TopicRow, TopicMemberRow,
