@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from beat_schedule import build_beat_schedule
 from tg_parser.config import get_settings
@@ -22,13 +22,16 @@ from tg_parser.config import get_settings
 QUEUES = ("celery", "ingest", "process", "topics", "export")
 
 TASK_ROUTES = {
-    "tg_parser.ingest_channel": {"queue": "ingest"},
-    "tg_parser.process_message": {"queue": "process"},
-    "tg_parser.topicize_channel": {"queue": "topics"},
-    "tg_parser.export_channel": {"queue": "export"},
+    name: {"queue": queue, "exchange": queue, "routing_key": queue}
+    for name, queue in (
+        ("tg_parser.ingest_channel", "ingest"),
+        ("tg_parser.process_message", "process"),
+        ("tg_parser.topicize_channel", "topics"),
+        ("tg_parser.export_channel", "export"),
+    )
 }
 
-app = Celery("tg_parser", include=["tasks.pipeline", "tasks.signals"])
+app = Celery("tg_parser", include=["tasks.pipeline", "tasks.signals", "tasks.health"])
 
 
 def celery_config() -> dict[str, Any]:
@@ -44,8 +47,11 @@ def celery_config() -> dict[str, Any]:
     return {
         "broker_url": broker,
         "result_backend": settings.celery_result_backend,
-        "task_queues": [Queue(name) for name in QUEUES],
+        # One direct exchange per queue, so on RabbitMQ too a message reaches only its own queue.
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         "task_default_queue": "celery",
+        "task_default_exchange": "celery",
+        "task_default_routing_key": "celery",
         "task_routes": TASK_ROUTES,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -70,6 +76,5 @@ def celery_config() -> dict[str, Any]:
     }
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_: Any) -> None:
-    sender.conf.update(celery_config())
+# Defaults read lazily, on first access of the configuration (not at import).
+app.add_defaults(celery_config)

@@ -12,19 +12,21 @@ class CeleryDispatcher:
 
     Sent from inside a task, the new tasks inherit the run's ``root_id``, so
     Flower and the ``runs`` table show one id for the whole run.
+
+    Tasks are sent by name, so a process that never imported the task
+    modules (the CLI replaying dead letters) can send them too.
     """
 
-    def process_messages(self, *, run_id: str, message_pks: Sequence[int]) -> None:
+    def process_messages(self, *, run_id: str | None, message_pks: Sequence[int]) -> None:
         """Send one ``tg_parser.process_message`` per post over one producer connection."""
-        task = app.tasks["tg_parser.process_message"]
         with app.producer_or_acquire() as producer:
             for pk in message_pks:
-                task.apply_async(args=(run_id, pk), producer=producer)
+                app.send_task("tg_parser.process_message", args=(run_id, pk), producer=producer)
 
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.topicize_channel``."""
-        app.tasks["tg_parser.topicize_channel"].apply_async(args=(channel_key, run_id))
+        app.send_task("tg_parser.topicize_channel", args=(channel_key, run_id))
 
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.export_channel``."""
-        app.tasks["tg_parser.export_channel"].apply_async(args=(channel_key, run_id))
+        app.send_task("tg_parser.export_channel", args=(channel_key, run_id))

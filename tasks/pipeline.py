@@ -135,9 +135,11 @@ def export_channel(self: Task, channel: str, run_id: str | None = None) -> str |
 @app.task(name="tg_parser.schedule_due_channels", bind=True)
 def schedule_due_channels(self: Task) -> list[str]:  # noqa: ARG001
     """Start a run for every channel whose schedule is due (Beat ticks it every minute)."""
+    from tg_parser.services.health import beat_redis_url, record_beat_tick  # noqa: PLC0415
     from tg_parser.services.schedule import claim_due_channels  # noqa: PLC0415
 
     settings = get_settings()
+    record_beat_tick(beat_redis_url(settings))
     started = []
     for key in claim_due_channels(database_url=settings.database_url):
         result = app.tasks["tg_parser.run_pipeline"].apply_async(args=(key,))

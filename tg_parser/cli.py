@@ -38,6 +38,21 @@ auth_app = typer.Typer(help="Telegram account sessions for live channels.", no_a
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(auth_app, name="auth")
 
+
+def _register_ops_commands() -> None:
+    from tg_parser.cli_ops import (  # noqa: PLC0415
+        health_command,
+        metrics_app,
+        migrate_sqlite_to_postgres_command,
+    )
+
+    app.command("health")(health_command)
+    app.add_typer(metrics_app, name="metrics")
+    db_app.command("migrate-sqlite-to-postgres")(migrate_sqlite_to_postgres_command)
+
+
+_register_ops_commands()
+
 console = Console()
 err = Console(stderr=True)
 

@@ -61,6 +61,7 @@ class RecordedRequest:
 @dataclass
 class _State:
     provider: str
+    default: str = "ok"
     behaviours: deque[str] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,6 +118,9 @@ def _tokens(value: Any) -> int:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's
+    # algorithm meets the client's delayed ACK and adds ~40 ms to every answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Keep test output quiet."""
@@ -131,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         state = self.server.state
         with state.lock:
-            behaviour = state.behaviours.popleft() if state.behaviours else "ok"
+            behaviour = state.behaviours.popleft() if state.behaviours else state.default
             state.requests.append(
                 RecordedRequest(
                     method="POST",
@@ -426,15 +430,17 @@ class FakeLLMServer:
 
     Args:
         provider: ``openai``, ``anthropic``, ``gemini`` or ``ollama``.
+        default: Behaviour when the script is empty (e.g. ``slow:0.2`` for a
+            fixed latency in benchmarks).
 
     """
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, *, default: str = "ok") -> None:
         """Initialise; the arguments are described in the class docstring."""
         if provider not in PROVIDERS:
             raise ValueError(provider)
         self.provider = provider
-        self._state = _State(provider=provider)
+        self._state = _State(provider=provider, default=default)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = self._state
         self._thread = threading.Thread(

@@ -122,8 +122,8 @@ def _replay_one(
                     .where(RunRow.id == run_id, RunRow.status.in_(("succeeded", "failed")))
                     .values(status="processing", finished_at=None, error=None, heartbeat_at=utcnow())
                 )
-        _resolve(db, letter_id)
         dispatcher.process_messages(run_id=run_id, message_pks=[message_pk])  # type: ignore[arg-type]
+        _resolve(db, letter_id)
         return f"re-sent post {args.get('message_id')} of {channel}"
     if task_name in ("tg_parser.topicize_channel", "tg_parser.export_channel") and run_id and channel:
         stage = "topicizing" if task_name == "tg_parser.topicize_channel" else "exporting"
@@ -132,15 +132,15 @@ def _replay_one(
                 update(RunRow).where(RunRow.id == run_id, RunRow.status == "failed")
                 .values(status=stage, finished_at=None, error=None, heartbeat_at=utcnow())
             )
-        _resolve(db, letter_id)
         if stage == "topicizing":
             dispatcher.topicize(channel_key=str(channel), run_id=run_id)
         else:
             dispatcher.export(channel_key=str(channel), run_id=run_id)
+        _resolve(db, letter_id)
         return f"re-sent {stage} of run {run_id}"
     if channel:
-        _resolve(db, letter_id)
         new_run = start_run(str(channel))
+        _resolve(db, letter_id)
         return f"started run {new_run} of {channel}"
     _resolve(db, letter_id)
     return "nothing to re-send; marked resolved"

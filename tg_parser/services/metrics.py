@@ -164,7 +164,7 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
 
 def _le(bound: float) -> str:
     """Format a bucket bound the way prometheus_client's own histograms do (``1.0``, ``300.0``)."""
-    return floatToGoString(bound)
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
 
 
 def build_registry(*, database_url: str) -> CollectorRegistry:

@@ -28,14 +28,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, text
-from sqlalchemy.engine import make_url
 
 from tg_parser.errors import ConfigurationError, PermanentError
 from tg_parser.storage import migrate
+from tg_parser.storage.ops_queries import require_existing_sqlite
 from tg_parser.storage.repositories import strip_nul
 from tg_parser.storage.session import get_engine
 from tg_parser.storage.tables import Base
@@ -179,12 +178,11 @@ def table_digests(conn: Connection, *, batch_size: int = 1000) -> dict[str, Tabl
 
 
 def _require_source(source_url: str) -> None:
-    url = make_url(source_url)
-    if url.get_backend_name() == "sqlite":
-        path = url.database or ""
-        if not path or path == ":memory:" or not Path(path).is_file():
-            msg = f"source SQLite database {path or ':memory:'} does not exist"
-            raise SchemaNotAtHeadError(msg)
+    try:
+        require_existing_sqlite(source_url)
+    except FileNotFoundError as exc:
+        msg = f"source {exc}"
+        raise SchemaNotAtHeadError(msg) from exc
     current, head = migrate.current_revision(source_url), migrate.head_revision(source_url)
     if current != head:
         msg = (

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, case, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tg_parser.storage.session import get_engine
@@ -36,6 +38,23 @@ UNKNOWN_CHANNEL = "unknown"
 PROCESS_TASK = "tg_parser.process_message"
 
 
+def require_existing_sqlite(database_url: str) -> None:
+    """Refuse a SQLite file that does not exist (opening it would create an empty one).
+
+    Args:
+        database_url: A SQLAlchemy URL; other dialects pass.
+
+    Raises:
+        FileNotFoundError: The SQLite file does not exist.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    if not Path(str(url.database)).is_file():
+        msg = f"SQLite database {url.database} does not exist"
+        raise FileNotFoundError(msg)
+
+
 def ping_database(database_url: str) -> None:
     """Open a connection and run ``SELECT 1``.
 
@@ -43,8 +62,10 @@ def ping_database(database_url: str) -> None:
         database_url: A SQLAlchemy URL.
 
     Raises:
+        FileNotFoundError: A SQLite file that does not exist (it is not created).
         sqlalchemy.exc.SQLAlchemyError: The database cannot be reached.
     """
+    require_existing_sqlite(database_url)
     with get_engine(database_url).connect() as conn:
         conn.execute(text("SELECT 1")).scalar_one()
 
@@ -157,8 +178,10 @@ def metrics_snapshot(database_url: str, *, bounds_s: Sequence[float]) -> Metrics
         The snapshot.
 
     Raises:
+        FileNotFoundError: A SQLite file that does not exist (it is not created).
         sqlalchemy.exc.SQLAlchemyError: The database cannot be read.
     """
+    require_existing_sqlite(database_url)
     engine = get_engine(database_url)
     with Session(engine) as session:
         keys = {int(pk): str(key) for pk, key in session.execute(select(ChannelRow.id, ChannelRow.key))}
@@ -193,7 +216,7 @@ def metrics_snapshot(database_url: str, *, bounds_s: Sequence[float]) -> Metrics
         ).group_by(LLMCallRow.provider, LLMCallRow.model)
         for provider, model, n, tin, tout, usd in session.execute(usage):
             tokens[(provider, model)] = (int(tin), int(tout))
-            cost[(provider, model)] = float(usd)
+            cost[(provider, model)] = float(usd or 0.0)
             calls[(provider, model)] = int(n)
         runs = {
             str(status): int(n)
