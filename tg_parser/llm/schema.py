@@ -13,6 +13,7 @@ Sources:
 from __future__ import annotations
 
 import copy
+import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ _DROP_KEYS = frozenset({"default", "title"})
 
 
 def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """Return ``model``'s JSON schema inlined and made strict.
+    """Return ``model``'s JSON schema inlined and made strict (a fresh copy of a cached build).
 
     Args:
         model: A pydantic model class (e.g. ``PostAnalysis``).
@@ -32,6 +33,11 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
         (``additionalProperties: false``) and all its properties required.
 
     """
+    return copy.deepcopy(_strict_json_schema(model))
+
+
+@functools.lru_cache(maxsize=32)
+def _strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema()
     defs: dict[str, Any] = raw.pop("$defs", {})
 
