@@ -47,6 +47,25 @@ def _check_configuration(**_: Any) -> None:
 @signals.worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     dispose_engines()
+    _warm_up()
+
+
+@signals.worker_ready.connect
+def _worker_ready(sender: Any = None, **_: Any) -> None:
+    # Solo and thread pools run tasks in this process: warm it up too.
+    pool = getattr(getattr(sender, "pool_cls", None), "__name__", "") if sender is not None else ""
+    if "prefork" not in str(getattr(sender, "pool_cls", "")).lower() and "Prefork" not in pool:
+        _warm_up()
+
+
+def _warm_up() -> None:
+    """Load the processor's models before the first task (no provider call)."""
+    try:
+        from tg_parser.services.processors import warm_up  # noqa: PLC0415
+
+        warm_up(get_settings())
+    except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time; the task reports real errors
+        log.warning("warm_up_failed", error=str(exc))
 
 
 def _context_from(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

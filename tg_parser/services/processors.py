@@ -64,3 +64,30 @@ def _build(settings: Settings) -> Processor:
     from tg_parser.llm import build_processor  # noqa: PLC0415
 
     return build_processor(settings)
+
+
+def warm_up(settings: Settings) -> None:
+    """Build the processor and load what its first post would load (language model, schemas).
+
+    Called once per worker process at start, so the first post of a run does
+    not pay seconds of model loading; it makes no provider call.
+    """
+    from tg_parser.domain import PostAnalysis  # noqa: PLC0415
+    from tg_parser.processing.language import detect_language  # noqa: PLC0415
+
+    processor = get_processor(settings)
+    detect_language("Прогрев модели определения языка. Warming up the language model.")
+    if processor.name != "offline":
+        import py3langid  # noqa: PLC0415
+
+        from tg_parser.llm.schema import strict_json_schema  # noqa: PLC0415
+
+        py3langid.classify("Прогрев модели. Warming up the model.")
+        strict_json_schema(PostAnalysis)
+        if processor.name == "openai":
+            # The SDK builds its pydantic response validators on first use.
+            from openai.types.chat import ChatCompletion  # noqa: PLC0415
+            from openai.types.responses import Response  # noqa: PLC0415
+
+            for model in (Response, ChatCompletion):
+                model.model_rebuild(force=True)
