@@ -9,8 +9,12 @@ import os
 
 from celery import Celery
 
-app = Celery("bench_noop", broker=os.environ["CELERY_BROKER_URL"], backend=os.environ.get("CELERY_RESULT_BACKEND"))
-app.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, task_serializer="json", accept_content=["json"])
+app = Celery(
+    "bench_noop", broker=os.environ["CELERY_BROKER_URL"], backend=os.environ.get("CELERY_RESULT_BACKEND")
+)
+app.conf.update(
+    task_acks_late=True, worker_prefetch_multiplier=1, task_serializer="json", accept_content=["json"]
+)
 
 
 @app.task(name="bench.noop")

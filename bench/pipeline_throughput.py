@@ -51,7 +51,9 @@ def make_export(path: Path, n: int) -> None:
     texts: list[str] = []
     data = ROOT.parent / "shared" / "data" / "nktkln"
     for f in sorted(data.glob("*.json")) if data.is_dir() else []:
-        texts += [r["text"] for r in json.loads(f.read_text(encoding="utf-8")) if (r.get("text") or "").strip()]
+        texts += [
+            r["text"] for r in json.loads(f.read_text(encoding="utf-8")) if (r.get("text") or "").strip()
+        ]
     if not texts:
         texts = [f"Post number {i} about science and technology." for i in range(n)]
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -59,11 +61,23 @@ def make_export(path: Path, n: int) -> None:
     for i in range(n):
         when = t0 + timedelta(minutes=i)
         body = texts[i % len(texts)] + ("" if i < len(texts) else f" ({i})")
-        messages.append({"id": i + 1, "type": "message", "date": when.strftime("%Y-%m-%dT%H:%M:%S"),
-                         "date_unixtime": str(int(when.timestamp())), "text": body,
-                         "text_entities": [{"type": "plain", "text": body}]})
-    path.write_text(json.dumps({"name": "bench", "type": "public_channel", "id": 777000 + n,
-                                "messages": messages}, ensure_ascii=False), encoding="utf-8")
+        messages.append(
+            {
+                "id": i + 1,
+                "type": "message",
+                "date": when.strftime("%Y-%m-%dT%H:%M:%S"),
+                "date_unixtime": str(int(when.timestamp())),
+                "text": body,
+                "text_entities": [{"type": "plain", "text": body}],
+            }
+        )
+    path.write_text(
+        json.dumps(
+            {"name": "bench", "type": "public_channel", "id": 777000 + n, "messages": messages},
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
 
 
 def create_db() -> str:
@@ -92,14 +106,39 @@ def start_workers(app: str, count: int, env: dict[str, str], logs: Path) -> list
     procs = []
     for i in range(count):
         log = (logs / f"{app.replace('.', '_')}_{count}_{i}.log").open("wb")
-        procs.append(subprocess.Popen(
-            [str(BIN / "celery"), "-A", app, "worker", "-n", f"b{i}-{os.getpid()}@localhost", "--concurrency=1",
-             f"--pool={POOL}", "--prefetch-multiplier=1", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    app,
+                    "worker",
+                    "-n",
+                    f"b{i}-{os.getpid()}@localhost",
+                    "--concurrency=1",
+                    f"--pool={POOL}",
+                    "--prefetch-multiplier=1",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel=WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        out = subprocess.run([str(BIN / "celery"), "-A", app, "inspect", "ping", "--timeout=2"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            [str(BIN / "celery"), "-A", app, "inspect", "ping", "--timeout=2"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         if out.count("pong") >= count:
             return procs
         time.sleep(0.5)
@@ -120,35 +159,73 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             os.killpg(p.pid, signal.SIGKILL)
 
 
-def run_pipeline(workers: int, n: int, latency_s: float, export: Path, tmp: Path) -> dict[str, float]:
+def run_pipeline(workers: int, latency_s: float, export: Path, tmp: Path) -> dict[str, float]:
     """One cluster run of the pipeline on ``workers`` worker processes; returns timings in seconds."""
     db = create_db()
     server = FakeLLMServer("openai", default=f"slow:{latency_s}").start()
-    env = {**os.environ, "DATABASE_URL": db, "CELERY_BROKER_URL": REDIS, "LOG_FORMAT": "json", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-           "PROCESSOR_FACTORY": "bench.llm_processor:build", "OPENAI_API_KEY": "sk-bench",
-           "OPENAI_BASE_URL": server.base_url, "LLM_MODEL": "gpt-5-mini", "LLM_RPM": "1000000",
-           "LLM_TPM": "1000000000", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "CELERY_BROKER_URL": REDIS,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        "PROCESSOR_FACTORY": "bench.llm_processor:build",
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": server.base_url,
+        "LLM_MODEL": "gpt-5-mini",
+        "LLM_RPM": "1000000",
+        "LLM_TPM": "1000000000",
+        "PYTHONPATH": str(ROOT),
+    }
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        subprocess.run([str(BIN / "tg-parser"), "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "tg-parser"), "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True
+        )
         procs = start_workers("tasks", workers, env, tmp)
         started = time.monotonic()
-        proc = subprocess.run([str(BIN / "tg-parser"), "run", "-f", str(export), "-o", str(tmp / f"out{workers}"),
-                               "--timeout-s", "3600"], env=env, cwd=tmp, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [
+                str(BIN / "tg-parser"),
+                "run",
+                "-f",
+                str(export),
+                "-o",
+                str(tmp / f"out{workers}"),
+                "--timeout-s",
+                "3600",
+            ],
+            env=env,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         wall = time.monotonic() - started
         if proc.returncode != 0:
             msg = f"run failed: {proc.stderr[-2000:]}"
             raise RuntimeError(msg)
         eng = create_engine(db)
         with eng.connect() as c:
-            row = c.execute(text(
-                "select extract(epoch from ingested_at - created_at), extract(epoch from processed_at - ingested_at),"
-                " extract(epoch from finished_at - created_at), items_total from runs")).one()
+            row = c.execute(
+                text(
+                    "select extract(epoch from ingested_at - created_at),"
+                    " extract(epoch from processed_at - ingested_at),"
+                    " extract(epoch from finished_at - created_at), items_total from runs"
+                )
+            ).one()
             lat = c.execute(text("select avg(latency_ms) from llm_calls")).scalar_one()
         eng.dispose()
-        return {"workers": workers, "ingest_s": float(row[0]), "process_s": float(row[1]), "run_s": float(row[2]),
-                "cli_wall_s": wall, "items": float(row[3]), "calls": float(len(server.requests)),
-                "provider_latency_ms": float(lat or 0)}
+        return {
+            "workers": workers,
+            "ingest_s": float(row[0]),
+            "process_s": float(row[1]),
+            "run_s": float(row[2]),
+            "cli_wall_s": wall,
+            "items": float(row[3]),
+            "calls": float(len(server.requests)),
+            "provider_latency_ms": float(lat or 0),
+        }
     finally:
         stop_workers(procs)
         server.stop()
@@ -162,13 +239,15 @@ def run_noop(workers: int, n: int, tmp: Path) -> float:
     try:
         os.environ.setdefault("CELERY_BROKER_URL", REDIS)
         sys.path.insert(0, str(ROOT))
-        from celery import chain, group  # noqa: PLC0415
+        from celery import chain, group
 
-        from bench.noop_app import app, noop  # noqa: PLC0415
+        from bench.noop_app import app, noop
 
         app.conf.update(broker_url=REDIS, result_backend=REDIS)
         started = time.monotonic()
-        chain(noop.si(), group(noop.si(i) for i in range(n)), noop.si(), noop.si()).apply_async().get(timeout=600)
+        chain(noop.si(), group(noop.si(i) for i in range(n)), noop.si(), noop.si()).apply_async().get(
+            timeout=600
+        )
         return time.monotonic() - started
     finally:
         stop_workers(procs)
@@ -176,7 +255,9 @@ def run_noop(workers: int, n: int, tmp: Path) -> float:
 
 def main() -> None:
     """Run the benchmark and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--posts", type=int, default=600)
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--workers", default="1,2,4")
@@ -193,19 +274,28 @@ def main() -> None:
         make_export(export, n)
         results = []
         for w in counts:
-            r = run_pipeline(w, n, latency, export, tmp)
+            r = run_pipeline(w, latency, export, tmp)
             r["noop_s"] = run_noop(w, n, tmp)
             results.append(r)
             print(json.dumps(r), flush=True)
     print()
-    print(f"pipeline throughput: {n} posts, {args.latency_ms:.0f} ms provider latency, "
-          f"one {POOL} slot per worker process")
-    print("ideal = posts x latency / workers; 'nominal' uses the configured latency, 'observed' the mean latency")
+    print(
+        f"pipeline throughput: {n} posts, {args.latency_ms:.0f} ms provider latency, "
+        f"one {POOL} slot per worker process"
+    )
+    print(
+        "ideal = posts x latency / workers; 'nominal' uses the configured latency, 'observed' the mean"
+        " latency"
+    )
     print("the SDK measured (llm_calls.latency_ms: the loopback server's own time included)")
-    print(f"{'workers':>7} {'posts/s':>8} {'observed':>9} {'process/ideal':>14} {'run/ideal':>10} "
-          f"{'run/ideal':>10} {'overhead/post':>14} {'noop/task':>10}")
-    print(f"{'':>7} {'':>8} {'latency':>9} {'(observed)':>14} {'(nominal)':>10} {'(observed)':>10} "
-          f"{'(observed)':>14} {'':>10}")
+    print(
+        f"{'workers':>7} {'posts/s':>8} {'observed':>9} {'process/ideal':>14} {'run/ideal':>10} "
+        f"{'run/ideal':>10} {'overhead/post':>14} {'noop/task':>10}"
+    )
+    print(
+        f"{'':>7} {'':>8} {'latency':>9} {'(observed)':>14} {'(nominal)':>10} {'(observed)':>10} "
+        f"{'(observed)':>14} {'':>10}"
+    )
     for r in results:
         w = r["workers"]
         observed = r["provider_latency_ms"] / 1000
@@ -214,13 +304,17 @@ def main() -> None:
         pps = n / r["process_s"]
         overhead_ms = (r["process_s"] * w / n - observed) * 1000
         noop_ms = r["noop_s"] * w / (n + 3) * 1000
-        print(f"{w:>7} {pps:>8.2f} {observed * 1000:>6.0f} ms {r['process_s'] / ideal_observed:>14.3f} "
-              f"{r['run_s'] / ideal_nominal:>10.3f} {r['run_s'] / ideal_observed:>10.3f} "
-              f"{overhead_ms:>11.1f} ms {noop_ms:>7.1f} ms")
+        print(
+            f"{w:>7} {pps:>8.2f} {observed * 1000:>6.0f} ms {r['process_s'] / ideal_observed:>14.3f} "
+            f"{r['run_s'] / ideal_nominal:>10.3f} {r['run_s'] / ideal_observed:>10.3f} "
+            f"{overhead_ms:>11.1f} ms {noop_ms:>7.1f} ms"
+        )
     by_w = {r["workers"]: r for r in results}
     if 1 in by_w and 4 in by_w:
-        print(f"\nspeed-up 4 vs 1 workers: processing {by_w[1]['process_s'] / by_w[4]['process_s']:.2f}x, "
-              f"whole run {by_w[1]['run_s'] / by_w[4]['run_s']:.2f}x")
+        print(
+            f"\nspeed-up 4 vs 1 workers: processing {by_w[1]['process_s'] / by_w[4]['process_s']:.2f}x, "
+            f"whole run {by_w[1]['run_s'] / by_w[4]['run_s']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

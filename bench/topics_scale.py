@@ -26,10 +26,10 @@ SIZES = (100, 1_000, 10_000)
 
 
 def _posts(size: int) -> list[object]:
-    from telethon.extensions import markdown  # noqa: PLC0415
+    from telethon.extensions import markdown
 
-    from tg_parser.processing.text import clean_text  # noqa: PLC0415
-    from tg_parser.topics import TopicInput  # noqa: PLC0415
+    from tg_parser.processing.text import clean_text
+    from tg_parser.topics import TopicInput
 
     texts: list[str] = []
     for path in sorted(DATA.glob("*.json")):
@@ -45,9 +45,9 @@ def _posts(size: int) -> list[object]:
 
 
 def _run_one(size: int) -> None:
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+    from threadpoolctl import threadpool_limits
 
-    from tg_parser.topics import build_topics  # noqa: PLC0415
+    from tg_parser.topics import build_topics
 
     items = _posts(size)
     with threadpool_limits(limits=2):
@@ -65,7 +65,7 @@ def main() -> None:
     """Run every size in its own subprocess (or one size when called with ``--one``)."""
     if not DATA.is_dir():
         sys.exit(f"missing data directory {DATA}")
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":  # noqa: PLR2004
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
         _run_one(int(sys.argv[2]))
         return
     sizes = [int(a) for a in sys.argv[1:]] or list(SIZES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+
 from tg_parser.config import get_settings
 from tg_parser.storage.session import make_engine
 from tg_parser.storage.tables import Base

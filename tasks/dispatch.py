@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import structlog
+
 from tasks.app import app
+
+CORRELATION_HEADER = "tg_correlation_id"
+"""Message header carrying the correlation id through a run's chain of tasks."""
+
+
+def correlation_headers() -> dict[str, str]:
+    """Headers that pass the current log context's correlation id on to the next task."""
+    cid = structlog.contextvars.get_contextvars().get("correlation_id")
+    return {CORRELATION_HEADER: str(cid)} if cid else {}
 
 
 class CeleryDispatcher:
@@ -19,14 +30,17 @@ class CeleryDispatcher:
 
     def process_messages(self, *, run_id: str | None, message_pks: Sequence[int]) -> None:
         """Send one ``tg_parser.process_message`` per post over one producer connection."""
+        headers = correlation_headers()
         with app.producer_or_acquire() as producer:
             for pk in message_pks:
-                app.send_task("tg_parser.process_message", args=(run_id, pk), producer=producer)
+                app.send_task(
+                    "tg_parser.process_message", args=(run_id, pk), producer=producer, headers=headers
+                )
 
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.topicize_channel``."""
-        app.send_task("tg_parser.topicize_channel", args=(channel_key, run_id))
+        app.send_task("tg_parser.topicize_channel", args=(channel_key, run_id), headers=correlation_headers())
 
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.export_channel``."""
-        app.send_task("tg_parser.export_channel", args=(channel_key, run_id))
+        app.send_task("tg_parser.export_channel", args=(channel_key, run_id), headers=correlation_headers())

@@ -42,9 +42,12 @@ class CeleryClusterProbe:
         # conf from on_configure, which recurses when amqp is already built.
         _ = app.conf.task_default_queue
         return app.connection_for_write(
-            self._broker_url, connect_timeout=BROKER_CONNECT_TIMEOUT_S,
-            transport_options={"socket_connect_timeout": BROKER_CONNECT_TIMEOUT_S,
-                               "socket_timeout": BROKER_CONNECT_TIMEOUT_S},
+            self._broker_url,
+            connect_timeout=BROKER_CONNECT_TIMEOUT_S,
+            transport_options={
+                "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_S,
+                "socket_timeout": BROKER_CONNECT_TIMEOUT_S,
+            },
         )
 
     def check_broker(self) -> None:

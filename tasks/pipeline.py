@@ -16,7 +16,7 @@ import structlog
 from celery import Task
 
 from tasks.app import app
-from tasks.dispatch import CeleryDispatcher
+from tasks.dispatch import CeleryDispatcher, correlation_headers
 from tasks.policies import decide
 from tg_parser.config import Settings, get_settings
 from tg_parser.errors import InputError, NotFoundError
@@ -40,9 +40,13 @@ def run_pipeline(self: Task, channel: str, export_dir: str | None = None) -> str
     settings = get_settings()
     run_id = _run_id(self, None)
     pipeline.start_run(
-        database_url=settings.database_url, channel=channel, run_id=run_id, mode="celery", export_dir=export_dir
+        database_url=settings.database_url,
+        channel=channel,
+        run_id=run_id,
+        mode="celery",
+        export_dir=export_dir,
     )
-    app.tasks["tg_parser.ingest_channel"].apply_async(args=(channel, run_id))
+    app.send_task("tg_parser.ingest_channel", args=(channel, run_id), headers=correlation_headers())
     return run_id
 
 
@@ -69,8 +73,13 @@ def ingest_channel(self: Task, channel: str, run_id: str | None = None) -> dict[
         decision = decide(self.name, retries_done=self.request.retries, error=exc)
         if decision.retry:
             raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
-        _give_up(self, run_id=run_id, args={"channel": channel, "run_id": run_id}, error=exc,
-                 attempts=decision.attempts)
+        _give_up(
+            self,
+            run_id=run_id,
+            args={"channel": channel, "run_id": run_id},
+            error=exc,
+            attempts=decision.attempts,
+        )
         raise
     return {"run_id": run_id, "posts_read": report.posts_read, "to_process": report.to_process}
 
@@ -93,7 +102,11 @@ def process_message(self: Task, run_id: str | None, message_pk: int) -> str:
         if decision.retry:
             raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
         pipeline.record_failure(
-            settings=settings, run_id=run_id, message_pk=message_pk, error=exc, attempts=decision.attempts,
+            settings=settings,
+            run_id=run_id,
+            message_pk=message_pk,
+            error=exc,
+            attempts=decision.attempts,
             dispatcher=dispatcher,
         )
         return "failed"
@@ -111,8 +124,13 @@ def topicize_channel(self: Task, channel: str, run_id: str | None = None) -> int
         decision = decide(self.name, retries_done=self.request.retries, error=exc)
         if decision.retry:
             raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
-        _give_up(self, run_id=run_id, args={"channel": channel, "run_id": run_id}, error=exc,
-                 attempts=decision.attempts)
+        _give_up(
+            self,
+            run_id=run_id,
+            args={"channel": channel, "run_id": run_id},
+            error=exc,
+            attempts=decision.attempts,
+        )
         raise
 
 
@@ -126,8 +144,13 @@ def export_channel(self: Task, channel: str, run_id: str | None = None) -> str |
         decision = decide(self.name, retries_done=self.request.retries, error=exc)
         if decision.retry:
             raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
-        _give_up(self, run_id=run_id, args={"channel": channel, "run_id": run_id}, error=exc,
-                 attempts=decision.attempts)
+        _give_up(
+            self,
+            run_id=run_id,
+            args={"channel": channel, "run_id": run_id},
+            error=exc,
+            attempts=decision.attempts,
+        )
         raise
     return str(result.documents_path) if result else None
 
@@ -135,14 +158,14 @@ def export_channel(self: Task, channel: str, run_id: str | None = None) -> str |
 @app.task(name="tg_parser.schedule_due_channels", bind=True)
 def schedule_due_channels(self: Task) -> list[str]:  # noqa: ARG001
     """Start a run for every channel whose schedule is due (Beat ticks it every minute)."""
-    from tg_parser.services.health import beat_redis_url, record_beat_tick  # noqa: PLC0415
-    from tg_parser.services.schedule import claim_due_channels  # noqa: PLC0415
+    from tg_parser.services.health import beat_redis_url, record_beat_tick
+    from tg_parser.services.schedule import claim_due_channels
 
     settings = get_settings()
     record_beat_tick(beat_redis_url(settings))
     started = []
     for key in claim_due_channels(database_url=settings.database_url):
-        result = app.tasks["tg_parser.run_pipeline"].apply_async(args=(key,))
+        result = app.send_task("tg_parser.run_pipeline", args=(key,))
         started.append(f"{key}:{result.id}")
     return started
 
@@ -150,10 +173,10 @@ def schedule_due_channels(self: Task) -> list[str]:  # noqa: ARG001
 @app.task(name="tg_parser.sweep_stalled_runs", bind=True)
 def sweep_stalled_runs(self: Task) -> list[str]:  # noqa: ARG001
     """Re-drive runs without progress for ``RUN_STALL_TIMEOUT_S`` (Beat ticks it)."""
-    from tg_parser.services.sweeper import sweep_stalled_runs as sweep  # noqa: PLC0415
+    from tg_parser.services.sweeper import sweep_stalled_runs as sweep
 
     def resend_ingest(*, channel_key: str, run_id: str) -> None:
-        app.tasks["tg_parser.ingest_channel"].apply_async(args=(channel_key, run_id))
+        app.send_task("tg_parser.ingest_channel", args=(channel_key, run_id))
 
     redrives = sweep(settings=get_settings(), dispatcher=CeleryDispatcher(), resend_ingest=resend_ingest)
     return [f"{r.run_id}:{r.status}:{r.resent}" for r in redrives]
@@ -166,13 +189,15 @@ def _channel_lock(settings: Settings, channel: str) -> Iterator[None]:
     if not broker.startswith(("redis://", "rediss://")):
         yield
         return
-    from tg_parser.sources.locks import redis_lock  # noqa: PLC0415
+    from tg_parser.sources.locks import redis_lock
 
     with redis_lock(broker, f"tg_parser:lock:ingest:{channel}", timeout_s=60.0, blocking_timeout_s=2.0):
         yield
 
 
-def _give_up(task: Task, *, run_id: str | None, args: dict[str, Any], error: BaseException, attempts: int) -> None:
+def _give_up(
+    task: Task, *, run_id: str | None, args: dict[str, Any], error: BaseException, attempts: int
+) -> None:
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         repo.add_dead_letter(
@@ -185,5 +210,7 @@ def _give_up(task: Task, *, run_id: str | None, args: dict[str, Any], error: Bas
             attempts=attempts,
         )
     if run_id is not None:
-        pipeline.fail_run(database_url=settings.database_url, run_id=run_id, error=f"{type(error).__name__}: {error}")
+        pipeline.fail_run(
+            database_url=settings.database_url, run_id=run_id, error=f"{type(error).__name__}: {error}"
+        )
     log.error("task_gave_up", task=task.name, run_id=run_id, error=str(error), attempts=attempts)

@@ -26,6 +26,13 @@ log = get_logger("tasks")
 _started: dict[str, float] = {}
 
 
+@signals.celeryd_init.connect
+def _early_logging(**_: Any) -> None:
+    # Sent just before Celery's own start-up checks (e.g. its SecurityWarning
+    # when run as root), so even those lines come out in our format.
+    _setup_logging()
+
+
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
@@ -61,11 +68,20 @@ def _worker_ready(sender: Any = None, **_: Any) -> None:
 def _warm_up() -> None:
     """Load the processor's models before the first task (no provider call)."""
     try:
-        from tg_parser.services.processors import warm_up  # noqa: PLC0415
+        from tg_parser.services.processors import warm_up
 
         warm_up(get_settings())
     except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time; the task reports real errors
         log.warning("warm_up_failed", error=str(exc))
+
+
+def _correlation_id(task: Task) -> str | None:
+    """Return the correlation id header of the current message (Celery exposes custom headers on the request)."""
+    value = getattr(task.request, "tg_correlation_id", None)
+    if value is None:
+        headers = getattr(task.request, "headers", None) or {}
+        value = headers.get("tg_correlation_id") if isinstance(headers, dict) else None
+    return str(value) if value else None
 
 
 def _context_from(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -74,8 +90,7 @@ def _context_from(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         "task_name": task.name,
         "run_id": task.request.root_id or task.request.id,
     }
-    headers = getattr(task.request, "headers", None) or {}
-    correlation = headers.get("correlation_id") if isinstance(headers, dict) else None
+    correlation = _correlation_id(task)
     if correlation:
         ctx["correlation_id"] = correlation
     if task.name == "tg_parser.process_message":
@@ -87,8 +102,13 @@ def _context_from(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 @signals.task_prerun.connect
-def _task_prerun(task_id: str, task: Task, args: tuple[Any, ...] | None = None,
-                 kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+def _task_prerun(
+    task_id: str,
+    task: Task,
+    args: tuple[Any, ...] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
     clear_context()
     bind_context(**_context_from(task, tuple(args or ()), dict(kwargs or {})))
     _started[task_id] = time.perf_counter()

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,7 +41,7 @@ app.add_typer(auth_app, name="auth")
 
 
 def _register_ops_commands() -> None:
-    from tg_parser.cli_ops import (  # noqa: PLC0415
+    from tg_parser.cli_ops import (
         health_command,
         metrics_app,
         migrate_sqlite_to_postgres_command,
@@ -53,6 +54,11 @@ def _register_ops_commands() -> None:
 
 _register_ops_commands()
 
+MAX_ERRORS_SHOWN = 10
+"""Input errors printed after a run; the rest are in `tg-parser dlq list`."""
+MIN_SCHEDULE_S = 60
+"""Beat ticks once a minute, so no schedule is shorter."""
+
 console = Console()
 err = Console(stderr=True)
 
@@ -60,10 +66,12 @@ ExportFile = Annotated[
     Path, typer.Option("--export-file", "-f", help="Telegram Desktop result.json (or a folder holding one).")
 ]
 Username = Annotated[
-    str | None, typer.Option("--username", "-u", help="Public @username of the chat, for t.me/<username>/<id> links.")
+    str | None,
+    typer.Option("--username", "-u", help="Public @username of the chat, for t.me/<username>/<id> links."),
 ]
 OutDir = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Export folder; files go to OUT/<channel key>/. [default: ./exports]")
+    Path | None,
+    typer.Option("--out", "-o", help="Export folder; files go to OUT/<channel key>/. [default: ./exports]"),
 ]
 
 
@@ -73,22 +81,26 @@ def _settings() -> Settings:
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    from tg_parser.logging import configure_logging  # noqa: PLC0415
+    from tg_parser.logging import configure_logging
 
-    configure_logging(log_format=settings.effective_log_format, log_level=os.environ.get("LOG_LEVEL", "WARNING"))
+    configure_logging(
+        log_format=settings.effective_log_format, log_level=os.environ.get("LOG_LEVEL", "WARNING")
+    )
     return settings
 
 
 def _ensure_schema(settings: Settings) -> None:
     """Migrate a SQLite database automatically; ask for ``db upgrade`` on PostgreSQL."""
-    from tg_parser.storage import migrate  # noqa: PLC0415
+    from tg_parser.storage import migrate
 
     if migrate.is_at_head(settings.database_url):
         return
     if settings.database_url.startswith("sqlite"):
         migrate.upgrade(settings.database_url)
         return
-    err.print("[red]error:[/red] the database is not migrated to the newest schema; run `tg-parser db upgrade`.")
+    err.print(
+        "[red]error:[/red] the database is not migrated to the newest schema; run `tg-parser db upgrade`."
+    )
     raise typer.Exit(2)
 
 
@@ -110,12 +122,21 @@ def run(
     export_file: ExportFile,
     username: Username = None,
     out: OutDir = None,
-    timeout_s: Annotated[float, typer.Option(help="Cluster mode: give up waiting after this many seconds.")] = 3600,
+    timeout_s: Annotated[
+        float, typer.Option(help="Cluster mode: give up waiting after this many seconds.")
+    ] = 3600,
+    correlation_id: Annotated[
+        str | None, typer.Option(help="Id carried by every log line of this run (default: a new one).")
+    ] = None,
 ) -> None:
     """Run the whole pipeline (ingest → process → topicize → export) for every chat in an export."""
     settings = _settings()
+    from tg_parser.logging import bind_context
+
+    cid = correlation_id or uuid.uuid4().hex[:16]
+    bind_context(correlation_id=cid)
     _ensure_schema(settings)
-    from tg_parser.services import pipeline  # noqa: PLC0415
+    from tg_parser.services import pipeline
 
     out_dir = str(out.resolve()) if out else None
     try:
@@ -127,13 +148,13 @@ def run(
     if settings.embedded:
         ok = _run_embedded(settings, [c.key for c in channels], out_dir)
     else:
-        ok = _run_cluster(settings, [c.key for c in channels], out_dir, timeout_s)
+        ok = _run_cluster(settings, [c.key for c in channels], out_dir, timeout_s, cid)
     if not ok:
         raise typer.Exit(1)
 
 
 def _run_embedded(settings: Settings, keys: list[str], out_dir: str | None) -> bool:
-    from tg_parser.services.embedded import run_channel_embedded  # noqa: PLC0415
+    from tg_parser.services.embedded import run_channel_embedded
 
     run_ids: list[str] = []
     ok = True
@@ -141,22 +162,28 @@ def _run_embedded(settings: Settings, keys: list[str], out_dir: str | None) -> b
         for key in keys:
             task = progress.add_task(f"{key}: reading export", total=None)
 
-            def on_ingested(run_id: str, total: int, task: Any = task, key: str = key) -> None:
+            def on_ingested(_run_id: str, total: int, task: Any = task, key: str = key) -> None:
                 progress.update(task, description=f"{key}: processing posts", total=total, completed=0)
 
-            def on_progress(run_id: str, done: int, total: int, task: Any = task) -> None:
+            def on_progress(_run_id: str, done: int, total: int, task: Any = task) -> None:
                 progress.update(task, completed=done, total=total)
 
             try:
                 result = run_channel_embedded(
-                    settings=settings, channel=key, export_dir=out_dir, on_ingested=on_ingested,
+                    settings=settings,
+                    channel=key,
+                    export_dir=out_dir,
+                    on_ingested=on_ingested,
                     on_progress=on_progress,
                 )
                 run_ids.append(result.run_id)
-                for line in result.ingest.errors[:10]:
+                for line in result.ingest.errors[:MAX_ERRORS_SHOWN]:
                     err.print(f"[yellow]warning:[/yellow] {line}")
-                if len(result.ingest.errors) > 10:
-                    err.print(f"[yellow]warning:[/yellow] … and {len(result.ingest.errors) - 10} more input errors")
+                if len(result.ingest.errors) > MAX_ERRORS_SHOWN:
+                    err.print(
+                        f"[yellow]warning:[/yellow] … and "
+                        f"{len(result.ingest.errors) - MAX_ERRORS_SHOWN} more input errors"
+                    )
             except TgParserError as exc:
                 err.print(f"[red]error:[/red] {key}: {exc}")
                 ok = False
@@ -164,21 +191,28 @@ def _run_embedded(settings: Settings, keys: list[str], out_dir: str | None) -> b
     return _summarise(settings, run_ids) and ok
 
 
-def _run_cluster(settings: Settings, keys: list[str], out_dir: str | None, timeout_s: float) -> bool:
-    from tasks.app import app as celery_app  # noqa: PLC0415 - celery only in cluster mode
+def _run_cluster(
+    settings: Settings, keys: list[str], out_dir: str | None, timeout_s: float, correlation_id: str
+) -> bool:
+    from tasks.app import app as celery_app
 
     run_ids = []
     for key in keys:
-        result = celery_app.send_task("tg_parser.run_pipeline", args=[key], kwargs={"export_dir": out_dir})
+        result = celery_app.send_task(
+            "tg_parser.run_pipeline",
+            args=[key],
+            kwargs={"export_dir": out_dir},
+            headers={"tg_correlation_id": correlation_id},
+        )
         run_ids.append(result.id)
-        err.print(f"dispatched run {result.id} of {key} to the cluster")
+        err.print(f"dispatched run {result.id} of {key} to the cluster (correlation id {correlation_id})")
     ok = _follow_runs(settings, run_ids, timeout_s)
     return _summarise(settings, run_ids) and ok
 
 
 def _follow_runs(settings: Settings, run_ids: list[str], timeout_s: float) -> bool:
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     deadline = time.monotonic() + timeout_s
     terminal = {"succeeded", "failed"}
@@ -205,7 +239,9 @@ def _follow_runs(settings: Settings, run_ids: list[str], timeout_s: float) -> bo
             if all(s in terminal for s in states.values()):
                 return all(s == "succeeded" for s in states.values())
             if time.monotonic() > deadline:
-                err.print(f"[red]error:[/red] gave up waiting after {timeout_s:.0f} s; runs go on in the cluster")
+                err.print(
+                    f"[red]error:[/red] gave up waiting after {timeout_s:.0f} s; runs go on in the cluster"
+                )
                 return False
             time.sleep(0.5)
 
@@ -223,9 +259,9 @@ def _progress() -> Progress:
 
 def _summarise(settings: Settings, run_ids: list[str]) -> bool:
     """Print one block per run (posts read, processed, failed, topics, output) and return overall success."""
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
-    from tg_parser.storage.tables import ChannelRow  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
+    from tg_parser.storage.tables import ChannelRow
 
     ok = True
     with session_scope(settings.database_url) as session:
@@ -241,7 +277,9 @@ def _summarise(settings: Settings, run_ids: list[str]) -> bool:
             table.add_column()
             table.add_row("channel", f"{key}  ({ch.title if ch else ''})")
             table.add_row("run", f"{rid}  [{colour}]{run.status}[/{colour}]")
-            table.add_row("posts read", f"{run.posts_read}  ({run.posts_new} new, {run.posts_changed} changed)")
+            table.add_row(
+                "posts read", f"{run.posts_read}  ({run.posts_new} new, {run.posts_changed} changed)"
+            )
             table.add_row("processed", f"{counts.done} of {counts.total} due  (failed: {counts.failed})")
             table.add_row("input errors", str(run.input_errors))
             table.add_row("topics", str(run.topics if run.topics is not None else "-"))
@@ -265,17 +303,23 @@ def import_(export_file: ExportFile, username: Username = None, out: OutDir = No
     """Import an export into the database (no processing)."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.services import pipeline  # noqa: PLC0415
-    from tg_parser.services.processors import get_processor  # noqa: PLC0415
+    from tg_parser.services import pipeline
+    from tg_parser.services.processors import get_processor
 
     try:
         channels = pipeline.register_export(
-            database_url=settings.database_url, path=export_file, username=username,
+            database_url=settings.database_url,
+            path=export_file,
+            username=username,
             export_dir=str(out) if out else None,
         )
         for ch in channels:
             report = pipeline.ingest_channel(
-                settings=settings, channel=ch.key, run_id=None, processor=get_processor(settings), dispatcher=None
+                settings=settings,
+                channel=ch.key,
+                run_id=None,
+                processor=get_processor(settings),
+                dispatcher=None,
             )
             console.print(
                 f"{ch.key}: {report.posts_read} posts read, {report.new} new, {report.changed} changed, "
@@ -292,8 +336,8 @@ def process(channel: Annotated[str, typer.Argument(help="Channel key (see `chann
     """Process the channel's posts that have no current document (in-process)."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.services import pipeline  # noqa: PLC0415
-    from tg_parser.services.processors import get_processor  # noqa: PLC0415
+    from tg_parser.services import pipeline
+    from tg_parser.services.processors import get_processor
 
     processor = get_processor(settings)
     try:
@@ -322,7 +366,7 @@ def topicize(channel: Annotated[str, typer.Argument(help="Channel key.")]) -> No
     """Group the channel's documents into topics."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.services import pipeline  # noqa: PLC0415
+    from tg_parser.services import pipeline
 
     try:
         n = pipeline.topicize_channel(settings=settings, channel=channel, run_id=None, dispatcher=None)
@@ -336,7 +380,7 @@ def export(channel: Annotated[str, typer.Argument(help="Channel key.")], out: Ou
     """Write the channel's documents.ndjson and topics.json."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.services import pipeline  # noqa: PLC0415
+    from tg_parser.services import pipeline
 
     try:
         result = pipeline.export_channel(
@@ -357,8 +401,8 @@ def channels_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     """List channels with key, title, source and counts."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     with session_scope(settings.database_url) as session:
         rows = repo.list_channels(session)
@@ -370,12 +414,28 @@ def channels_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
         table.add_column(col)
     for r in rows:
         source = r.source
+        if r.source_kind == "telegram":
+            from tg_parser.services.sources import TelegramSourceRef
+
+            source = f"telegram {TelegramSourceRef.from_json(r.source).reference}"
         if r.source_kind == "export":
             data = json.loads(r.source)
             source = f"export {data['path']} (chat {data['chat_id']})"
-        schedule = "-" if r.schedule_every_s is None else f"every {r.schedule_every_s}s" + (" (paused)" if r.paused else "")
-        table.add_row(r.key, r.title, source, str(r.posts), str(r.documents), str(r.topics), schedule,
-                      r.last_run_id or "-")
+        schedule = (
+            "-"
+            if r.schedule_every_s is None
+            else f"every {r.schedule_every_s}s" + (" (paused)" if r.paused else "")
+        )
+        table.add_row(
+            r.key,
+            r.title,
+            source,
+            str(r.posts),
+            str(r.documents),
+            str(r.topics),
+            schedule,
+            r.last_run_id or "-",
+        )
     console.print(table)
 
 
@@ -392,7 +452,7 @@ def parse_every(text: str) -> int:
     except (ValueError, KeyError) as exc:
         msg = f"{text!r} is not a period like 15m, 1h, 90s or 1d"
         raise typer.BadParameter(msg) from exc
-    if seconds < 60:
+    if seconds < MIN_SCHEDULE_S:
         msg = "the shortest schedule is 1m (Beat ticks once a minute)"
         raise typer.BadParameter(msg)
     return seconds
@@ -400,27 +460,52 @@ def parse_every(text: str) -> int:
 
 @channels_app.command("add")
 def channels_add(
-    source: Annotated[str, typer.Argument(help="@username, t.me link or id of a Telegram channel; or an export file/folder.")],
+    source: Annotated[
+        str,
+        typer.Argument(help="@username, t.me link or id of a Telegram channel; or an export file/folder."),
+    ],
     every: Annotated[str | None, typer.Option("--every", help="Run on a schedule, e.g. 15m, 1h, 1d.")] = None,
     username: Username = None,
     out: OutDir = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Live channels: first run backfills posts since (ISO date or 30d)."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Live channels: first run backfills at most this many posts."),
+    ] = None,
 ) -> None:
-    """Add a channel (live Telegram, or an export re-read on each run), optionally on a schedule."""
+    """Add a channel (live Telegram, or an export re-read on each run), optionally on a schedule.
+
+    A numeric id starting with ``-`` goes after ``--``: ``tg-parser channels add -- -1001006503122``.
+    """
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.services import pipeline  # noqa: PLC0415
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.services import pipeline
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     every_s = parse_every(every) if every else None
     out_dir = str(out.resolve()) if out else None
     try:
         if Path(source).exists():
-            keys = [c.key for c in pipeline.register_export(
-                database_url=settings.database_url, path=source, username=username, export_dir=out_dir)]
+            keys = [
+                c.key
+                for c in pipeline.register_export(
+                    database_url=settings.database_url, path=source, username=username, export_dir=out_dir
+                )
+            ]
         else:
-            keys = [pipeline.register_telegram(database_url=settings.database_url, reference=source,
-                                               export_dir=out_dir)]
+            keys = [
+                pipeline.register_telegram(
+                    database_url=settings.database_url,
+                    reference=source,
+                    export_dir=out_dir,
+                    since=parse_since(since) if since else None,
+                    limit=limit,
+                )
+            ]
     except TgParserError as exc:
         raise _fail(exc) from exc
     with session_scope(settings.database_url) as session:
@@ -434,8 +519,8 @@ def channels_add(
 def _set_paused(channel: str, *, paused: bool) -> None:
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     with session_scope(settings.database_url) as session:
         try:
@@ -465,8 +550,8 @@ def channels_remove(
     """Remove a channel with its posts, documents, topics and runs."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     if not yes:
         typer.confirm(f"remove {channel} and everything stored for it?", abort=True)
@@ -499,14 +584,16 @@ def parse_since(text: str) -> datetime:
 @app.command()
 def usage(
     channel: Annotated[str | None, typer.Option("--channel", help="Only this channel key.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="ISO date/time, or a period back: 7d, 12h.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="ISO date/time, or a period back: 7d, 12h.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """LLM calls, tokens, latency and estimated cost per channel, provider and model."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     with session_scope(settings.database_url) as session:
         rows = repo.usage_totals(session, channel_key=channel, since=parse_since(since) if since else None)
@@ -514,15 +601,40 @@ def usage(
         console.print_json(json.dumps([r.__dict__ for r in rows]))
         return
     table = Table(title="LLM usage")
-    for col in ("channel", "provider", "model", "calls", "tokens in", "tokens out", "cost (USD)", "mean latency"):
+    for col in (
+        "channel",
+        "provider",
+        "model",
+        "calls",
+        "tokens in",
+        "tokens out",
+        "cost (USD)",
+        "mean latency",
+    ):
         table.add_column(col, justify="right" if col not in ("channel", "provider", "model") else "left")
     for r in rows:
-        table.add_row(r.channel or "-", r.provider, r.model, str(r.calls), f"{r.input_tokens:,}",
-                      f"{r.output_tokens:,}", f"{r.cost_usd:.4f}", f"{r.mean_latency_ms:.0f} ms")
+        table.add_row(
+            r.channel or "-",
+            r.provider,
+            r.model,
+            str(r.calls),
+            f"{r.input_tokens:,}",
+            f"{r.output_tokens:,}",
+            f"{r.cost_usd:.4f}",
+            f"{r.mean_latency_ms:.0f} ms",
+        )
     if rows:
-        table.add_row("total", "", "", str(sum(r.calls for r in rows)), f"{sum(r.input_tokens for r in rows):,}",
-                      f"{sum(r.output_tokens for r in rows):,}", f"{sum(r.cost_usd for r in rows):.4f}", "",
-                      style="bold")
+        table.add_row(
+            "total",
+            "",
+            "",
+            str(sum(r.calls for r in rows)),
+            f"{sum(r.input_tokens for r in rows):,}",
+            f"{sum(r.output_tokens for r in rows):,}",
+            f"{sum(r.cost_usd for r in rows):.4f}",
+            "",
+            style="bold",
+        )
     console.print(table)
 
 
@@ -534,9 +646,9 @@ def runs_list(limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -
     """List recent runs, newest first."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
-    from tg_parser.storage.tables import ChannelRow  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
+    from tg_parser.storage.tables import ChannelRow
 
     table = Table(title="runs")
     for col in ("run id", "channel", "mode", "status", "items", "done", "failed", "started", "finished"):
@@ -545,9 +657,17 @@ def runs_list(limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -
         for run in repo.list_runs(session, limit=limit):
             ch = session.get(ChannelRow, run.channel_id)
             c = repo.run_counts(session, run_id=run.id)
-            table.add_row(run.id, ch.key if ch else "?", run.mode, run.status, str(c.total), str(c.done),
-                          str(c.failed), f"{run.created_at:%Y-%m-%d %H:%M:%S}",
-                          f"{run.finished_at:%H:%M:%S}" if run.finished_at else "-")
+            table.add_row(
+                run.id,
+                ch.key if ch else "?",
+                run.mode,
+                run.status,
+                str(c.total),
+                str(c.done),
+                str(c.failed),
+                f"{run.created_at:%Y-%m-%d %H:%M:%S}",
+                f"{run.finished_at:%H:%M:%S}" if run.finished_at else "-",
+            )
     console.print(table)
 
 
@@ -556,8 +676,8 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (the Celery roo
     """Show one run: state, counts, timings and failures."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     with session_scope(settings.database_url) as session:
         try:
@@ -566,16 +686,26 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (the Celery roo
             raise _fail(exc) from exc
         c = repo.run_counts(session, run_id=run_id)
         data: dict[str, Any] = {
-            "run_id": run.id, "status": run.status, "mode": run.mode, "posts_read": run.posts_read,
-            "posts_new": run.posts_new, "posts_changed": run.posts_changed, "input_errors": run.input_errors,
+            "run_id": run.id,
+            "status": run.status,
+            "mode": run.mode,
+            "posts_read": run.posts_read,
+            "posts_new": run.posts_new,
+            "posts_changed": run.posts_changed,
+            "input_errors": run.input_errors,
             "items": {"total": c.total, "pending": c.pending, "done": c.done, "failed": c.failed},
-            "topics": run.topics, "export_dir": run.export_dir, "error": run.error,
-            "created_at": str(run.created_at), "ingested_at": str(run.ingested_at),
-            "processed_at": str(run.processed_at), "topicized_at": str(run.topicized_at),
+            "topics": run.topics,
+            "export_dir": run.export_dir,
+            "error": run.error,
+            "created_at": str(run.created_at),
+            "ingested_at": str(run.ingested_at),
+            "processed_at": str(run.processed_at),
+            "topicized_at": str(run.topicized_at),
             "finished_at": str(run.finished_at),
             "failures": [
                 {"task": d.task_name, "args": d.args, "error": f"{d.error_type}: {d.error_message}"}
-                for d in repo.list_dead_letters(session, include_resolved=True, limit=1000) if d.run_id == run_id
+                for d in repo.list_dead_letters(session, include_resolved=True, limit=1000)
+                if d.run_id == run_id
             ],
         }
     console.print_json(json.dumps(data, ensure_ascii=False))
@@ -588,16 +718,23 @@ def dlq_list(
     """List dead letters, newest first."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.storage import repositories as repo  # noqa: PLC0415
-    from tg_parser.storage.session import session_scope  # noqa: PLC0415
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
 
     table = Table(title="dead letters")
     for col in ("id", "task", "run id", "args", "error", "attempts", "failed at"):
         table.add_column(col)
     with session_scope(settings.database_url) as session:
         for d in repo.list_dead_letters(session, include_resolved=include_resolved):
-            table.add_row(str(d.id), d.task_name, d.run_id or "-", json.dumps(d.args, ensure_ascii=False),
-                          f"{d.error_type}: {d.error_message}"[:200], str(d.attempts), f"{d.failed_at:%Y-%m-%d %H:%M:%S}")
+            table.add_row(
+                str(d.id),
+                d.task_name,
+                d.run_id or "-",
+                json.dumps(d.args, ensure_ascii=False),
+                f"{d.error_type}: {d.error_message}"[:200],
+                str(d.attempts),
+                f"{d.failed_at:%Y-%m-%d %H:%M:%S}",
+            )
     console.print(table)
 
 
@@ -609,20 +746,20 @@ def dlq_replay(
     """Re-send dead letters: in-process when embedded, to the cluster otherwise."""
     settings = _settings()
     _ensure_schema(settings)
-    from tg_parser.services.deadletters import replay_dead_letters  # noqa: PLC0415
+    from tg_parser.services.deadletters import replay_dead_letters
 
     if not ids and not all_:
         raise _fail(ValueError("name dead-letter ids or pass --all"), code=2)
     if settings.embedded:
-        from tg_parser.services.embedded import inline_dispatcher, run_channel_embedded  # noqa: PLC0415
+        from tg_parser.services.embedded import inline_dispatcher, run_channel_embedded
 
         dispatcher: Any = inline_dispatcher(settings=settings)
 
         def start_run(key: str) -> str:
             return run_channel_embedded(settings=settings, channel=key).run_id
     else:
-        from tasks.app import app as celery_app  # noqa: PLC0415
-        from tasks.dispatch import CeleryDispatcher  # noqa: PLC0415
+        from tasks.app import app as celery_app
+        from tasks.dispatch import CeleryDispatcher
 
         dispatcher = CeleryDispatcher()
 
@@ -630,8 +767,12 @@ def dlq_replay(
             return str(celery_app.send_task("tg_parser.run_pipeline", args=[key]).id)
 
     try:
-        done = replay_dead_letters(settings=settings, ids=None if all_ else list(ids or []), dispatcher=dispatcher,
-                                   start_run=start_run)  # type: ignore[arg-type]
+        done = replay_dead_letters(
+            settings=settings,
+            ids=None if all_ else list(ids or []),
+            dispatcher=dispatcher,
+            start_run=start_run,
+        )  # type: ignore[arg-type]
     except TgParserError as exc:
         raise _fail(exc) from exc
     if settings.embedded:
@@ -645,16 +786,20 @@ def dlq_replay(
 @auth_app.command("login")
 def auth_login(
     string_session: Annotated[
-        bool, typer.Option("--string-session", help="Print a StringSession for TELEGRAM_SESSION instead of a file.")
+        bool,
+        typer.Option(
+            "--string-session", help="Print a StringSession for TELEGRAM_SESSION instead of a file."
+        ),
     ] = False,
     session_file: Annotated[
-        Path | None, typer.Option(help="Session file (default TELEGRAM_SESSION_FILE, ~/.tg_parser/telegram.session).")
+        Path | None,
+        typer.Option(help="Session file (default TELEGRAM_SESSION_FILE, ~/.tg_parser/telegram.session)."),
     ] = None,
 ) -> None:
     """Log a Telegram user account in (api id and hash, phone, code, 2FA password); writes a 0600 session."""
     _settings()
-    from tg_parser.sources.telegram_session import login  # noqa: PLC0415 - telethon on demand
-    from tg_parser.sources.telegram_settings import load_telegram_settings  # noqa: PLC0415
+    from tg_parser.sources.telegram_session import login
+    from tg_parser.sources.telegram_settings import load_telegram_settings
 
     try:
         tg = load_telegram_settings()
@@ -691,7 +836,7 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", help="Override DATA
 
 def _db_url(url: str | None) -> str:
     if url:
-        from tg_parser.config import load_settings  # noqa: PLC0415
+        from tg_parser.config import load_settings
 
         return load_settings(database_url=url).database_url
     return _settings().database_url
@@ -700,7 +845,7 @@ def _db_url(url: str | None) -> str:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head", database_url: DbUrl = None) -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    from tg_parser.storage import migrate  # noqa: PLC0415
+    from tg_parser.storage import migrate
 
     url = _db_url(database_url)
     migrate.upgrade(url, revision)
@@ -708,9 +853,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head", database_url
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, or `base`.")], database_url: DbUrl = None) -> None:
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, or `base`.")], database_url: DbUrl = None
+) -> None:
     """Downgrade the schema to REVISION (`base` removes every table)."""
-    from tg_parser.storage import migrate  # noqa: PLC0415
+    from tg_parser.storage import migrate
 
     url = _db_url(database_url)
     migrate.downgrade(url, revision)
@@ -720,7 +867,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
 @db_app.command("current")
 def db_current(database_url: DbUrl = None) -> None:
     """Print the current revision and whether it is the newest."""
-    from tg_parser.storage import migrate  # noqa: PLC0415
+    from tg_parser.storage import migrate
 
     url = _db_url(database_url)
     cur, head = migrate.current_revision(url), migrate.head_revision(url)
@@ -730,7 +877,7 @@ def db_current(database_url: DbUrl = None) -> None:
 @db_app.command("history")
 def db_history(database_url: DbUrl = None) -> None:
     """List the migrations, newest first."""
-    from tg_parser.storage import migrate  # noqa: PLC0415
+    from tg_parser.storage import migrate
 
     for line in migrate.history(_db_url(database_url)):
         console.print(line)
@@ -739,7 +886,7 @@ def db_history(database_url: DbUrl = None) -> None:
 @db_app.command("stamp")
 def db_stamp(revision: Annotated[str, typer.Argument()], database_url: DbUrl = None) -> None:
     """Record REVISION as current without running migrations."""
-    from tg_parser.storage import migrate  # noqa: PLC0415
+    from tg_parser.storage import migrate
 
     migrate.stamp(_db_url(database_url), revision)
     console.print(f"stamped {revision}")

@@ -39,7 +39,7 @@ def _settings() -> Settings:
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {_safe(str(exc))}")
         raise typer.Exit(2) from exc
-    from tg_parser.logging import configure_logging  # noqa: PLC0415
+    from tg_parser.logging import configure_logging
 
     level = os.environ.get("LOG_LEVEL", "WARNING")
     configure_logging(log_format=settings.effective_log_format, log_level=level)
@@ -50,7 +50,7 @@ def _settings() -> Settings:
 
 
 def _cluster_probe(settings: Settings) -> ClusterProbe:
-    from tasks.health import CeleryClusterProbe  # noqa: PLC0415 - celery only with a broker
+    from tasks.health import CeleryClusterProbe
 
     return CeleryClusterProbe(broker_url=settings.celery_broker_url or "")
 
@@ -72,15 +72,15 @@ def _print_health(report: HealthReport) -> None:
 
 
 def health_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,  # noqa: FBT002 - a Typer flag
-    llm: Annotated[bool, typer.Option("--llm", help="Also report the LLM provider.")] = False,  # noqa: FBT002 - a Typer flag
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    llm: Annotated[bool, typer.Option("--llm", help="Also report the LLM provider.")] = False,
 ) -> None:
     """Check the database, broker, workers and queues, and Beat; exit 1 when anything required is unhealthy.
 
     Embedded mode (no CELERY_BROKER_URL) needs only the database.
     """
     settings = _settings()
-    from tg_parser.services.health import build_report  # noqa: PLC0415
+    from tg_parser.services.health import build_report
 
     report = build_report(
         settings,
@@ -110,7 +110,7 @@ def metrics_serve(
 ) -> None:
     """Serve /metrics for Prometheus; every scrape reads the database, so one exporter covers every worker."""
     settings = _settings()
-    from tg_parser.services.metrics import start_exporter  # noqa: PLC0415
+    from tg_parser.services.metrics import start_exporter
 
     try:
         server, _thread = start_exporter(database_url=settings.database_url, host=host, port=port)
@@ -130,9 +130,9 @@ def metrics_serve(
 def metrics_show() -> None:
     """Print the metrics once, in the Prometheus text format."""
     settings = _settings()
-    from prometheus_client import generate_latest  # noqa: PLC0415
+    from prometheus_client import generate_latest
 
-    from tg_parser.services.metrics import build_registry  # noqa: PLC0415
+    from tg_parser.services.metrics import build_registry
 
     typer.echo(generate_latest(build_registry(database_url=settings.database_url)).decode(), nl=False)
 
@@ -165,9 +165,9 @@ def _print_copy(report: CopyReport) -> None:
 def migrate_sqlite_to_postgres_command(
     src_url: Annotated[str, typer.Argument(help="Source SQLite URL, e.g. sqlite:///./tg_parser.db.")],
     dst_url: Annotated[str, typer.Argument(help="Target PostgreSQL URL, e.g. postgresql://user@host/db.")],
-    force: Annotated[bool, typer.Option("--force", help="Empty a non-empty target first.")] = False,  # noqa: FBT002 - a Typer flag
+    force: Annotated[bool, typer.Option("--force", help="Empty a non-empty target first.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per insert batch.")] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the per-table report as JSON.")] = False,  # noqa: FBT002 - a Typer flag
+    as_json: Annotated[bool, typer.Option("--json", help="Print the per-table report as JSON.")] = False,
 ) -> None:
     """Copy every table from SQLite into PostgreSQL, keeping ids, then verify row counts and checksums.
 
@@ -184,7 +184,7 @@ def migrate_sqlite_to_postgres_command(
     if not dst.startswith("postgresql"):
         err.print(f"[red]error:[/red] the target must be a PostgreSQL URL, not {_safe(dst_url)}")
         raise typer.Exit(2)
-    from tg_parser.storage.copy import copy_database  # noqa: PLC0415
+    from tg_parser.storage.copy import copy_database
 
     err.print(f"copying {_safe(src)} → {_safe(dst)}")
     try:

@@ -28,15 +28,16 @@ class RetryPolicy:
     the server wins when longer.
 
     Args:
-        max_attempts: Total attempts including the first (1–10).
+        max_attempts: Total attempts including the first (1 to 10).
         backoff_base_s: Base delay in seconds.
         backoff_max_s: Cap on one delay in seconds.
-        jitter: Relative jitter (0–1).
+        jitter: Relative jitter (0 to 1).
     """
 
     def __init__(
         self, *, max_attempts: int, backoff_base_s: float, backoff_max_s: float, jitter: float
     ) -> None:
+        """Store the policy's values (see the class docstring)."""
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
@@ -59,6 +60,7 @@ class RetryPolicy:
         return delay
 
     def __repr__(self) -> str:
+        """Show the policy's values."""
         return (
             f"RetryPolicy(max_attempts={self.max_attempts}, backoff_base_s={self.backoff_base_s}, "
             f"backoff_max_s={self.backoff_max_s}, jitter={self.jitter})"
@@ -163,9 +165,10 @@ class Settings(BaseSettings):
         need = self.longest_retry_delay_s() + self.task_time_limit_s
         if self.redis_visibility_timeout_s <= need:
             msg = (
-                f"REDIS_VISIBILITY_TIMEOUT_S={self.redis_visibility_timeout_s} must exceed the longest retry delay "
-                f"({self.longest_retry_delay_s():.0f} s, RETRY_*_BACKOFF_MAX) plus TASK_TIME_LIMIT_S "
-                f"({self.task_time_limit_s} s) = {need:.0f} s, or Redis redelivers tasks that are still running"
+                f"REDIS_VISIBILITY_TIMEOUT_S={self.redis_visibility_timeout_s} must exceed the longest "
+                f"retry delay ({self.longest_retry_delay_s():.0f} s, RETRY_*_BACKOFF_MAX) plus "
+                f"TASK_TIME_LIMIT_S ({self.task_time_limit_s} s) = {need:.0f} s, or Redis redelivers "
+                "tasks that are still running"
             )
             raise ConfigurationError(msg)
 

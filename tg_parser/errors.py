@@ -33,6 +33,7 @@ class RetryableError(TgParserError):
     """
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        """Keep the message and the server's wait."""
         super().__init__(message)
         self.retry_after_s = retry_after_s
 
@@ -57,6 +58,7 @@ class InputError(PermanentError):
         path: str | None = None,
         message_id: int | str | None = None,
     ) -> None:
+        """Build the message from the reason, the file and the message id."""
         self.path = path
         self.message_id = message_id
         where = []

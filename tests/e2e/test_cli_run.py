@@ -14,7 +14,11 @@ from tests.export_checks import check_chat_export, read_ndjson, source_chats
 
 pytestmark = pytest.mark.e2e
 
-EXPORTS = ("trantor_library_public_channel.json", "ensia_full_account_forum.json", "cuda_supergroup_old_format.json")
+EXPORTS = (
+    "trantor_library_public_channel.json",
+    "ensia_full_account_forum.json",
+    "cuda_supergroup_old_format.json",
+)
 
 
 def tg_parser(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,8 +26,9 @@ def tg_parser(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     full_env = {**os.environ, "LOG_FORMAT": "json", **(env or {})}
     full_env.pop("CELERY_BROKER_URL", None)
     exe = Path(sys.executable).with_name("tg-parser")
-    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 def row_counts(db: Path) -> dict[str, int]:
@@ -32,8 +37,10 @@ def row_counts(db: Path) -> dict[str, int]:
 
     con = sqlite3.connect(db)
     try:
-        return {t: con.execute(f"select count(*) from {t}").fetchone()[0]  # noqa: S608 - fixed names
-                for t in ("channels", "messages", "message_versions", "documents", "topics", "topic_members")}
+        return {
+            t: con.execute(f"select count(*) from {t}").fetchone()[0]  # noqa: S608 - fixed names
+            for t in ("channels", "messages", "message_versions", "documents", "topics", "topic_members")
+        }
     finally:
         con.close()
 
@@ -52,7 +59,10 @@ def test_run_real_export_matches_source_and_is_stable(name: str, shared_data: Pa
         docs = read_ndjson(path)
         check_chat_export(chat, docs)
         for doc in docs:
-            assert doc["metadata"]["source"] == f"https://t.me/c/{abs(chat['id'])}/{doc['metadata']['message_id']}"
+            assert (
+                doc["metadata"]["source"]
+                == f"https://t.me/c/{abs(chat['id'])}/{doc['metadata']['message_id']}"
+            )
             assert doc["metadata"]["processor"] == "offline"
         topics = json.loads((tmp_path / "out" / key / "topics.json").read_text(encoding="utf-8"))
         members = [m for t in topics["topics"] for m in t["member_ids"]]
@@ -69,7 +79,9 @@ def test_run_real_export_matches_source_and_is_stable(name: str, shared_data: Pa
 
 def test_username_gives_public_permalinks(sample_export: Path, tmp_path: Path) -> None:
     """With --username, metadata.source is https://t.me/<username>/<id> and the key is the username."""
-    proc = tg_parser("run", "--export-file", str(sample_export), "--username", "@TechDigestDemo", cwd=tmp_path)
+    proc = tg_parser(
+        "run", "--export-file", str(sample_export), "--username", "@TechDigestDemo", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     docs = read_ndjson(tmp_path / "exports" / "techdigestdemo" / "documents.ndjson")
     assert docs
@@ -92,7 +104,7 @@ def test_channels_list_shows_counts(sample_export: Path, tmp_path: Path) -> None
 
 
 def test_single_steps_produce_the_same_export(sample_export: Path, tmp_path: Path) -> None:
-    """import → process → topicize → export by hand gives the same documents.ndjson as `run`."""
+    """Import → process → topicize → export by hand gives the same documents.ndjson as `run`."""
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
@@ -102,7 +114,9 @@ def test_single_steps_produce_the_same_export(sample_export: Path, tmp_path: Pat
     for step in ("process", "topicize", "export"):
         proc = tg_parser(step, key, cwd=b)
         assert proc.returncode == 0, proc.stderr
-    assert (a / "exports" / key / "documents.ndjson").read_bytes() == (b / "exports" / key / "documents.ndjson").read_bytes()
+    assert (a / "exports" / key / "documents.ndjson").read_bytes() == (
+        b / "exports" / key / "documents.ndjson"
+    ).read_bytes()
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -37,8 +37,15 @@ def provider_env(server: FakeLLMServer, model: str) -> dict[str, str]:
         "gemini": {"GEMINI_API_KEY": "g-test", "GOOGLE_GEMINI_BASE_URL": server.base_url},
         "ollama": {"OLLAMA_HOST": server.base_url},
     }[server.provider]
-    return {"LLM_PROVIDER": server.provider, "LLM_MODEL": model, "LLM_TIMEOUT_S": "10",
-            "RETRY_BACKOFF_BASE": "0.1", "RETRY_BACKOFF_MAX": "2", "RETRY_PROCESS_MAX_ATTEMPTS": "5", **endpoint}
+    return {
+        "LLM_PROVIDER": server.provider,
+        "LLM_MODEL": model,
+        "LLM_TIMEOUT_S": "10",
+        "RETRY_BACKOFF_BASE": "0.1",
+        "RETRY_BACKOFF_MAX": "2",
+        "RETRY_PROCESS_MAX_ATTEMPTS": "5",
+        **endpoint,
+    }
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -46,12 +53,14 @@ def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
     full = {**os.environ, "LOG_FORMAT": "json", **env}
     full.pop("CELERY_BROKER_URL", None)
     exe = str(Path(sys.executable).with_name("tg-parser"))
-    return subprocess.run([exe, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(
+        [exe, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 @pytest.mark.parametrize("config", list(CONFIGS), ids=list(CONFIGS))
 def test_real_export_through_each_provider(config: str, shared_data: Path, tmp_path: Path) -> None:
-    """Every post gets a valid document naming provider and model; 429s are retried; a re-run calls nothing."""
+    """Every post gets a document naming provider and model; 429s are retried; a re-run calls nothing."""
     provider, model = CONFIGS[config]
     src = shared_data / "exports" / EXPORT
     server = FakeLLMServer(provider).start()

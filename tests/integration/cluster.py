@@ -37,13 +37,28 @@ def celery_workers(
     for i in range(count):
         name = f"w{i}-{os.getpid()}@localhost"
         names.append(name)
-        args = [celery, "-A", "tasks", "worker", "-n", name, f"--concurrency={concurrency}", "--loglevel=INFO",
-                "--without-gossip", "--without-mingle", "-E"]
+        args = [
+            celery,
+            "-q",  # no banner: with LOG_FORMAT=json every line a worker writes is JSON
+            "-A",
+            "tasks",
+            "worker",
+            "-n",
+            name,
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-E",
+        ]
         if queues:
             args += ["-Q", queues]
         log = (log_dir / f"worker{i}.log").open("wb")
-        procs.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
     try:
         _wait_ready(celery, env, names, procs, log_dir)
         yield procs
@@ -60,8 +75,9 @@ def celery_workers(
                 p.wait()
 
 
-def _wait_ready(celery: str, env: dict[str, str], names: list[str], procs: list[subprocess.Popen[bytes]],
-                log_dir: Path) -> None:
+def _wait_ready(
+    celery: str, env: dict[str, str], names: list[str], procs: list[subprocess.Popen[bytes]], log_dir: Path
+) -> None:
     deadline = time.monotonic() + 60
     pending = set(names)
     while pending and time.monotonic() < deadline:
@@ -70,8 +86,14 @@ def _wait_ready(celery: str, env: dict[str, str], names: list[str], procs: list[
                 logs = "\n".join(f.read_text(errors="replace")[-2000:] for f in log_dir.glob("worker*.log"))
                 msg = f"a celery worker exited with {p.returncode}:\n{logs}"
                 raise RuntimeError(msg)
-        out = subprocess.run([celery, "-A", "tasks", "inspect", "ping", "--timeout=2"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [celery, "-A", "tasks", "inspect", "ping", "--timeout=2"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         pending = {n for n in pending if n not in out.stdout}
         if pending:
             time.sleep(0.5)

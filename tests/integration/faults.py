@@ -330,7 +330,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
-        import redis  # noqa: PLC0415
+        import redis
 
         self.starts += 1
         log = (self.work_dir / f"redis-{self.starts}.log").open("wb")

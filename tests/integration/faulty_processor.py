@@ -95,7 +95,7 @@ class FaultyProcessor:
         self._redis: Redis | None = None
 
     def _attempt(self, message: Message) -> int:
-        import redis  # noqa: PLC0415 - only needed when a fault is due
+        import redis
 
         if self._redis is None:
             if not self.redis_url:
@@ -124,7 +124,7 @@ class FaultyProcessor:
         return self._inner.process(message)
 
 
-def build(settings: Settings) -> FaultyProcessor:  # noqa: ARG001 - the PROCESSOR_FACTORY signature
+def build(settings: Settings) -> FaultyProcessor:
     """``PROCESSOR_FACTORY`` entry point: a :class:`FaultyProcessor` configured from ``FAULTY_*``."""
     return FaultyProcessor(
         delay_s=float(os.environ.get("FAULTY_DELAY_S", "0")),

@@ -28,7 +28,7 @@ HEALTH_REDIS_URL = os.environ.get("TEST_HEALTH_REDIS_URL", "redis://127.0.0.1:63
 
 
 @pytest.fixture
-def broker_url(redis_url: str) -> Iterator[str]:  # noqa: ARG001 - that fixture checks Redis is up
+def broker_url(redis_url: str) -> Iterator[str]:
     """Give these tests a Redis database of their own (flushed before and after).
 
     Workers are counted per broker: other tests' workers on the shared test

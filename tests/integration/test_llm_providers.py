@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  # Russian posts are the test data; Cyrillic letters are intended
+# Russian posts are the test data; Cyrillic letters are intended
 """The four providers through their real SDKs against loopback servers speaking each wire protocol."""
 
 from __future__ import annotations

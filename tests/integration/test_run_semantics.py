@@ -65,7 +65,11 @@ class FailingFor:
 
     def __init__(self, failing: set[int]) -> None:
         self._inner = OfflineProcessor()
-        self.name, self.model, self.prompt_version = self._inner.name, self._inner.model, self._inner.prompt_version
+        self.name, self.model, self.prompt_version = (
+            self._inner.name,
+            self._inner.model,
+            self._inner.prompt_version,
+        )
         self.failing = failing
 
     def process(self, message: Message) -> ProcessingResult:
@@ -81,8 +85,9 @@ def _ingest(url: str, sample: Path, dispatcher: RecordingDispatcher, tmp: Path) 
     key = pipeline.register_export(database_url=url, path=sample)[0].key
     run_id = str(uuid.uuid4())
     pipeline.start_run(database_url=url, channel=key, run_id=run_id, mode="test")
-    pipeline.ingest_channel(settings=settings, channel=key, run_id=run_id, processor=OfflineProcessor(),
-                            dispatcher=dispatcher)
+    pipeline.ingest_channel(
+        settings=settings, channel=key, run_id=run_id, processor=OfflineProcessor(), dispatcher=dispatcher
+    )
     return key, run_id, [pk for _r, pk in dispatcher.processed]
 
 
@@ -99,8 +104,9 @@ def test_topicize_fires_once_under_concurrent_and_duplicate_delivery(
     proc = OfflineProcessor()
 
     def work(pk: int) -> str:
-        return pipeline.process_message(settings=settings, run_id=run_id, message_pk=pk, processor=proc,
-                                        dispatcher=disp)
+        return pipeline.process_message(
+            settings=settings, run_id=run_id, message_pk=pk, processor=proc, dispatcher=disp
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = Counter(pool.map(work, deliveries))
@@ -132,12 +138,14 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
     failing = FailingFor({bad_id})
     for pk in pks:
         try:
-            pipeline.process_message(settings=settings, run_id=run_id, message_pk=pk, processor=failing,
-                                     dispatcher=disp)
+            pipeline.process_message(
+                settings=settings, run_id=run_id, message_pk=pk, processor=failing, dispatcher=disp
+            )
         except PermanentError as exc:
             for _ in range(2):  # a give-up recorded twice still makes one dead letter
-                pipeline.record_failure(settings=settings, run_id=run_id, message_pk=pk, error=exc, attempts=1,
-                                        dispatcher=disp)
+                pipeline.record_failure(
+                    settings=settings, run_id=run_id, message_pk=pk, error=exc, attempts=1, dispatcher=disp
+                )
     assert disp.topicized == [run_id]
     pipeline.topicize_channel(settings=settings, channel=key, run_id=run_id, dispatcher=disp)
     pipeline.export_channel(settings=settings, channel=key, run_id=run_id)
@@ -154,8 +162,9 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
     replays = replay_dead_letters(settings=settings, ids=None, dispatcher=disp, start_run=lambda k: k)
     assert [r.task_name for r in replays] == ["tg_parser.process_message"]
     assert disp.processed == [(run_id, bad_pk)]
-    pipeline.process_message(settings=settings, run_id=run_id, message_pk=bad_pk, processor=OfflineProcessor(),
-                             dispatcher=disp)
+    pipeline.process_message(
+        settings=settings, run_id=run_id, message_pk=bad_pk, processor=OfflineProcessor(), dispatcher=disp
+    )
     assert disp.topicized == [run_id, run_id]
     pipeline.topicize_channel(settings=settings, channel=key, run_id=run_id, dispatcher=disp)
     pipeline.export_channel(settings=settings, channel=key, run_id=run_id)
@@ -168,18 +177,25 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
     assert len(lines) == len(pks)
 
 
-def test_sweeper_redrives_a_stalled_run_once_then_backs_off(pg_url: str, sample_export: Path, tmp_path: Path) -> None:
+def test_sweeper_redrives_a_stalled_run_once_then_backs_off(
+    pg_url: str, sample_export: Path, tmp_path: Path
+) -> None:
     """A run whose messages were lost is re-driven with exactly its pending posts, then not again at once."""
     disp = RecordingDispatcher()
     _key, run_id, pks = _ingest(pg_url, sample_export, disp, tmp_path)
     settings = load_settings(database_url=pg_url, run_stall_timeout_s=30)
     for pk in pks[:10]:
-        pipeline.process_message(settings=settings, run_id=run_id, message_pk=pk, processor=OfflineProcessor(),
-                                 dispatcher=disp)
+        pipeline.process_message(
+            settings=settings, run_id=run_id, message_pk=pk, processor=OfflineProcessor(), dispatcher=disp
+        )
     assert sweep_stalled_runs(settings=settings, dispatcher=disp, resend_ingest=lambda **_: None) == []
     old = utcnow() - timedelta(minutes=5)
     with session_scope(pg_url) as s:
-        s.execute(update(RunRow).where(RunRow.id == run_id).values(created_at=old, ingested_at=old, heartbeat_at=old))
+        s.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id)
+            .values(created_at=old, ingested_at=old, heartbeat_at=old)
+        )
         s.execute(update(repo.RunItemRow).where(repo.RunItemRow.run_id == run_id).values(updated_at=old))
     disp.processed.clear()
     redrives = sweep_stalled_runs(settings=settings, dispatcher=disp, resend_ingest=lambda **_: None)

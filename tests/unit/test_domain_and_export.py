@@ -32,7 +32,10 @@ def test_username_forms_are_normalised_and_bad_ones_refused() -> None:
 def _post() -> Message:
     text = "See https://x.org and docs #python @guido"
     return Message(
-        channel_id=42, message_id=7, date=datetime(2024, 5, 1, 10, 0, tzinfo=UTC), text=text,
+        channel_id=42,
+        message_id=7,
+        date=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        text=text,
         entities=(
             Entity(type=EntityType.LINK, offset=4, length=15, text="https://x.org"),
             Entity(type=EntityType.TEXT_LINK, offset=24, length=4, text="docs", url="https://docs.x.org"),
@@ -43,10 +46,20 @@ def _post() -> Message:
 
 
 def test_document_record_carries_entities_and_permalink() -> None:
-    """links (text_link hrefs too), hashtags, mentions, UTC date and the permalink are in metadata."""
-    rec = document_record(channel_key="c42", username=None, telegram_id=42, message=_post(), language="en",
-                          summary="s", keywords=["k"], processor="offline", model="m", topic_id=None,
-                          topic_label=None)
+    """Links (text_link hrefs too), hashtags, mentions, UTC date and the permalink are in metadata."""
+    rec = document_record(
+        channel_key="c42",
+        username=None,
+        telegram_id=42,
+        message=_post(),
+        language="en",
+        summary="s",
+        keywords=["k"],
+        processor="offline",
+        model="m",
+        topic_id=None,
+        topic_label=None,
+    )
     meta = rec["metadata"]
     assert rec["id"] == "c42:7"
     assert meta["links"] == ["https://x.org", "https://docs.x.org"]
@@ -66,11 +79,25 @@ def test_content_hash_changes_with_text_not_with_reactions() -> None:
 def test_export_is_deterministic_and_topics_list_document_ids(tmp_path: Path) -> None:
     """The same input writes byte-identical files; topics.json lists document ids."""
     topic = Topic(topic_id="c42:topic-1", label="python", keywords=["python"], member_ids=[7])
-    rec = document_record(channel_key="c42", username=None, telegram_id=42, message=_post(), language="en",
-                          summary="s", keywords=[], processor="offline", model="m", topic_id=topic.topic_id,
-                          topic_label=topic.label)
-    a = write_channel_export(out_dir=tmp_path / "a", channel_key="c42", title="t", records=[rec], topics=[topic])
-    b = write_channel_export(out_dir=tmp_path / "b", channel_key="c42", title="t", records=[rec], topics=[topic])
+    rec = document_record(
+        channel_key="c42",
+        username=None,
+        telegram_id=42,
+        message=_post(),
+        language="en",
+        summary="s",
+        keywords=[],
+        processor="offline",
+        model="m",
+        topic_id=topic.topic_id,
+        topic_label=topic.label,
+    )
+    a = write_channel_export(
+        out_dir=tmp_path / "a", channel_key="c42", title="t", records=[rec], topics=[topic]
+    )
+    b = write_channel_export(
+        out_dir=tmp_path / "b", channel_key="c42", title="t", records=[rec], topics=[topic]
+    )
     assert a.documents_path.read_bytes() == b.documents_path.read_bytes()
     assert json.loads(a.topics_path.read_text())["topics"][0]["member_ids"] == ["c42:7"]
 
@@ -79,8 +106,13 @@ def test_atomic_writer_leaves_the_old_file_on_error(tmp_path: Path) -> None:
     """A write that fails half-way leaves the previous file intact and no temporary file."""
     target = tmp_path / "documents.ndjson"
     target.write_text("old\n")
-    with pytest.raises(RuntimeError), atomic_writer(target) as fh:
-        fh.write("half")
-        raise RuntimeError
+
+    def write_half() -> None:
+        with atomic_writer(target) as fh:
+            fh.write("half")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write_half()
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["documents.ndjson"]

@@ -43,7 +43,9 @@ def fake_telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConnectableFakeCl
     monkeypatch.setenv("TELEGRAM_API_ID", "12345")
     monkeypatch.setenv("TELEGRAM_API_HASH", "0123456789abcdef0123456789abcdef")
     client = ConnectableFakeClient(chunk=5)
-    client.add_channel(channel(), [post(i, f"Пост номер {i} о науке и технологиях #наука") for i in range(1, 31)])
+    client.add_channel(
+        channel(), [post(i, f"Пост номер {i} о науке и технологиях #наука") for i in range(1, 31)]
+    )
     telethon_runtime.shutdown_runtime()
     telegram_ingest._source = None  # noqa: SLF001 - fresh per test
     telethon_runtime.get_runtime(client_factory=lambda: client)
@@ -96,6 +98,7 @@ def test_private_channel_fails_the_run_with_a_clear_error(
 
     with pytest.raises(PermanentError, match="nosuchchannel"):
         run_channel_embedded(settings=settings, channel=key)
-    ok = run_channel_embedded(settings=settings, channel=pipeline.register_telegram(
-        database_url=sqlite_url, reference="@trantor"))
+    ok = run_channel_embedded(
+        settings=settings, channel=pipeline.register_telegram(database_url=sqlite_url, reference="@trantor")
+    )
     assert ok.ingest.posts_read == 30

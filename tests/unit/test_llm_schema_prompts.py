@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  # Russian posts are the test data; Cyrillic letters are intended
+# Russian posts are the test data; Cyrillic letters are intended
 """Tests of the strict output schema, the prompt files and the output language."""
 
 from __future__ import annotations

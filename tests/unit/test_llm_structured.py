@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  # Russian posts are the test data; Cyrillic letters are intended
+# Russian posts are the test data; Cyrillic letters are intended
 """Tests of the ask-validate-re-ask loop with a scripted in-memory provider."""
 
 from __future__ import annotations

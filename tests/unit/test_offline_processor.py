@@ -1,5 +1,5 @@
 # Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
-# ruff: noqa: RUF001, RUF002 - Cyrillic, Arabic and CJK text is the point of these tests
+# ruff: noqa: RUF002 - Cyrillic, Arabic and CJK text is the point of these tests
 """Tests of the offline processor: cleaning, language, summary, keywords, entities."""
 
 from __future__ import annotations

@@ -82,7 +82,9 @@ def test_server_wait_wins_only_when_longer() -> None:
 
 def test_visibility_timeout_shorter_than_retries_plus_time_limit_is_refused() -> None:
     """A Redis broker with visibility_timeout ≤ longest retry delay + task time limit is refused."""
-    s = load_settings(celery_broker_url="redis://x:6379/0", redis_visibility_timeout_s=600, task_time_limit_s=600)
+    s = load_settings(
+        celery_broker_url="redis://x:6379/0", redis_visibility_timeout_s=600, task_time_limit_s=600
+    )
     with pytest.raises(ConfigurationError, match="REDIS_VISIBILITY_TIMEOUT_S"):
         s.check_visibility_timeout()
     load_settings(celery_broker_url="redis://x:6379/0").check_visibility_timeout()

@@ -1,7 +1,7 @@
 """The per-process Telethon runtime: one loop thread, one lazy client, clean shutdown, reset after fork."""
 
 # Test helpers and fakes need no docstrings; every test has one.
-# ruff: noqa: D102, D107
+# ruff: noqa: D102
 
 from __future__ import annotations
 

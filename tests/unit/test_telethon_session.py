@@ -1,7 +1,7 @@
 """Telegram settings, session files and login: file modes and secrets kept out of logs and errors."""
 
 # Test helpers and fakes need no docstrings; every test has one.
-# ruff: noqa: D102, D103, D107
+# ruff: noqa: D102, D103
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Telethon errors (FloodWait…) at any request.
 """
 
 # Test helpers and fakes need no docstrings; every test has one.
-# ruff: noqa: D102, D103, D107
+# ruff: noqa: D102, D103
 
 from __future__ import annotations
 

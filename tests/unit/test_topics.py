@@ -1,5 +1,5 @@
 # Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
-# ruff: noqa: RUF001, RUF003 - Cyrillic text is the point of these tests
+# ruff: noqa: RUF003 - Cyrillic text is the point of these tests
 """Tests of topicization: partition, determinism, edge cases, quality on real channels."""
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def test_same_input_in_any_order_gives_identical_topics() -> None:
     items = _items(WEATHER + PYTHON + ["Курс доллара упал, евро подорожал.", "Нефть дешевеет третий день."])
     first = build_topics(items, channel_key="c", seed=7)
     shuffled = items[:]
-    random.Random(3).shuffle(shuffled)  # noqa: S311 - a fixed shuffle, not security
+    random.Random(3).shuffle(shuffled)
     assert build_topics(shuffled, channel_key="c", seed=7) == first
     assert build_topics(list(reversed(items)), channel_key="c", seed=7) == first
 
@@ -290,5 +290,5 @@ def test_real_topics_ignore_input_order(
     """Shuffling 600 real posts changes nothing in the topics."""
     items, _truth = labelled_posts
     shuffled = items[:]
-    random.Random(11).shuffle(shuffled)  # noqa: S311 - a fixed shuffle, not security
+    random.Random(11).shuffle(shuffled)
     assert build_topics(shuffled, channel_key="real") == real_topics

@@ -169,9 +169,7 @@ class Message(BaseModel):
     def mentions(self) -> list[str]:
         """Return the post's ``@mention`` entities and named mentions, in order, unique."""
         return _unique(
-            e.text
-            for e in self.entities
-            if e.type in (EntityType.MENTION, EntityType.MENTION_NAME)
+            e.text for e in self.entities if e.type in (EntityType.MENTION, EntityType.MENTION_NAME)
         )
 
 

@@ -33,7 +33,7 @@ def normalise_username(username: str | None) -> str | None:
     """Return a public username without ``@`` or ``https://t.me/``, or ``None``.
 
     Raises:
-        ValueError: When the name is not a valid Telegram username (5–32
+        ValueError: When the name is not a valid Telegram username (5 to 32
             characters of letters, digits and underscores, starting with a letter).
     """
     if username is None:

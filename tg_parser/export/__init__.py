@@ -9,4 +9,11 @@ from tg_parser.export.writer import (
     write_channel_export,
 )
 
-__all__ = ["ExportResult", "atomic_writer", "document_id", "document_record", "iso_utc", "write_channel_export"]
+__all__ = [
+    "ExportResult",
+    "atomic_writer",
+    "document_id",
+    "document_record",
+    "iso_utc",
+    "write_channel_export",
+]

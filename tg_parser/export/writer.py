@@ -111,7 +111,7 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -171,4 +171,6 @@ def write_channel_export(
     with atomic_writer(topics_path) as fh:
         json.dump(payload, fh, ensure_ascii=False, indent=2)
         fh.write("\n")
-    return ExportResult(documents_path=docs_path, topics_path=topics_path, documents=count, topics=len(topics))
+    return ExportResult(
+        documents_path=docs_path, topics_path=topics_path, documents=count, topics=len(topics)
+    )

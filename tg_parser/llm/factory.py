@@ -46,7 +46,7 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
     }
     name = settings.llm_provider
     if name == "openai":
-        from tg_parser.llm.openai import OpenAIProvider  # noqa: PLC0415  (imported on demand)
+        from tg_parser.llm.openai import OpenAIProvider
 
         return OpenAIProvider(
             **common,  # type: ignore[arg-type]
@@ -56,7 +56,7 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
             base_url=settings.openai_base_url,
         )
     if name == "anthropic":
-        from tg_parser.llm.anthropic import AnthropicProvider  # noqa: PLC0415  (imported on demand)
+        from tg_parser.llm.anthropic import AnthropicProvider
 
         return AnthropicProvider(
             **common,  # type: ignore[arg-type]
@@ -64,7 +64,7 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
             base_url=settings.anthropic_base_url,
         )
     if name == "gemini":
-        from tg_parser.llm.gemini import GeminiProvider  # noqa: PLC0415  (imported on demand)
+        from tg_parser.llm.gemini import GeminiProvider
 
         return GeminiProvider(
             **common,  # type: ignore[arg-type]
@@ -72,7 +72,7 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
             base_url=settings.gemini_base_url,
         )
     if name == "ollama":
-        from tg_parser.llm.ollama import OllamaProvider  # noqa: PLC0415  (imported on demand)
+        from tg_parser.llm.ollama import OllamaProvider
 
         return OllamaProvider(**common, host=settings.ollama_host)  # type: ignore[arg-type]
     msg = f"LLM_PROVIDER={name!r} has no LLM provider to build"

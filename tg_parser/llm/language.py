@@ -57,7 +57,7 @@ def detect_language(text: str) -> str:
         return "en"
     if len(text.strip()) < _SHORT_TEXT_CHARS and letters_cyr + letters_lat > 0:
         return "ru" if letters_cyr > letters_lat else "en"
-    import py3langid  # noqa: PLC0415  (imported on demand)
+    import py3langid
 
     code, _score = py3langid.classify(text)
     return str(code)

@@ -164,12 +164,12 @@ def build_processor(settings: Any = None) -> Processor:
     """
     llm = llm_settings_from(settings)
     if llm.llm_provider == "offline":
-        from tg_parser.processing.offline import (  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+        from tg_parser.processing.offline import (  # type: ignore[import-not-found,unused-ignore]
             OfflineProcessor,
         )
 
         return OfflineProcessor()  # type: ignore[return-value,no-any-return,unused-ignore]
-    from tg_parser.llm.factory import build_provider  # noqa: PLC0415  (imported on demand)
+    from tg_parser.llm.factory import build_provider
 
     provider = build_provider(llm)
     return LLMProcessor(

@@ -220,7 +220,7 @@ class RedisRateLimiter(_GCRALimiter):
         self._script = client.register_script(GCRA_LUA)
 
     def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float]:
-        import redis as redis_module  # noqa: PLC0415  (imported on demand)
+        import redis as redis_module
 
         keys = [f"{self.key}:{b.name}" for b in self.buckets]
         args: list[str] = ["1" if force else "0"]
@@ -313,7 +313,7 @@ def build_rate_limiter(settings: LLMSettings, *, provider: str) -> RateLimiter:
     buckets = buckets_for(rpm=settings.llm_rpm, tpm=settings.llm_tpm, burst=settings.llm_rate_limit_burst)
     url = settings.rate_limit_redis_url
     if url and buckets:
-        import redis as redis_module  # noqa: PLC0415  (imported on demand)
+        import redis as redis_module
 
         client = redis_module.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
         return RedisRateLimiter(

@@ -58,7 +58,7 @@ _STRIP_RE = re.compile(r"\d+")
 @cache
 def _identifier() -> LanguageIdentifier:
     """Load the py3langid model once per process (lazily, never at import)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415 - heavy, lazy
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 

@@ -52,6 +52,6 @@ def topic_stop_words() -> frozenset[str]:
     Returns:
         Lower-case words.
     """
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - heavy, lazy
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return stop_words_for("ru") | stop_words_for("en") | frozenset(ENGLISH_STOP_WORDS)

@@ -74,8 +74,15 @@ def replay_dead_letters(
         return started[key]
 
     for letter_id, task_name, args, run_id in plan:
-        action = _replay_one(db, letter_id=letter_id, task_name=task_name, args=args, run_id=run_id,
-                             dispatcher=dispatcher, start_run=start_once)  # type: ignore[arg-type]
+        action = _replay_one(
+            db,
+            letter_id=letter_id,
+            task_name=task_name,
+            args=args,
+            run_id=run_id,
+            dispatcher=dispatcher,
+            start_run=start_once,
+        )  # type: ignore[arg-type]
         out.append(Replay(dead_letter_id=letter_id, task_name=task_name, action=action))
         log.info("dead_letter_replayed", dead_letter_id=letter_id, task=task_name, action=action)
     return out
@@ -92,7 +99,9 @@ class StartRun:
 def _resolve(db: str, letter_id: int) -> None:
     with session_scope(db) as session:
         session.execute(
-            update(DeadLetterRow).where(DeadLetterRow.id == letter_id).values(resolved=True, replayed_at=utcnow())
+            update(DeadLetterRow)
+            .where(DeadLetterRow.id == letter_id)
+            .values(resolved=True, replayed_at=utcnow())
         )
 
 
@@ -113,8 +122,11 @@ def _replay_one(
             with session_scope(db) as session:
                 session.execute(
                     update(RunItemRow)
-                    .where(RunItemRow.run_id == run_id, RunItemRow.message_pk == message_pk,
-                           RunItemRow.status == "failed")
+                    .where(
+                        RunItemRow.run_id == run_id,
+                        RunItemRow.message_pk == message_pk,
+                        RunItemRow.status == "failed",
+                    )
                     .values(status="pending", error=None, updated_at=utcnow())
                 )
                 session.execute(
@@ -129,7 +141,8 @@ def _replay_one(
         stage = "topicizing" if task_name == "tg_parser.topicize_channel" else "exporting"
         with session_scope(db) as session:
             session.execute(
-                update(RunRow).where(RunRow.id == run_id, RunRow.status == "failed")
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "failed")
                 .values(status=stage, finished_at=None, error=None, heartbeat_at=utcnow())
             )
         if stage == "topicizing":

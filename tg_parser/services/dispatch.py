@@ -47,6 +47,7 @@ class InlineDispatcher:
     """
 
     def __init__(self, execute: Callable[[WorkItem], None]) -> None:
+        """Start with an empty queue."""
         self._queue: deque[WorkItem] = deque()
         self._execute = execute
 
@@ -69,4 +70,5 @@ class InlineDispatcher:
             self._execute(self._queue.popleft())
 
     def __len__(self) -> int:
+        """Return the number of queued steps."""
         return len(self._queue)

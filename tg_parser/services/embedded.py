@@ -65,7 +65,11 @@ def run_channel_embedded(
     """
     run_id = str(uuid.uuid4())
     pipeline.start_run(
-        database_url=settings.database_url, channel=channel, run_id=run_id, mode="embedded", export_dir=export_dir
+        database_url=settings.database_url,
+        channel=channel,
+        run_id=run_id,
+        mode="embedded",
+        export_dir=export_dir,
     )
     processor = get_processor(settings)
     total = 0
@@ -116,12 +120,18 @@ def inline_dispatcher(
                 on_processed(finished)
         elif item.step == "topicize":
             channel = str(kwargs["channel_key"])
-            _stage_or_fail(settings, run, lambda: pipeline.topicize_channel(
-                settings=settings, channel=channel, run_id=run, dispatcher=dispatcher))
+            _stage_or_fail(
+                settings,
+                run,
+                lambda: pipeline.topicize_channel(
+                    settings=settings, channel=channel, run_id=run, dispatcher=dispatcher
+                ),
+            )
         elif item.step == "export":
             channel = str(kwargs["channel_key"])
-            _stage_or_fail(settings, run, lambda: pipeline.export_channel(
-                settings=settings, channel=channel, run_id=run))
+            _stage_or_fail(
+                settings, run, lambda: pipeline.export_channel(settings=settings, channel=channel, run_id=run)
+            )
 
     dispatcher = InlineDispatcher(execute)
     return dispatcher
@@ -149,16 +159,26 @@ def _process_with_retries(
         except RetryableError as exc:
             if attempt >= policy.max_attempts:
                 pipeline.record_failure(
-                    settings=settings, run_id=run_id, message_pk=message_pk, error=exc, attempts=attempt,
+                    settings=settings,
+                    run_id=run_id,
+                    message_pk=message_pk,
+                    error=exc,
+                    attempts=attempt,
                     dispatcher=dispatcher,
                 )
                 return
             delay = policy.delay_s(attempt, rand=random.random(), server_wait_s=exc.retry_after_s)  # noqa: S311
-            log.info("retrying", message_pk=message_pk, attempt=attempt, delay_s=round(delay, 2), error=str(exc))
+            log.info(
+                "retrying", message_pk=message_pk, attempt=attempt, delay_s=round(delay, 2), error=str(exc)
+            )
             sleep(delay)
         except Exception as exc:  # noqa: BLE001 - one bad post never sinks a run
             pipeline.record_failure(
-                settings=settings, run_id=run_id, message_pk=message_pk, error=exc, attempts=attempt,
+                settings=settings,
+                run_id=run_id,
+                message_pk=message_pk,
+                error=exc,
+                attempts=attempt,
                 dispatcher=dispatcher,
             )
             return

@@ -132,8 +132,8 @@ def check_database(database_url: str) -> ComponentHealth:
     Returns:
         ``ok`` with the revision, or ``fail`` saying what is wrong.
     """
-    from tg_parser.storage import migrate  # noqa: PLC0415 - alembic is slow to import
-    from tg_parser.storage.ops_queries import ping_database  # noqa: PLC0415
+    from tg_parser.storage import migrate
+    from tg_parser.storage.ops_queries import ping_database
 
     where = _describe_url(database_url)
     try:
@@ -144,7 +144,8 @@ def check_database(database_url: str) -> ComponentHealth:
         return ComponentHealth("database", FAIL, f"{where} unreachable: {_error_text(exc)}", required=True)
     if current != head:
         return ComponentHealth(
-            "database", FAIL,
+            "database",
+            FAIL,
             f"{where} at revision {current or 'none (empty)'}, newest is {head}; run `tg-parser db upgrade`",
             required=True,
         )
@@ -225,7 +226,7 @@ def beat_redis_url(settings: Settings) -> str | None:
 
 
 def _redis_client(redis_url: str) -> Any:
-    import redis  # noqa: PLC0415
+    import redis
 
     return redis.Redis.from_url(
         redis_url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
@@ -274,7 +275,9 @@ def check_beat(
     """
     if redis_url is None:
         return ComponentHealth(
-            "beat", NOT_CHECKED, "the tick is kept in Redis; neither broker nor result backend is Redis",
+            "beat",
+            NOT_CHECKED,
+            "the tick is kept in Redis; neither broker nor result backend is Redis",
             required=False,
         )
     client = _redis_client(redis_url)

@@ -48,7 +48,19 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 RUN_DURATION_BUCKETS_S: tuple[float, ...] = (
-    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    21600.0,
+    86400.0,
 )
 """Run-duration bucket bounds in seconds: a small export takes seconds, a large LLM run hours."""
 
@@ -119,19 +131,39 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         Metric families, names as in the module docstring.
     """
     channels = snapshot.channels
-    yield _per_channel("tg_parser_posts_ingested", "Posts stored, per channel (a post counts once).",
-                       snapshot.posts_ingested, channels)
-    yield _per_channel("tg_parser_posts_processed", "Posts processed by runs (run items done), per channel.",
-                       snapshot.posts_processed, channels)
-    yield _per_channel("tg_parser_posts_failed", "Posts that gave up after their retries, per channel.",
-                       snapshot.posts_failed, channels)
-    yield _per_channel("tg_parser_dead_letters", "Dead letters (work that gave up), per channel.",
-                       snapshot.dead_letters, channels)
+    yield _per_channel(
+        "tg_parser_posts_ingested",
+        "Posts stored, per channel (a post counts once).",
+        snapshot.posts_ingested,
+        channels,
+    )
+    yield _per_channel(
+        "tg_parser_posts_processed",
+        "Posts processed by runs (run items done), per channel.",
+        snapshot.posts_processed,
+        channels,
+    )
+    yield _per_channel(
+        "tg_parser_posts_failed",
+        "Posts that gave up after their retries, per channel.",
+        snapshot.posts_failed,
+        channels,
+    )
+    yield _per_channel(
+        "tg_parser_dead_letters",
+        "Dead letters (work that gave up), per channel.",
+        snapshot.dead_letters,
+        channels,
+    )
 
-    tokens = CounterMetricFamily("tg_parser_llm_tokens", "LLM tokens reported by the provider.",
-                                 labels=["provider", "model", "direction"])
-    cost = CounterMetricFamily("tg_parser_llm_cost_usd", "Estimated LLM cost in US dollars.",
-                               labels=["provider", "model"])
+    tokens = CounterMetricFamily(
+        "tg_parser_llm_tokens",
+        "LLM tokens reported by the provider.",
+        labels=["provider", "model", "direction"],
+    )
+    cost = CounterMetricFamily(
+        "tg_parser_llm_cost_usd", "Estimated LLM cost in US dollars.", labels=["provider", "model"]
+    )
     calls = CounterMetricFamily("tg_parser_llm_calls", "LLM provider calls.", labels=["provider", "model"])
     for (provider, model), (tin, tout) in sorted(snapshot.llm_tokens.items()):
         tokens.add_metric([provider, model, "in"], tin)
@@ -143,8 +175,9 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
     yield calls
 
     runs = CounterMetricFamily("tg_parser_runs", "Finished runs by final status.", labels=["status"])
-    in_progress = GaugeMetricFamily("tg_parser_runs_in_progress", "Runs not finished yet, by stage.",
-                                    labels=["status"])
+    in_progress = GaugeMetricFamily(
+        "tg_parser_runs_in_progress", "Runs not finished yet, by stage.", labels=["status"]
+    )
     for status in FINISHED_RUN_STATES:
         runs.add_metric([status], snapshot.runs_by_status.get(status, 0))
     for status, n in sorted(snapshot.runs_by_status.items()):
@@ -196,6 +229,6 @@ def start_exporter(*, database_url: str, host: str, port: int) -> tuple[WSGIServ
     Raises:
         OSError: The address is in use or cannot be bound.
     """
-    from prometheus_client import start_http_server  # noqa: PLC0415
+    from prometheus_client import start_http_server
 
     return start_http_server(port, addr=host, registry=build_registry(database_url=database_url))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -23,12 +24,13 @@ import structlog
 from tg_parser.config import Settings
 from tg_parser.domain import ChatInfo, Document, channel_key, normalise_username
 from tg_parser.errors import InputError, NotFoundError, TgParserError
-from tg_parser.processing.base import Processor
 from tg_parser.export.writer import ExportResult
+from tg_parser.processing.base import Processor
 from tg_parser.services.dispatch import Dispatcher
 from tg_parser.services.sources import (
     ExportSourceRef,
     SourceBatch,
+    TelegramSourceRef,
     export_batches,
     list_export_chats,
     resolve_export_file,
@@ -103,10 +105,19 @@ def register_export(
     return out
 
 
-def register_telegram(*, database_url: str, reference: str, export_dir: str | None = None) -> str:
+def register_telegram(
+    *,
+    database_url: str,
+    reference: str,
+    export_dir: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> str:
     """Register a live Telegram channel by ``@username``, t.me link or numeric id; return its key.
 
     Nothing is sent to Telegram here; the first run resolves the channel.
+    ``since`` and ``limit`` bound the first run's backfill (posts sent at or
+    after ``since``, among the ``limit`` most recent).
 
     Raises:
         InputError: The reference is no username, link or id.
@@ -134,7 +145,7 @@ def register_telegram(*, database_url: str, reference: str, export_dir: str | No
             title=name or key,
             chat_type=None,
             source_kind="telegram",
-            source=name or str(telegram_id),
+            source=TelegramSourceRef(reference=name or str(telegram_id), since=since, limit=limit).to_json(),
             export_dir=str(Path(export_dir).resolve()) if export_dir else None,
         )
     return key
@@ -175,7 +186,7 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)
 
 
-def ingest_channel(
+def ingest_channel(  # noqa: C901 - one linear use case; splitting it would hide the transaction order
     *,
     settings: Settings,
     channel: str,
@@ -286,11 +297,19 @@ def _source_batches(
         yield from export_batches(ExportSourceRef.from_json(source), batch_size=INGEST_BATCH)
         return
     if source_kind == "telegram":
-        from tg_parser.services.telegram_ingest import telegram_batches  # noqa: PLC0415 - telethon on demand
+        from tg_parser.services.telegram_ingest import telegram_batches
 
         with session_scope(settings.database_url) as session:
             cursor, known = repo.cursor_and_recent_ids(session, channel_pk=channel_pk, limit=1000)
-        yield from telegram_batches(settings=settings, reference=source, cursor=cursor, known_ids=known)
+        ref = TelegramSourceRef.from_json(source)
+        yield from telegram_batches(
+            settings=settings,
+            reference=ref.reference,
+            cursor=cursor,
+            known_ids=known,
+            since=ref.since,
+            limit=ref.limit,
+        )
         return
     msg = f"unknown source kind {source_kind!r}"
     raise InputError(msg)
@@ -299,8 +318,9 @@ def _source_batches(
 def _dead_letter_input(db: str, *, run_id: str | None, channel: str, error: InputError) -> None:
     with session_scope(db) as session:
         args = {"channel": channel, "path": error.path, "message_id": error.message_id}
-        if repo.repeat_dead_letter(session, task_name="tg_parser.ingest_channel", args=args,
-                                   error_message=str(error), run_id=run_id):
+        if repo.repeat_dead_letter(
+            session, task_name="tg_parser.ingest_channel", args=args, error_message=str(error), run_id=run_id
+        ):
             return
         repo.add_dead_letter(
             session,
@@ -407,7 +427,11 @@ def record_failure(
         first = True
         if run_id is not None:
             first = repo.mark_item(
-                session, run_id=run_id, message_pk=message_pk, status="failed", attempts=attempts,
+                session,
+                run_id=run_id,
+                message_pk=message_pk,
+                status="failed",
+                attempts=attempts,
                 error=f"{type(error).__name__}: {error}",
             )
         if first:
@@ -421,7 +445,12 @@ def record_failure(
                 attempts=attempts,
             )
     log.warning(
-        "post_failed", channel=key, run_id=run_id, message_id=mid, error=str(error), error_type=type(error).__name__,
+        "post_failed",
+        channel=key,
+        run_id=run_id,
+        message_id=mid,
+        error=str(error),
+        error_type=type(error).__name__,
         attempts=attempts,
     )
     if run_id is not None and key is not None:
@@ -448,7 +477,7 @@ def topicize_channel(
     Returns:
         The number of topics (``-1`` when skipped as a redelivery).
     """
-    from tg_parser.topics import TopicInput, build_topics  # noqa: PLC0415 - sklearn import is slow
+    from tg_parser.topics import TopicInput, build_topics
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -460,24 +489,39 @@ def topicize_channel(
     items = [TopicInput(message_id=mid, text=text, keywords=tuple(kw)) for _pk, mid, text, kw in rows]
     topics = build_topics(items, channel_key=channel, seed=settings.topic_seed)
     if settings.llm_provider != "offline" and not settings.processor_factory:
-        from tg_parser.services.topic_labels import label_topics_with_llm  # noqa: PLC0415
+        from tg_parser.services.topic_labels import label_topics_with_llm
 
         texts = {mid: text for _pk, mid, text, _kw in rows}
         with session_scope(db) as session:
             previous = repo.list_topics(session, channel_pk=channel_pk)
-        topics, usage = label_topics_with_llm(settings=settings, topics=topics, previous=previous, texts=texts)
+        topics, usage = label_topics_with_llm(
+            settings=settings, topics=topics, previous=previous, texts=texts
+        )
         with session_scope(db) as session:
-            repo.record_llm_calls(session, usage=usage, run_id=run_id, channel_pk=channel_pk, message_pk=None,
-                                  purpose="topic_label")
+            repo.record_llm_calls(
+                session,
+                usage=usage,
+                run_id=run_id,
+                channel_pk=channel_pk,
+                message_pk=None,
+                purpose="topic_label",
+            )
     with session_scope(db) as session:
         repo.replace_topics(
-            session, channel_pk=channel_pk, topics=topics, pk_by_message_id={mid: pk for pk, mid, _t, _k in rows}
+            session,
+            channel_pk=channel_pk,
+            topics=topics,
+            pk_by_message_id={mid: pk for pk, mid, _t, _k in rows},
         )
         moved = True
         if run_id is not None:
             moved = repo.claim_stage(
-                session, run_id=run_id, from_status="topicizing", to_status="exporting",
-                topics=len(topics), topicized_at=utcnow(),
+                session,
+                run_id=run_id,
+                from_status="topicizing",
+                to_status="exporting",
+                topics=len(topics),
+                topicized_at=utcnow(),
             )
     log.info("topicize_done", channel=channel, run_id=run_id, topics=len(topics), documents=len(items))
     if run_id is not None and moved and dispatcher is not None:
@@ -496,7 +540,7 @@ def export_channel(
     Returns:
         The report, or ``None`` when skipped as a redelivery.
     """
-    from tg_parser.export import document_record, write_channel_export  # noqa: PLC0415
+    from tg_parser.export import document_record, write_channel_export
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -531,7 +575,11 @@ def export_channel(
     if run_id is not None:
         with session_scope(db) as session:
             repo.claim_stage(
-                session, run_id=run_id, from_status="exporting", to_status="succeeded", finished_at=utcnow(),
+                session,
+                run_id=run_id,
+                from_status="exporting",
+                to_status="succeeded",
+                finished_at=utcnow(),
                 export_dir=str(Path(base).resolve()),
             )
     log.info("export_done", channel=channel, run_id=run_id, documents=written.documents, path=str(out))
@@ -543,8 +591,12 @@ def fail_run(*, database_url: str, run_id: str, error: str) -> None:
     with session_scope(database_url) as session:
         for status in ("ingesting", "processing", "topicizing", "exporting"):
             if repo.claim_stage(
-                session, run_id=run_id, from_status=status, to_status="failed",
-                error=repo.strip_nul(error)[:2000], finished_at=utcnow(),
+                session,
+                run_id=run_id,
+                from_status=status,
+                to_status="failed",
+                error=repo.strip_nul(error)[:2000],
+                finished_at=utcnow(),
             ):
                 break
 
@@ -553,11 +605,13 @@ def stale_posts(*, settings: Settings, channel: str, processor: Processor) -> li
     """Return keys of the channel's posts that lack a current document (for ``tg-parser process``)."""
     with session_scope(settings.database_url) as session:
         ch = repo.get_channel(session, key=channel)
-        pks = repo.stale_message_pks(
-            session, channel_pk=ch.id, processor=processor.name, model=processor.model,
+        return repo.stale_message_pks(
+            session,
+            channel_pk=ch.id,
+            processor=processor.name,
+            model=processor.model,
             prompt_version=processor.prompt_version,
         )
-    return pks
 
 
 __all__ = [

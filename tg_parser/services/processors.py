@@ -58,10 +58,10 @@ def _build(settings: Settings) -> Processor:
     if settings.processor_factory:
         return _from_factory(settings)
     if settings.llm_provider == "offline":
-        from tg_parser.processing.offline import OfflineProcessor  # noqa: PLC0415
+        from tg_parser.processing.offline import OfflineProcessor
 
         return OfflineProcessor()
-    from tg_parser.llm import build_processor  # noqa: PLC0415
+    from tg_parser.llm import build_processor
 
     return build_processor(settings)
 
@@ -72,22 +72,22 @@ def warm_up(settings: Settings) -> None:
     Called once per worker process at start, so the first post of a run does
     not pay seconds of model loading; it makes no provider call.
     """
-    from tg_parser.domain import PostAnalysis  # noqa: PLC0415
-    from tg_parser.processing.language import detect_language  # noqa: PLC0415
+    from tg_parser.domain import PostAnalysis
+    from tg_parser.processing.language import detect_language
 
     processor = get_processor(settings)
     detect_language("Прогрев модели определения языка. Warming up the language model.")
     if processor.name != "offline":
-        import py3langid  # noqa: PLC0415
+        import py3langid
 
-        from tg_parser.llm.schema import strict_json_schema  # noqa: PLC0415
+        from tg_parser.llm.schema import strict_json_schema
 
         py3langid.classify("Прогрев модели. Warming up the model.")
         strict_json_schema(PostAnalysis)
         if processor.name == "openai":
             # The SDK builds its pydantic response validators on first use.
-            from openai.types.chat import ChatCompletion  # noqa: PLC0415
-            from openai.types.responses import Response  # noqa: PLC0415
+            from openai.types.chat import ChatCompletion
+            from openai.types.responses import Response
 
             for model in (Response, ChatCompletion):
                 model.model_rebuild(force=True)

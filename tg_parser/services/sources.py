@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from tg_parser.domain import ChatInfo, Message
@@ -46,6 +47,38 @@ class ExportSourceRef:
             raise InputError(msg) from exc
 
 
+@dataclass(frozen=True)
+class TelegramSourceRef:
+    """A live channel: how to reach it and the bounds of its first backfill."""
+
+    reference: str
+    since: datetime | None = None
+    limit: int | None = None
+
+    def to_json(self) -> str:
+        """Serialise for ``channels.source``."""
+        return json.dumps(
+            {
+                "ref": self.reference,
+                "since": self.since.isoformat() if self.since else None,
+                "limit": self.limit,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> TelegramSourceRef:
+        """Parse ``channels.source`` (a JSON reference, or a bare ``@name``/id from older rows)."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls(reference=text)
+        if not isinstance(data, dict):
+            return cls(reference=str(data))
+        since = datetime.fromisoformat(data["since"]) if data.get("since") else None
+        return cls(reference=str(data["ref"]), since=since, limit=data.get("limit"))
+
+
 def resolve_export_file(path: str | Path) -> Path:
     """Return the ``result.json`` to read for ``path`` (a file, or a folder holding exports).
 
@@ -73,7 +106,7 @@ def list_export_chats(path: str | Path) -> list[ChatInfo]:
     Raises:
         InputError: The file is unreadable or malformed.
     """
-    from tg_parser.sources.desktop_export import DesktopExportSource  # noqa: PLC0415 - keep CLI start fast
+    from tg_parser.sources.desktop_export import DesktopExportSource
 
     return [c.info for c in DesktopExportSource(resolve_export_file(path)).chats()]
 
@@ -84,7 +117,7 @@ def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]
     Raises:
         InputError: The file is unreadable, malformed, or lacks the chat.
     """
-    from tg_parser.sources.desktop_export import DesktopExportSource  # noqa: PLC0415
+    from tg_parser.sources.desktop_export import DesktopExportSource
 
     path = resolve_export_file(ref.path)
     source = DesktopExportSource(path)

@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import structlog
 from sqlalchemy import update
 
@@ -52,7 +53,9 @@ def sweep_stalled_runs(
     with session_scope(db) as session:
         stalled = [
             (run.id, run.status, key)
-            for run, key in repo.stalled_runs(session, now=utcnow(), stall_timeout_s=settings.run_stall_timeout_s)
+            for run, key in repo.stalled_runs(
+                session, now=utcnow(), stall_timeout_s=settings.run_stall_timeout_s
+            )
         ]
     out = []
     for run_id, status, key in stalled:

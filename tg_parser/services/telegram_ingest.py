@@ -24,16 +24,18 @@ _source: Any = None
 def _telethon_source() -> Any:
     """Return this process's :class:`TelethonSource` (it caches resolved channels)."""
     global _source  # noqa: PLW0603 - one per process, like the client
-    from tg_parser.sources.telegram_settings import load_telegram_settings  # noqa: PLC0415
-    from tg_parser.sources.telethon_runtime import get_runtime  # noqa: PLC0415
-    from tg_parser.sources.telethon_source import TelethonSource  # noqa: PLC0415
+    from tg_parser.sources.telegram_settings import load_telegram_settings
+    from tg_parser.sources.telethon_runtime import get_runtime
+    from tg_parser.sources.telethon_source import TelethonSource
 
     with _lock:
         if _source is None:
             tg = load_telegram_settings()
             runtime = get_runtime()
             client = runtime.run(runtime.client())
-            _source = TelethonSource(client, edit_window=tg.edit_window, flood_sleep_max_s=tg.flood_sleep_max_s)
+            _source = TelethonSource(
+                client, edit_window=tg.edit_window, flood_sleep_max_s=tg.flood_sleep_max_s
+            )
         return _source
 
 
@@ -55,15 +57,17 @@ def telegram_batches(
         RetryableError: FloodWait longer than ``TELEGRAM_FLOOD_SLEEP_MAX_S``, network errors.
         PermanentError: The channel is private, unknown, or the session is not authorised.
     """
-    from tg_parser.sources.locks import account_lock  # noqa: PLC0415
-    from tg_parser.sources.telegram_settings import load_telegram_settings  # noqa: PLC0415
-    from tg_parser.sources.telethon_runtime import get_runtime  # noqa: PLC0415
+    from tg_parser.sources.locks import account_lock
+    from tg_parser.sources.telegram_settings import load_telegram_settings
+    from tg_parser.sources.telethon_runtime import get_runtime
 
     tg = load_telegram_settings()
     with ExitStack() as stack:
         broker = settings.celery_broker_url or ""
         if broker.startswith(("redis://", "rediss://")):
-            stack.enter_context(account_lock(broker, tg.account_key(), timeout_s=60.0, blocking_timeout_s=10.0))
+            stack.enter_context(
+                account_lock(broker, tg.account_key(), timeout_s=60.0, blocking_timeout_s=10.0)
+            )
         source = _telethon_source()
         runtime = get_runtime()
         chat = runtime.run(source.resolve(reference))

@@ -44,7 +44,7 @@ def label_topics_with_llm(
     Returns:
         The labelled topics and the usage of every provider call made.
     """
-    from tg_parser.llm import build_runtime, llm_settings_from  # noqa: PLC0415
+    from tg_parser.llm import build_runtime, llm_settings_from
 
     runtime = build_runtime(llm_settings_from(settings))
     if runtime is None:
@@ -54,7 +54,12 @@ def label_topics_with_llm(
     usage: list[LLMUsage] = []
     for topic in topics:
         old = stored.get(topic.topic_id)
-        if old is not None and old.summary and old.member_ids == topic.member_ids and old.keywords == topic.keywords:
+        if (
+            old is not None
+            and old.summary
+            and old.member_ids == topic.member_ids
+            and old.keywords == topic.keywords
+        ):
             out.append(topic.model_copy(update={"label": old.label, "summary": old.summary}))
             continue
         samples = [texts[m] for m in topic.member_ids[:12] if texts.get(m)]
@@ -73,6 +78,10 @@ def label_topics_with_llm(
                 break
             else:
                 usage.extend(calls)
-                out.append(topic.model_copy(update={"label": answer.label.strip(), "summary": answer.summary.strip()}))
+                out.append(
+                    topic.model_copy(
+                        update={"label": answer.label.strip(), "summary": answer.summary.strip()}
+                    )
+                )
                 break
     return out, usage

@@ -226,8 +226,8 @@ def shutdown_runtime(*, timeout_s: float = 10.0) -> None:
 
 
 def _default_client() -> Any:
-    from tg_parser.sources.telegram_session import build_client  # noqa: PLC0415 - telethon on demand
-    from tg_parser.sources.telegram_settings import load_telegram_settings  # noqa: PLC0415
+    from tg_parser.sources.telegram_session import build_client
+    from tg_parser.sources.telegram_settings import load_telegram_settings
 
     return build_client(load_telegram_settings())
 

@@ -301,8 +301,10 @@ def copy_database(
             return CopyReport(action="unchanged", tables=tuple(source[t.name] for t in tables))
         if not force:
             held = ", ".join(f"{d.table}: {d.rows}" for d in before.values() if d.rows)
-            msg = (f"the target is not empty ({held} rows) and differs from the source; "
-                   "pass --force to empty it and copy again")
+            msg = (
+                f"the target is not empty ({held} rows) and differs from the source; "
+                "pass --force to empty it and copy again"
+            )
             raise TargetNotEmptyError(msg)
 
     with target_engine.begin() as dst, source_engine.connect() as src:

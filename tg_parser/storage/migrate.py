@@ -13,7 +13,7 @@ from tg_parser.storage.session import get_engine
 
 
 def _migrations_dir() -> Path:
-    import migrations  # noqa: PLC0415 - the package ships the scripts
+    import migrations
 
     return Path(migrations.__file__).resolve().parent
 

@@ -208,7 +208,9 @@ def remove_channel(session: Session, *, key: str) -> None:
     session.execute(delete(TopicRow).where(TopicRow.channel_id == ch.id))
     session.execute(delete(DocumentRow).where(DocumentRow.channel_id == ch.id))
     session.execute(delete(MessageVersionRow).where(MessageVersionRow.message_pk.in_(pks)))
-    session.execute(update(LLMCallRow).where(LLMCallRow.channel_id == ch.id).values(channel_id=None, message_pk=None))
+    session.execute(
+        update(LLMCallRow).where(LLMCallRow.channel_id == ch.id).values(channel_id=None, message_pk=None)
+    )
     session.execute(delete(MessageRow).where(MessageRow.channel_id == ch.id))
     session.execute(delete(RunRow).where(RunRow.channel_id == ch.id))
     session.delete(ch)
@@ -230,8 +232,12 @@ def set_cursor(session: Session, *, channel_pk: int, cursor_message_id: int | No
 
 def refresh_channel_info(session: Session, *, channel_pk: int, chat: ChatInfo) -> None:
     """Store what a live source says about a channel now (id, title, type, username)."""
-    values: dict[str, Any] = {"telegram_id": chat.telegram_id, "title": strip_nul(chat.title),
-                              "chat_type": chat.chat_type, "updated_at": utcnow()}
+    values: dict[str, Any] = {
+        "telegram_id": chat.telegram_id,
+        "title": strip_nul(chat.title),
+        "chat_type": chat.chat_type,
+        "updated_at": utcnow(),
+    }
     if chat.username:
         values["username"] = chat.username
     session.execute(update(ChannelRow).where(ChannelRow.id == channel_pk).values(**values))
@@ -348,8 +354,21 @@ def strip_nul_hash(msg: Message) -> str:
     return msg.content_hash()
 
 
-_COMPARED = ("date", "text", "entities", "edited_at", "author", "reply_to", "forwarded_from",
-             "media_type", "views", "reactions", "grouped_id", "content_hash", "deleted")
+_COMPARED = (
+    "date",
+    "text",
+    "entities",
+    "edited_at",
+    "author",
+    "reply_to",
+    "forwarded_from",
+    "media_type",
+    "views",
+    "reactions",
+    "grouped_id",
+    "content_hash",
+    "deleted",
+)
 
 
 def _same_row(row: MessageRow, values: dict[str, Any]) -> bool:
@@ -363,7 +382,9 @@ def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int
         return 0
     result = session.execute(
         update(MessageRow)
-        .where(MessageRow.channel_id == channel_pk, MessageRow.message_id.in_(ids), MessageRow.deleted.is_(False))
+        .where(
+            MessageRow.channel_id == channel_pk, MessageRow.message_id.in_(ids), MessageRow.deleted.is_(False)
+        )
         .values(deleted=True, deleted_at=utcnow(), updated_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -529,21 +550,25 @@ def replace_topics(
         delete(TopicRow).where(TopicRow.channel_id == channel_pk, TopicRow.topic_key.not_in(keys or [""]))
     )
     for topic in topics:
-        values = strip_nul({
-            "channel_id": channel_pk,
-            "topic_key": topic.topic_id,
-            "label": topic.label,
-            "keywords": list(topic.keywords),
-            "summary": topic.summary,
-            "size": topic.size,
-        })
+        values = strip_nul(
+            {
+                "channel_id": channel_pk,
+                "topic_key": topic.topic_id,
+                "label": topic.label,
+                "keywords": list(topic.keywords),
+                "summary": topic.summary,
+                "size": topic.size,
+            }
+        )
         stmt = insert_for(session, TopicRow).values(**values, updated_at=utcnow())
         stmt = stmt.on_conflict_do_update(
             index_elements=["topic_key"],
             set_={k: v for k, v in values.items() if k != "topic_key"} | {"updated_at": utcnow()},
         )
         session.execute(stmt)
-        topic_pk = session.execute(select(TopicRow.id).where(TopicRow.topic_key == topic.topic_id)).scalar_one()
+        topic_pk = session.execute(
+            select(TopicRow.id).where(TopicRow.topic_key == topic.topic_id)
+        ).scalar_one()
         rows = [{"message_pk": pk_by_message_id[m], "topic_id": topic_pk} for m in topic.member_ids]
         if rows:
             session.execute(insert_for(session, TopicMemberRow), rows)
@@ -551,9 +576,11 @@ def replace_topics(
 
 def list_topics(session: Session, *, channel_pk: int) -> list[Topic]:
     """Return the channel's stored topics with member message ids, by topic key."""
-    topics = session.execute(
-        select(TopicRow).where(TopicRow.channel_id == channel_pk).order_by(TopicRow.id)
-    ).scalars().all()
+    topics = (
+        session.execute(select(TopicRow).where(TopicRow.channel_id == channel_pk).order_by(TopicRow.id))
+        .scalars()
+        .all()
+    )
     members: dict[int, list[int]] = {t.id: [] for t in topics}
     stmt = (
         select(TopicMemberRow.topic_id, MessageRow.message_id)
@@ -583,9 +610,7 @@ def _topic_order(topic_key: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- runs
 
 
-def create_run(
-    session: Session, *, run_id: str, channel_pk: int, mode: str, export_dir: str | None
-) -> bool:
+def create_run(session: Session, *, run_id: str, channel_pk: int, mode: str, export_dir: str | None) -> bool:
     """Create a run row; returns ``False`` when it already exists (a redelivery)."""
     stmt = insert_for(session, RunRow).values(
         id=run_id,
@@ -629,8 +654,18 @@ def stalled_runs(session: Session, *, now: datetime, stall_timeout_s: float) -> 
     )
     out = []
     for run, key, item_at in session.execute(stmt):
-        times = [t for t in (run.created_at, run.heartbeat_at, run.ingested_at, run.processed_at,
-                             run.topicized_at, item_at) if t is not None]
+        times = [
+            t
+            for t in (
+                run.created_at,
+                run.heartbeat_at,
+                run.ingested_at,
+                run.processed_at,
+                run.topicized_at,
+                item_at,
+            )
+            if t is not None
+        ]
         latest = max(t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in times)
         wait_s = stall_timeout_s * 2 ** min(run.redrives or 0, 6)
         if (now - latest).total_seconds() > wait_s:
@@ -653,7 +688,10 @@ def get_run(session: Session, *, run_id: str) -> RunRow:
 
 def add_run_items(session: Session, *, run_id: str, message_pks: Sequence[int]) -> None:
     """Record the posts a run must process (idempotent)."""
-    rows = [{"run_id": run_id, "message_pk": pk, "status": "pending", "updated_at": utcnow()} for pk in message_pks]
+    rows = [
+        {"run_id": run_id, "message_pk": pk, "status": "pending", "updated_at": utcnow()}
+        for pk in message_pks
+    ]
     for start in range(0, len(rows), 1000):
         stmt = insert_for(session, RunItemRow).on_conflict_do_nothing(index_elements=["run_id", "message_pk"])
         session.execute(stmt, rows[start : start + 1000])
@@ -691,12 +729,20 @@ def finish_ingest(
 
 
 def mark_item(
-    session: Session, *, run_id: str, message_pk: int, status: str, attempts: int = 1, error: str | None = None
+    session: Session,
+    *,
+    run_id: str,
+    message_pk: int,
+    status: str,
+    attempts: int = 1,
+    error: str | None = None,
 ) -> bool:
     """Move a pending run item to ``done`` or ``failed``; ``True`` only for the first mover."""
     result = session.execute(
         update(RunItemRow)
-        .where(RunItemRow.run_id == run_id, RunItemRow.message_pk == message_pk, RunItemRow.status == "pending")
+        .where(
+            RunItemRow.run_id == run_id, RunItemRow.message_pk == message_pk, RunItemRow.status == "pending"
+        )
         .values(status=status, attempts=attempts, error=strip_nul(error), updated_at=utcnow())
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -724,7 +770,9 @@ def claim_processing_done(session: Session, *, run_id: str) -> bool:
 def claim_stage(session: Session, *, run_id: str, from_status: str, to_status: str, **values: Any) -> bool:
     """Guarded run transition ``from_status`` → ``to_status``; ``True`` for the one winner."""
     result = session.execute(
-        update(RunRow).where(RunRow.id == run_id, RunRow.status == from_status).values(status=to_status, **values)
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status == from_status)
+        .values(status=to_status, **values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -743,7 +791,9 @@ def run_counts(session: Session, *, run_id: str) -> RunCounts:
     """Return how many of a run's items are pending, done and failed."""
     rows = dict(
         session.execute(
-            select(RunItemRow.status, func.count()).where(RunItemRow.run_id == run_id).group_by(RunItemRow.status)
+            select(RunItemRow.status, func.count())
+            .where(RunItemRow.run_id == run_id)
+            .group_by(RunItemRow.status)
         ).all()
     )
     pending, done, failed = (int(rows.get(s, 0)) for s in ("pending", "done", "failed"))
@@ -824,7 +874,9 @@ def repeat_dead_letter(
     return False
 
 
-def list_dead_letters(session: Session, *, include_resolved: bool = False, limit: int = 100) -> list[DeadLetterRow]:
+def list_dead_letters(
+    session: Session, *, include_resolved: bool = False, limit: int = 100
+) -> list[DeadLetterRow]:
     """Return dead letters, newest first."""
     stmt = select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)
     if not include_resolved:
@@ -875,7 +927,9 @@ class UsageTotal:
     mean_latency_ms: float
 
 
-def usage_totals(session: Session, *, channel_key: str | None = None, since: datetime | None = None) -> list[UsageTotal]:
+def usage_totals(
+    session: Session, *, channel_key: str | None = None, since: datetime | None = None
+) -> list[UsageTotal]:
     """Sum ``llm_calls`` per channel, provider and model, optionally for one channel and since a time."""
     stmt = (
         select(
@@ -897,14 +951,35 @@ def usage_totals(session: Session, *, channel_key: str | None = None, since: dat
     if since is not None:
         stmt = stmt.where(LLMCallRow.created_at >= since)
     return [
-        UsageTotal(channel=k, provider=p, model=m, calls=int(n), input_tokens=int(i), output_tokens=int(o),
-                   cost_usd=float(c), mean_latency_ms=float(lat))
+        UsageTotal(
+            channel=k,
+            provider=p,
+            model=m,
+            calls=int(n),
+            input_tokens=int(i),
+            output_tokens=int(o),
+            cost_usd=float(c),
+            mean_latency_ms=float(lat),
+        )
         for k, p, m, n, i, o, c, lat in session.execute(stmt)
     ]
 
 
 def count_rows(session: Session) -> dict[str, int]:
     """Return the row count of every table (for tests and health)."""
-    tables = (ChannelRow, MessageRow, MessageVersionRow, DocumentRow, TopicRow, TopicMemberRow,
-              RunRow, RunItemRow, DeadLetterRow, LLMCallRow)
-    return {t.__tablename__: int(session.execute(select(func.count()).select_from(t)).scalar_one()) for t in tables}
+    tables = (
+        ChannelRow,
+        MessageRow,
+        MessageVersionRow,
+        DocumentRow,
+        TopicRow,
+        TopicMemberRow,
+        RunRow,
+        RunItemRow,
+        DeadLetterRow,
+        LLMCallRow,
+    )
+    return {
+        t.__tablename__: int(session.execute(select(func.count()).select_from(t)).scalar_one())
+        for t in tables
+    }

@@ -7,6 +7,7 @@ connection killed server-side (``pg_terminate_backend``) is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ def session_scope(database_url: str) -> Iterator[Session]:
         _safe_rollback(session)
         if not _transient(exc):
             raise
-        msg = f"database unavailable: {type(exc.orig).__name__ if exc.orig else type(exc).__name__}: {exc.orig or exc}"
+        cause = exc.orig or exc
+        msg = f"database unavailable: {type(cause).__name__}: {cause}"
         raise RetryableError(msg.splitlines()[0]) from exc
     except DBAPIError as exc:
         _safe_rollback(session)
@@ -91,25 +93,19 @@ def session_scope(database_url: str) -> Iterator[Session]:
         _safe_rollback(session)
         raise
     finally:
-        try:
+        with contextlib.suppress(DBAPIError):  # a dead connection cannot be returned cleanly
             session.close()
-        except DBAPIError:  # a dead connection cannot be returned cleanly
-            pass
 
 
 def _transient(exc: DBAPIError) -> bool:
     """Whether a database error is a lost or busy connection rather than a schema or SQL fault."""
     text = str(exc.orig or exc).lower()
-    if any(s in text for s in ("no such table", "no such column", "syntax error", "does not exist")):
-        return False
-    return True
+    return not any(s in text for s in ("no such table", "no such column", "syntax error", "does not exist"))
 
 
 def _safe_rollback(session: Session) -> None:
-    try:
+    with contextlib.suppress(DBAPIError):  # the connection is already gone; the pool replaces it
         session.rollback()
-    except DBAPIError:  # the connection is already gone; the pool replaces it
-        pass
 
 
 def dispose_engines() -> None:
