@@ -76,7 +76,7 @@ def _warm_up() -> None:
 
 
 def _correlation_id(task: Task) -> str | None:
-    """Return the correlation id header of the current message (Celery exposes custom headers on the request)."""
+    """Return the correlation id header of the current message (a custom header, on the request)."""
     value = getattr(task.request, "tg_correlation_id", None)
     if value is None:
         headers = getattr(task.request, "headers", None) or {}
