@@ -57,6 +57,14 @@ def _after_fork(**_: Any) -> None:
     _warm_up()
 
 
+@signals.worker_process_shutdown.connect
+def _process_shutdown(**_: Any) -> None:
+    """Disconnect this process's Telegram client cleanly (if it ever made one)."""
+    from tg_parser.sources.telethon_runtime import shutdown_runtime  # noqa: PLC0415
+
+    shutdown_runtime(timeout_s=5.0)
+
+
 @signals.worker_ready.connect
 def _worker_ready(sender: Any = None, **_: Any) -> None:
     # Solo and thread pools run tasks in this process: warm it up too.
