@@ -60,7 +60,7 @@ def _after_fork(**_: Any) -> None:
 @signals.worker_process_shutdown.connect
 def _process_shutdown(**_: Any) -> None:
     """Disconnect this process's Telegram client cleanly (if it ever made one)."""
-    from tg_parser.sources.telethon_runtime import shutdown_runtime  # noqa: PLC0415
+    from tg_parser.sources.telethon_runtime import shutdown_runtime
 
     shutdown_runtime(timeout_s=5.0)
 
