@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from beat_schedule import build_beat_schedule
 from tg_parser.config import get_settings

@@ -87,7 +87,7 @@ def _queue_names(reply: Any) -> list[str]:
     return sorted(q["name"] for q in reply or [] if isinstance(q, dict) and "name" in q)
 
 
-@app.task(name="tg_parser.health", bind=True)  # type: ignore[untyped-decorator]
+@app.task(name="tg_parser.health", bind=True)
 def health(self: Task) -> dict[str, Any]:
     """Return the health report computed in this worker (database, node name)."""
     hostname = self.request.hostname or socket.gethostname()

@@ -772,7 +772,7 @@ def dlq_replay(
             ids=None if all_ else list(ids or []),
             dispatcher=dispatcher,
             start_run=start_run,
-        )  # type: ignore[arg-type]
+        )
     except TgParserError as exc:
         raise _fail(exc) from exc
     if settings.embedded:

@@ -52,7 +52,7 @@ class RetryPolicy:
             server_wait_s: The wait named by the server, if any; wins when longer.
         """
         n = max(1, attempts_made)
-        base = min(self.backoff_max_s, self.backoff_base_s * 2 ** (n - 1))
+        base = min(self.backoff_max_s, self.backoff_base_s * float(2 ** (n - 1)))
         factor = 1 - self.jitter + 2 * self.jitter * rand
         delay = min(self.backoff_max_s, base * factor)
         if server_wait_s is not None and server_wait_s > delay:
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
 
         def pick(name: str) -> float:
             override = getattr(self, f"retry_{task_type}_{name}")
-            return override if override is not None else getattr(self, f"retry_{name}")
+            return float(override if override is not None else getattr(self, f"retry_{name}"))
 
         return RetryPolicy(
             max_attempts=int(pick("max_attempts")),

@@ -10,7 +10,6 @@ cashtags). It finds no people, organisations or places: that takes a model.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
 
 from tg_parser.domain import EntityType, Message, NamedEntity, PostAnalysis
 from tg_parser.processing.base import ProcessingResult
@@ -115,9 +114,9 @@ class OfflineProcessor:
         prompt_version: :data:`OFFLINE_RULES_VERSION`.
     """
 
-    name: ClassVar[str] = "offline"
-    model: ClassVar[str] = OFFLINE_MODEL
-    prompt_version: ClassVar[str] = OFFLINE_RULES_VERSION
+    name: str = "offline"
+    model: str = OFFLINE_MODEL
+    prompt_version: str = OFFLINE_RULES_VERSION
 
     def process(self, message: Message) -> ProcessingResult:
         """Clean a post and derive language, summary, keywords and entities.

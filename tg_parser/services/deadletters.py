@@ -9,6 +9,7 @@ and exports again, exactly once, through the usual guarded transitions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from sqlalchemy import update
@@ -82,18 +83,18 @@ def replay_dead_letters(
             run_id=run_id,
             dispatcher=dispatcher,
             start_run=start_once,
-        )  # type: ignore[arg-type]
+        )
         out.append(Replay(dead_letter_id=letter_id, task_name=task_name, action=action))
         log.info("dead_letter_replayed", dead_letter_id=letter_id, task=task_name, action=action)
     return out
 
 
-class StartRun:
+class StartRun(Protocol):
     """Callable starting a new run of a channel; given by the CLI or task layer."""
 
-    def __call__(self, channel_key: str) -> str:  # pragma: no cover - protocol
+    def __call__(self, channel_key: str, /) -> str:
         """Start a run of ``channel_key`` and return its id."""
-        raise NotImplementedError
+        ...
 
 
 def _resolve(db: str, letter_id: int) -> None:

@@ -33,7 +33,7 @@ def claim_due_channels(*, database_url: str) -> list[str]:
             result = session.execute(
                 update(ChannelRow)
                 .where(ChannelRow.id == pk, guard)
-                .values(next_run_at=now + timedelta(seconds=int(every_s)))
+                .values(next_run_at=now + timedelta(seconds=int(every_s or 0)))
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 claimed.append(key)

@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from sqlalchemy import update
@@ -33,12 +34,12 @@ class Redrive:
     resent: int
 
 
-class IngestRedriver:
+class IngestRedriver(Protocol):
     """Callable that re-sends ``ingest_channel(channel, run_id)``; given by the task layer."""
 
-    def __call__(self, *, channel_key: str, run_id: str) -> None:  # pragma: no cover - protocol
+    def __call__(self, *, channel_key: str, run_id: str) -> None:
         """Re-send the ingest of a run."""
-        raise NotImplementedError
+        ...
 
 
 def sweep_stalled_runs(
@@ -64,7 +65,7 @@ def sweep_stalled_runs(
                 update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status == status)
                 .values(heartbeat_at=utcnow(), redrives=RunRow.redrives + 1)
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]
             pending = repo.pending_items(session, run_id=run_id) if status == "processing" else []
         if not claimed:
             continue
