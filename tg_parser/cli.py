@@ -119,7 +119,16 @@ def _root() -> None:
 
 @app.command()
 def run(
-    export_file: ExportFile,
+    export_file: Annotated[
+        Path | None,
+        typer.Option("--export-file", "-f", help="Telegram Desktop result.json (or a folder holding one)."),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel", "-c", help="Re-run a known channel by key (repeatable; see `channels list`)."
+        ),
+    ] = None,
     username: Username = None,
     out: OutDir = None,
     timeout_s: Annotated[
@@ -129,7 +138,11 @@ def run(
         str | None, typer.Option(help="Id carried by every log line of this run (default: a new one).")
     ] = None,
 ) -> None:
-    """Run the whole pipeline (ingest → process → topicize → export) for every chat in an export."""
+    """Run the whole pipeline (ingest → process → topicize → export) for every chat in an export.
+
+    With ``--channel`` instead, re-run known channels from their recorded
+    source (an export file, or a live channel added with `channels add`).
+    """
     settings = _settings()
     from tg_parser.logging import bind_context
 
@@ -139,18 +152,40 @@ def run(
     from tg_parser.services import pipeline
 
     out_dir = str(out.resolve()) if out else None
+    if (export_file is None) == (not channel):
+        raise _fail(ValueError("give either --export-file or --channel"), code=2)
     try:
-        channels = pipeline.register_export(
-            database_url=settings.database_url, path=export_file, username=username, export_dir=out_dir
-        )
+        if export_file is not None:
+            keys = [
+                c.key
+                for c in pipeline.register_export(
+                    database_url=settings.database_url,
+                    path=export_file,
+                    username=username,
+                    export_dir=out_dir,
+                )
+            ]
+        else:
+            keys = list(channel or [])
+            _check_channels(settings, keys)
     except TgParserError as exc:
         raise _fail(exc) from exc
     if settings.embedded:
-        ok = _run_embedded(settings, [c.key for c in channels], out_dir)
+        ok = _run_embedded(settings, keys, out_dir)
     else:
-        ok = _run_cluster(settings, [c.key for c in channels], out_dir, timeout_s, cid)
+        ok = _run_cluster(settings, keys, out_dir, timeout_s, cid)
     if not ok:
         raise typer.Exit(1)
+
+
+def _check_channels(settings: Settings, keys: list[str]) -> None:
+    """Raise NotFoundError for a key that names no channel."""
+    from tg_parser.storage import repositories as repo
+    from tg_parser.storage.session import session_scope
+
+    with session_scope(settings.database_url) as session:
+        for key in keys:
+            repo.get_channel(session, key=key)
 
 
 def _run_embedded(settings: Settings, keys: list[str], out_dir: str | None) -> bool:

@@ -131,3 +131,17 @@ def test_out_of_range_retry_setting_is_refused(tmp_path: Path) -> None:
     proc = tg_parser("channels", "list", cwd=tmp_path, env={"RETRY_MAX_ATTEMPTS": "11"})
     assert proc.returncode == 2
     assert "RETRY_MAX_ATTEMPTS" in proc.stderr
+
+
+def test_run_channel_reruns_a_known_channel_from_its_source(sample_export: Path, tmp_path: Path) -> None:
+    """`run --channel KEY` re-reads the recorded source: nothing new, same export; unknown keys fail."""
+    assert tg_parser("run", "-f", str(sample_export), cwd=tmp_path).returncode == 0
+    key = next((tmp_path / "exports").iterdir()).name
+    before = (tmp_path / "exports" / key / "documents.ndjson").read_bytes()
+    proc = tg_parser("run", "--channel", key, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 new, 0 changed" in proc.stdout
+    assert (tmp_path / "exports" / key / "documents.ndjson").read_bytes() == before
+    bad = tg_parser("run", "--channel", "nosuchchannel", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "nosuchchannel" in bad.stderr
