@@ -19,7 +19,6 @@ from tasks.app import app
 from tasks.dispatch import CeleryDispatcher, correlation_headers
 from tasks.policies import decide
 from tg_parser.config import Settings, get_settings
-from tg_parser.errors import InputError, NotFoundError
 from tg_parser.services import pipeline
 from tg_parser.services.processors import get_processor
 from tg_parser.storage import repositories as repo
@@ -66,20 +65,8 @@ def ingest_channel(self: Task, channel: str, run_id: str | None = None) -> dict[
                 processor=get_processor(settings),
                 dispatcher=CeleryDispatcher(),
             )
-    except (InputError, NotFoundError) as exc:
-        _give_up(self, run_id=run_id, args={"channel": channel, "run_id": run_id}, error=exc, attempts=1)
-        raise
     except Exception as exc:
-        decision = decide(self.name, retries_done=self.request.retries, error=exc)
-        if decision.retry:
-            raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
-        _give_up(
-            self,
-            run_id=run_id,
-            args={"channel": channel, "run_id": run_id},
-            error=exc,
-            attempts=decision.attempts,
-        )
+        _retry_or_give_up(self, exc, channel=channel, run_id=run_id)
         raise
     return {"run_id": run_id, "posts_read": report.posts_read, "to_process": report.to_process}
 
@@ -121,16 +108,7 @@ def topicize_channel(self: Task, channel: str, run_id: str | None = None) -> int
             settings=settings, channel=channel, run_id=run_id, dispatcher=CeleryDispatcher()
         )
     except Exception as exc:
-        decision = decide(self.name, retries_done=self.request.retries, error=exc)
-        if decision.retry:
-            raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
-        _give_up(
-            self,
-            run_id=run_id,
-            args={"channel": channel, "run_id": run_id},
-            error=exc,
-            attempts=decision.attempts,
-        )
+        _retry_or_give_up(self, exc, channel=channel, run_id=run_id)
         raise
 
 
@@ -141,16 +119,7 @@ def export_channel(self: Task, channel: str, run_id: str | None = None) -> str |
     try:
         result = pipeline.export_channel(settings=settings, channel=channel, run_id=run_id)
     except Exception as exc:
-        decision = decide(self.name, retries_done=self.request.retries, error=exc)
-        if decision.retry:
-            raise self.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
-        _give_up(
-            self,
-            run_id=run_id,
-            args={"channel": channel, "run_id": run_id},
-            error=exc,
-            attempts=decision.attempts,
-        )
+        _retry_or_give_up(self, exc, channel=channel, run_id=run_id)
         raise
     return str(result.documents_path) if result else None
 
@@ -193,6 +162,24 @@ def _channel_lock(settings: Settings, channel: str) -> Iterator[None]:
 
     with redis_lock(broker, f"tg_parser:lock:ingest:{channel}", timeout_s=60.0, blocking_timeout_s=2.0):
         yield
+
+
+def _retry_or_give_up(task: Task, exc: Exception, *, channel: str, run_id: str | None) -> None:
+    """Retry a channel-level task through ``Task.retry`` when the policy allows, else give up.
+
+    Returns only after giving up (the caller re-raises); a retry raises Celery's ``Retry``.
+    Permanent errors (bad input, unknown channel) are never retried.
+    """
+    decision = decide(task.name, retries_done=task.request.retries, error=exc)
+    if decision.retry:
+        raise task.retry(exc=exc, countdown=decision.countdown_s, max_retries=None) from exc
+    _give_up(
+        task,
+        run_id=run_id,
+        args={"channel": channel, "run_id": run_id},
+        error=exc,
+        attempts=decision.attempts,
+    )
 
 
 def _give_up(

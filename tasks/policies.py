@@ -6,7 +6,6 @@ import random
 from dataclasses import dataclass
 
 from tg_parser.config import RetryPolicy, get_settings
-from tg_parser.errors import RetryableError
 
 TASK_TYPE = {
     "tg_parser.ingest_channel": "ingest",
@@ -43,10 +42,13 @@ def decide(task_name: str, *, retries_done: int, error: BaseException) -> RetryD
         countdown follows DESIGN.md's formula and a longer server wait wins.
     """
     attempts = retries_done + 1
-    policy = policy_for(task_name)
-    if not isinstance(error, RetryableError) or attempts >= policy.max_attempts:
+    delay = policy_for(task_name).retry_delay_s(
+        attempts_made=attempts,
+        error=error,
+        rand=random.random(),  # noqa: S311 - jitter, not cryptography
+    )
+    if delay is None:
         return RetryDecision(retry=False, countdown_s=0.0, attempts=attempts)
-    delay = policy.delay_s(attempts, rand=random.random(), server_wait_s=error.retry_after_s)  # noqa: S311
     return RetryDecision(retry=True, countdown_s=min(delay, max_countdown_s()), attempts=attempts)
 
 

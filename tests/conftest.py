@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -26,13 +27,17 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def need(condition: bool, reason: str) -> None:  # noqa: FBT001
-    """Fail in CI, skip locally, when ``condition`` is false."""
-    if condition:
-        return
+def missing(reason: str) -> NoReturn:
+    """Fail in CI, skip locally: something the test needs is not there."""
     if in_ci():
         pytest.fail(f"required for CI: {reason}")
     pytest.skip(reason)
+
+
+def need(condition: bool, reason: str) -> None:  # noqa: FBT001
+    """Fail in CI, skip locally, when ``condition`` is false."""
+    if not condition:
+        missing(reason)
 
 
 def port_open(host: str, port: int) -> bool:

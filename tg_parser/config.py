@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tg_parser.errors import ConfigurationError
+from tg_parser.errors import ConfigurationError, RetryableError
 
 TASK_TYPES = ("ingest", "process", "topics", "export")
 """Task types that can carry their own retry policy (``RETRY_<TYPE>_*``)."""
@@ -58,6 +58,21 @@ class RetryPolicy:
         if server_wait_s is not None and server_wait_s > delay:
             return server_wait_s
         return delay
+
+    def retry_delay_s(self, *, attempts_made: int, error: BaseException, rand: float) -> float | None:
+        """Return the delay before the next attempt, or ``None`` to give up.
+
+        Only a :class:`RetryableError` with attempts left is retried (DESIGN.md:
+        permanent errors fail at once); its server-named wait wins when longer.
+
+        Args:
+            attempts_made: Attempts already made (≥ 1).
+            error: What the last attempt raised.
+            rand: A uniform random number in [0, 1) choosing the jitter factor.
+        """
+        if not isinstance(error, RetryableError) or attempts_made >= self.max_attempts:
+            return None
+        return self.delay_s(attempts_made, rand=rand, server_wait_s=error.retry_after_s)
 
     def __repr__(self) -> str:
         """Show the policy's values."""

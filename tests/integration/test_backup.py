@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.conftest import missing
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,24 +51,17 @@ FROM generate_series(1, 250) AS n;
 """
 
 
-def unavailable(reason: str) -> None:
-    """Skip the test locally, fail it in CI, where the services must be there."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the services must be available)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def admin_dsn() -> str:
     """Return the maintenance DSN once PostgreSQL answers and pg_dump/pg_restore are installed."""
     for tool in ("pg_dump", "pg_restore", "bash"):
         if shutil.which(tool) is None:
-            unavailable(f"{tool} not found on PATH")
+            missing(f"{tool} not found on PATH")
     try:
         with psycopg.connect(ADMIN_DSN):
             pass
     except psycopg.OperationalError as exc:
-        unavailable(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT}: {exc}")
+        missing(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT}: {exc}")
     return ADMIN_DSN
 
 

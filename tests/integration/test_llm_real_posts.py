@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.conftest import need
 from tests.integration.llm_servers import FakeLLMServer
 from tests.integration.test_llm_providers import CONFIGS, settings_for
 from tg_parser.domain import Message, PostAnalysis
@@ -22,8 +23,7 @@ EVERY_NTH_IS_429 = 7
 def real_posts(shared_data):
     """Up to 50 posts with text from the nktkln channel files, a few from each channel."""
     folder = shared_data / "nktkln"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is missing")
+    need(folder.is_dir(), f"{folder} is missing")
     posts: list[Message] = []
     files = sorted(folder.glob("*.json"))
     per_file = max(1, POSTS_WANTED // max(1, len(files)) + 1)

@@ -13,6 +13,7 @@ import uuid
 import pytest
 import redis
 
+from tests.conftest import missing
 from tg_parser.errors import RetryableError
 from tg_parser.sources.locks import ACCOUNT_LOCK_PREFIX, account_lock
 from tg_parser.sources.telegram_settings import TelegramSettings
@@ -28,9 +29,7 @@ def redis_url():
     try:
         client.ping()
     except redis.ConnectionError:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        missing(f"Redis not reachable at {REDIS_URL}")
     finally:
         client.close()
     return REDIS_URL

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import need
 from tg_parser.domain import EntityType, Message, Reaction
 from tg_parser.errors import InputError
 from tg_parser.sources.desktop_export import DesktopExportSource, ExportedChat, ExportStats, flatten_text
@@ -25,13 +25,8 @@ EXPORT_FILES = (
 
 
 def _require(path: Path) -> Path:
-    if path.exists():
-        return path
-    reason = f"real Telegram export {path} is missing (see shared/data/README.md)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-    return path  # pragma: no cover - skip raises
+    need(path.exists(), f"real Telegram export {path} is missing (see shared/data/README.md)")
+    return path
 
 
 @pytest.fixture(params=EXPORT_FILES)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from telethon.extensions import markdown
 
+from tests.conftest import need
 from tg_parser.domain import Entity, EntityType, Message
 from tg_parser.processing import Processor
 from tg_parser.processing.language import detect_language
@@ -65,13 +66,11 @@ def _ru_message() -> Message:
 
 
 def _require_nktkln() -> Path:
-    if NKTKLN_DIR.is_dir() and any(NKTKLN_DIR.glob("*.json")):
-        return NKTKLN_DIR
-    reason = f"real channel posts {NKTKLN_DIR} are missing (see shared/data/README.md)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-    return NKTKLN_DIR  # pragma: no cover - skip raises
+    need(
+        NKTKLN_DIR.is_dir() and any(NKTKLN_DIR.glob("*.json")),
+        f"real channel posts {NKTKLN_DIR} are missing (see shared/data/README.md)",
+    )
+    return NKTKLN_DIR
 
 
 def test_satisfies_processor_protocol() -> None:

@@ -19,6 +19,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from telethon.extensions import markdown
 
+from tests.conftest import need
 from tg_parser.errors import InputError
 from tg_parser.processing.stopwords import stop_words_for
 from tg_parser.processing.text import clean_text
@@ -214,13 +215,11 @@ def test_topics_do_not_depend_on_hash_seed() -> None:
 
 
 def _require_nktkln() -> Path:
-    if NKTKLN_DIR.is_dir() and all((NKTKLN_DIR / name).exists() for name in QUALITY_SAMPLE):
-        return NKTKLN_DIR
-    reason = f"real channel posts {NKTKLN_DIR} are missing (see shared/data/README.md)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-    return NKTKLN_DIR  # pragma: no cover - skip raises
+    need(
+        NKTKLN_DIR.is_dir() and all((NKTKLN_DIR / name).exists() for name in QUALITY_SAMPLE),
+        f"real channel posts {NKTKLN_DIR} are missing (see shared/data/README.md)",
+    )
+    return NKTKLN_DIR
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.errors import RetryableError, TgParserError
+from tg_parser.errors import TgParserError
 from tg_parser.services import pipeline
 from tg_parser.services.dispatch import InlineDispatcher, WorkItem
 from tg_parser.services.processors import get_processor
@@ -156,8 +156,9 @@ def _process_with_retries(
                 processor=get_processor(settings),
                 dispatcher=dispatcher,
             )
-        except RetryableError as exc:
-            if attempt >= policy.max_attempts:
+        except Exception as exc:  # noqa: BLE001 - one bad post never sinks a run
+            delay = policy.retry_delay_s(attempts_made=attempt, error=exc, rand=random.random())  # noqa: S311
+            if delay is None:
                 pipeline.record_failure(
                     settings=settings,
                     run_id=run_id,
@@ -167,21 +168,10 @@ def _process_with_retries(
                     dispatcher=dispatcher,
                 )
                 return
-            delay = policy.delay_s(attempt, rand=random.random(), server_wait_s=exc.retry_after_s)  # noqa: S311
             log.info(
                 "retrying", message_pk=message_pk, attempt=attempt, delay_s=round(delay, 2), error=str(exc)
             )
             sleep(delay)
-        except Exception as exc:  # noqa: BLE001 - one bad post never sinks a run
-            pipeline.record_failure(
-                settings=settings,
-                run_id=run_id,
-                message_pk=message_pk,
-                error=exc,
-                attempts=attempt,
-                dispatcher=dispatcher,
-            )
-            return
         else:
             return
 
