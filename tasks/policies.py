@@ -1,55 +1,10 @@
-"""``RETRY_*`` settings → per-task retry decisions through Celery's own retry machinery."""
+"""The step runner's back-off on the cluster: ``Task.retry`` with the policy's delay as countdown."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from celery import Task
 
-from tg_parser.config import RetryPolicy, get_settings
-
-TASK_TYPE = {
-    "tg_parser.ingest_channel": "ingest",
-    "tg_parser.process_message": "process",
-    "tg_parser.topicize_channel": "topics",
-    "tg_parser.export_channel": "export",
-}
-
-
-def policy_for(task_name: str) -> RetryPolicy:
-    """Return the retry policy of a task (its type's overrides over the defaults)."""
-    return get_settings().retry_policy(TASK_TYPE.get(task_name, "process"))
-
-
-@dataclass(frozen=True)
-class RetryDecision:
-    """Whether to retry, after how long, and how many attempts have been made."""
-
-    retry: bool
-    countdown_s: float
-    attempts: int
-
-
-def decide(task_name: str, *, retries_done: int, error: BaseException) -> RetryDecision:
-    """Decide what to do after an attempt failed with ``error``.
-
-    Args:
-        task_name: The Celery task name.
-        retries_done: ``task.request.retries`` (0 on the first attempt).
-        error: The exception raised by the attempt.
-
-    Returns:
-        Retry only for a :class:`RetryableError` with attempts left; the
-        countdown follows DESIGN.md's formula and a longer server wait wins.
-    """
-    attempts = retries_done + 1
-    delay = policy_for(task_name).retry_delay_s(
-        attempts_made=attempts,
-        error=error,
-        rand=random.random(),  # noqa: S311 - jitter, not cryptography
-    )
-    if delay is None:
-        return RetryDecision(retry=False, countdown_s=0.0, attempts=attempts)
-    return RetryDecision(retry=True, countdown_s=min(delay, max_countdown_s()), attempts=attempts)
+from tg_parser.config import get_settings
 
 
 def max_countdown_s() -> float:
@@ -62,3 +17,27 @@ def max_countdown_s() -> float:
     """
     settings = get_settings()
     return max(1.0, settings.redis_visibility_timeout_s - settings.task_time_limit_s - 60)
+
+
+class CeleryBackoff:
+    """A :class:`tg_parser.services.steps.Backoff` that hands the retry to Celery.
+
+    ``wait`` never returns: it raises ``Task.retry``, so the message goes back
+    to the broker with a countdown and the worker is free meanwhile.
+
+    Args:
+        task: The bound task being executed.
+    """
+
+    def __init__(self, task: Task) -> None:
+        """Keep the task."""
+        self._task = task
+
+    @property
+    def attempt(self) -> int:
+        """The number of the attempt being made (1 = the first delivery)."""
+        return int(self._task.request.retries) + 1
+
+    def wait(self, *, delay_s: float, error: BaseException, attempt: int) -> None:  # noqa: ARG002
+        """Raise ``Task.retry`` with ``countdown = min(delay_s, max_countdown_s())``."""
+        raise self._task.retry(exc=error, countdown=min(delay_s, max_countdown_s()), max_retries=None) from error

@@ -1,14 +1,13 @@
 """Embedded mode: a whole run executed in this process, no broker, no worker.
 
-The same service functions the Celery tasks call run here, driven by an
-:class:`~tg_parser.services.dispatch.InlineDispatcher`; retries follow the
-same ``RETRY_*`` policy (with real sleeps), and a post that gives up is
-dead-lettered exactly as on the cluster.
+The same step executions the Celery tasks call (:mod:`tg_parser.services.execute`)
+run here, driven by an :class:`~tg_parser.services.dispatch.InlineDispatcher`;
+the step runner waits between attempts with real sleeps instead of
+``Task.retry``, and gives up with the same dead letters and run states.
 """
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -17,10 +16,9 @@ from dataclasses import dataclass
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.errors import TgParserError
-from tg_parser.services import pipeline
+from tg_parser.services import execute, pipeline
 from tg_parser.services.dispatch import InlineDispatcher, WorkItem
-from tg_parser.services.processors import get_processor
+from tg_parser.services.steps import GaveUp, SleepBackoff
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +28,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class EmbeddedRun:
-    """The outcome of one embedded run."""
+    """The outcome of one embedded run: its id, channel and ingest report."""
 
     run_id: str
     channel: str
@@ -45,6 +43,7 @@ def run_channel_embedded(
     on_ingested: Callable[[str, int], None] | None = None,
     on_progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    run_id: str | None = None,
 ) -> EmbeddedRun:
     """Run ingest → process → topicize → export for one channel in-process.
 
@@ -55,23 +54,20 @@ def run_channel_embedded(
         on_ingested: Called with ``(run_id, posts_to_process)`` after ingest.
         on_progress: See :data:`ProgressCallback`.
         sleep: Sleep function for retry delays (tests pass a fake).
+        run_id: The run id to use (default: a new UUID).
 
     Returns:
         The run id and ingest report; read the run's final state from the database.
 
     Raises:
-        InputError: The source is unreadable (the run is marked failed).
         NotFoundError: Unknown channel.
+        Exception: The last error of ingest, topicize or export when that step
+            gave up; the run is then ``failed`` with a dead letter, as on the cluster.
     """
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     pipeline.start_run(
-        database_url=settings.database_url,
-        channel=channel,
-        run_id=run_id,
-        mode="embedded",
-        export_dir=export_dir,
+        database_url=settings.database_url, channel=channel, run_id=run_id, mode="embedded", export_dir=export_dir
     )
-    processor = get_processor(settings)
     total = 0
 
     def progress(done: int) -> None:
@@ -79,13 +75,12 @@ def run_channel_embedded(
             on_progress(run_id, done, total)
 
     dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep)
-    try:
-        report = pipeline.ingest_channel(
-            settings=settings, channel=channel, run_id=run_id, processor=processor, dispatcher=dispatcher
-        )
-    except TgParserError as exc:
-        pipeline.fail_run(database_url=settings.database_url, run_id=run_id, error=str(exc))
-        raise
+    report = execute.execute_ingest(
+        settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher, backoff=SleepBackoff(sleep)
+    )
+    if isinstance(report, GaveUp):
+        # Dead-lettered and the run failed, as on the cluster; the caller hears why.
+        raise report.error
     total = report.to_process
     if on_ingested is not None:
         on_ingested(run_id, total)
@@ -107,81 +102,40 @@ def inline_dispatcher(
         sleep: Sleep function for retry delays.
     """
     finished = 0
+    backoff = SleepBackoff(sleep)
 
-    def execute(item: WorkItem) -> None:
+    def run_item(item: WorkItem) -> None:
         nonlocal finished
         kwargs = item.kwargs
         run_id = kwargs.get("run_id")
         run = str(run_id) if run_id is not None else None
         if item.step == "process":
-            _process_with_retries(settings, dispatcher, run, int(kwargs["message_pk"]), sleep)  # type: ignore[call-overload]
+            execute.execute_process(
+                settings=settings,
+                run_id=run,
+                message_pk=int(str(kwargs["message_pk"])),
+                dispatcher=dispatcher,
+                backoff=backoff,
+            )
             finished += 1
             if on_processed is not None:
                 on_processed(finished)
         elif item.step == "topicize":
-            channel = str(kwargs["channel_key"])
-            _stage_or_fail(
-                settings,
-                run,
-                lambda: pipeline.topicize_channel(
-                    settings=settings, channel=channel, run_id=run, dispatcher=dispatcher
-                ),
-            )
-        elif item.step == "export":
-            channel = str(kwargs["channel_key"])
-            _stage_or_fail(
-                settings, run, lambda: pipeline.export_channel(settings=settings, channel=channel, run_id=run)
-            )
-
-    dispatcher = InlineDispatcher(execute)
-    return dispatcher
-
-
-def _process_with_retries(
-    settings: Settings,
-    dispatcher: InlineDispatcher,
-    run_id: str | None,
-    message_pk: int,
-    sleep: Callable[[float], None],
-) -> None:
-    policy = settings.retry_policy("process")
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            pipeline.process_message(
+            outcome = execute.execute_topicize(
                 settings=settings,
-                run_id=run_id,
-                message_pk=message_pk,
-                processor=get_processor(settings),
+                channel=str(kwargs["channel_key"]),
+                run_id=run,
                 dispatcher=dispatcher,
+                backoff=backoff,
             )
-        except Exception as exc:  # noqa: BLE001 - one bad post never sinks a run
-            delay = policy.retry_delay_s(attempts_made=attempt, error=exc, rand=random.random())  # noqa: S311
-            if delay is None:
-                pipeline.record_failure(
-                    settings=settings,
-                    run_id=run_id,
-                    message_pk=message_pk,
-                    error=exc,
-                    attempts=attempt,
-                    dispatcher=dispatcher,
-                )
-                return
-            log.info(
-                "retrying", message_pk=message_pk, attempt=attempt, delay_s=round(delay, 2), error=str(exc)
+            if isinstance(outcome, GaveUp):
+                raise outcome.error
+        elif item.step == "export":
+            result = execute.execute_export(
+                settings=settings, channel=str(kwargs["channel_key"]), run_id=run, backoff=backoff
             )
-            sleep(delay)
-        else:
-            return
+            if isinstance(result, GaveUp):
+                raise result.error
 
-
-def _stage_or_fail(settings: Settings, run_id: str | None, step: Callable[[], object]) -> None:
-    try:
-        step()
-    except Exception as exc:
-        if run_id is not None:
-            pipeline.fail_run(
-                database_url=settings.database_url, run_id=run_id, error=f"{type(exc).__name__}: {exc}"
-            )
-        raise
+    dispatcher = InlineDispatcher(run_item)
+    return dispatcher

@@ -1,14 +1,14 @@
-"""The pipeline's use cases: ingest → process each post → topicize → export.
+"""The pipeline's step bodies: ingest → process each post → topicize → export.
 
-Both the Celery tasks (``tasks/pipeline.py``) and embedded mode call these
-functions; a :class:`~tg_parser.services.dispatch.Dispatcher` decides where the
-next step runs. Every function takes ids, re-reads state from the database and
-is idempotent: running it twice changes nothing the second time.
+Each function here is one step's body. It takes ids, re-reads state from the
+database and is idempotent: running it twice changes nothing the second time.
+A :class:`~tg_parser.services.dispatch.Dispatcher` decides where the next step
+runs. Retries, give-ups and dead letters are not handled here but by the step
+runner (:mod:`tg_parser.services.execute`), the same for both execution modes.
 
-Run states: ``ingesting`` → ``processing`` → ``topicizing`` → ``exporting`` →
-``succeeded`` (or ``failed`` when ingest, topicize or export gave up). Each
-transition is a guarded update, so exactly one caller moves a run forward even
-when a message is delivered twice.
+Run states (:class:`~tg_parser.domain.runs.RunStatus`) move only through
+:mod:`tg_parser.storage.runs`, by guarded updates, so exactly one caller moves
+a run forward even when a message is delivered twice.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain import ChatInfo, Document, channel_key, normalise_username
-from tg_parser.errors import InputError, NotFoundError, TgParserError
+from tg_parser.domain import Document
+from tg_parser.domain.runs import ItemStatus, RunStatus, TaskName
+from tg_parser.errors import InputError
 from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
 from tg_parser.services.dispatch import Dispatcher
@@ -32,137 +32,34 @@ from tg_parser.services.sources import (
     SourceBatch,
     TelegramSourceRef,
     export_batches,
-    list_export_chats,
-    resolve_export_file,
 )
-from tg_parser.storage import repositories as repo
-from tg_parser.storage.session import session_scope
-from tg_parser.storage.tables import RunRow, utcnow
+from tg_parser.storage import channels, dead_letters, documents, messages, runs, session_scope, topics, usage
 
 log = structlog.get_logger(__name__)
 
 INGEST_BATCH = 500
-
-
-@dataclass(frozen=True)
-class RegisteredChannel:
-    """A channel registered from an export: its key and chat."""
-
-    key: str
-    chat: ChatInfo
-
-
-def register_export(
-    *,
-    database_url: str,
-    path: str | Path,
-    username: str | None = None,
-    export_dir: str | None = None,
-) -> list[RegisteredChannel]:
-    """Register every chat of a Telegram Desktop export as a channel.
-
-    Args:
-        database_url: Where channels are stored.
-        path: The export file (or a folder holding one).
-        username: Public username of the chat, for ``t.me/<username>`` links;
-            only for a file that holds one chat.
-        export_dir: Where this channel's exports go on later runs.
-
-    Returns:
-        One entry per chat, in file order.
-
-    Raises:
-        InputError: The file is unreadable, holds no chat, or ``username`` was
-            given for a file of several chats.
-    """
-    file_path = resolve_export_file(path)
-    chats = list_export_chats(file_path)
-    if not chats:
-        msg = "export holds no chat"
-        raise InputError(msg, path=str(file_path))
-    name = normalise_username(username)
-    if name and len(chats) > 1:
-        msg = f"--username applies to a single chat, but this export holds {len(chats)} chats"
-        raise InputError(msg, path=str(file_path))
-    out = []
-    with session_scope(database_url) as session:
-        for chat in chats:
-            uname = name or chat.username
-            key = channel_key(username=uname, telegram_id=chat.telegram_id)
-            ref = ExportSourceRef(path=str(Path(path).resolve()), chat_id=chat.telegram_id)
-            repo.upsert_channel(
-                session,
-                key=key,
-                telegram_id=chat.telegram_id,
-                username=uname,
-                title=chat.title,
-                chat_type=chat.chat_type,
-                source_kind="export",
-                source=ref.to_json(),
-                export_dir=str(Path(export_dir).resolve()) if export_dir else None,
-            )
-            out.append(RegisteredChannel(key=key, chat=chat))
-    return out
-
-
-def register_telegram(
-    *,
-    database_url: str,
-    reference: str,
-    export_dir: str | None = None,
-    since: datetime | None = None,
-    limit: int | None = None,
-) -> str:
-    """Register a live Telegram channel by ``@username``, t.me link or numeric id; return its key.
-
-    Nothing is sent to Telegram here; the first run resolves the channel.
-    ``since`` and ``limit`` bound the first run's backfill (posts sent at or
-    after ``since``, among the ``limit`` most recent).
-
-    Raises:
-        InputError: The reference is no username, link or id.
-    """
-    ref = reference.strip()
-    try:
-        name = normalise_username(ref) if not ref.lstrip("-").isdigit() and "/c/" not in ref else None
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    if name:
-        key, telegram_id = name.lower(), 0
-    else:
-        digits = ref.rstrip("/").split("/c/")[-1].split("/")[0]
-        if not digits.lstrip("-").isdigit():
-            msg = f"{reference!r} is not a @username, t.me link or numeric id"
-            raise InputError(msg)
-        telegram_id = int(digits)
-        key = channel_key(username=None, telegram_id=telegram_id)
-    with session_scope(database_url) as session:
-        repo.upsert_channel(
-            session,
-            key=key,
-            telegram_id=telegram_id,
-            username=name,
-            title=name or key,
-            chat_type=None,
-            source_kind="telegram",
-            source=TelegramSourceRef(reference=name or str(telegram_id), since=since, limit=limit).to_json(),
-            export_dir=str(Path(export_dir).resolve()) if export_dir else None,
-        )
-    return key
+"""Posts committed per ingest transaction; the cursor moves after each commit."""
 
 
 def start_run(
     *, database_url: str, channel: str, run_id: str, mode: str, export_dir: str | None = None
 ) -> bool:
-    """Record a new run of ``channel``; ``False`` if ``run_id`` already exists.
+    """Record a new run of ``channel`` in ``ingesting``; ``False`` if ``run_id`` already exists.
+
+    Args:
+        database_url: The database.
+        channel: Channel key.
+        run_id: The run id (the Celery root id on the cluster, a UUID embedded).
+        mode: ``embedded`` or ``celery``.
+        export_dir: The run's export folder (default: the channel's).
 
     Raises:
         NotFoundError: Unknown channel.
     """
     with session_scope(database_url) as session:
-        ch = repo.get_channel(session, key=channel)
+        ch = channels.get_channel(session, key=channel)
         out_dir = export_dir or ch.export_dir
-        return repo.create_run(session, run_id=run_id, channel_pk=ch.id, mode=mode, export_dir=out_dir)
+        return runs.create_run(session, run_id=run_id, channel_pk=ch.pk, mode=mode, export_dir=out_dir)
 
 
 @dataclass
@@ -186,7 +83,7 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)
 
 
-def ingest_channel(  # noqa: C901 - one linear use case; splitting it would hide the transaction order
+def ingest_channel(
     *,
     settings: Settings,
     channel: str,
@@ -216,56 +113,50 @@ def ingest_channel(  # noqa: C901 - one linear use case; splitting it would hide
     db = settings.database_url
     report = IngestReport()
     with session_scope(db) as session:
-        ch = repo.get_channel(session, key=channel)
-        channel_pk, source_kind, source = ch.id, ch.source_kind, ch.source
+        ch = channels.get_channel(session, key=channel)
         if run_id is not None:
-            run = repo.get_run(session, run_id=run_id)
-            if run.status != "ingesting":
+            run = runs.get_run(session, run_id=run_id)
+            if run.status is not RunStatus.INGESTING:
                 log.info("ingest_skipped", reason="run already past ingest", run_id=run_id, status=run.status)
                 return report
-    totals = repo.UpsertOutcome(0, 0, 0)
-    try:
-        for batch in _source_batches(settings, channel_pk=channel_pk, source_kind=source_kind, source=source):
-            for error in batch.errors:
-                report.input_errors += 1
-                report.errors.append(str(error))
-                _dead_letter_input(db, run_id=run_id, channel=channel, error=error)
-            report.posts_read += len(batch.messages)
-            with session_scope(db) as s:
-                if batch.chat is not None:
-                    repo.refresh_channel_info(s, channel_pk=channel_pk, chat=batch.chat)
-                out = repo.upsert_messages(s, channel_pk=channel_pk, messages=batch.messages)
-                repo.mark_deleted(s, channel_pk=channel_pk, message_ids=batch.deleted_ids)
-                if run_id is not None:
-                    repo.heartbeat(s, run_id=run_id)
-            # The cursor moves only after the batch's commit.
-            with session_scope(db) as s:
-                repo.set_cursor(s, channel_pk=channel_pk, cursor_message_id=batch.cursor)
-            totals = repo.UpsertOutcome(
-                totals.new + out.new, totals.changed + out.changed, totals.unchanged + out.unchanged
-            )
-    except InputError as exc:
-        if run_id is not None:
-            fail_run(database_url=db, run_id=run_id, error=str(exc))
-        raise
+    totals = messages.UpsertOutcome(0, 0, 0)
+    for batch in _source_batches(settings, ch=ch):
+        for error in batch.errors:
+            report.input_errors += 1
+            report.errors.append(str(error))
+            _dead_letter_input(db, run_id=run_id, channel=channel, error=error)
+        report.posts_read += len(batch.messages)
+        with session_scope(db) as s:
+            if batch.chat is not None:
+                channels.refresh_channel_info(s, channel_pk=ch.pk, chat=batch.chat)
+            out = messages.upsert_messages(s, channel_pk=ch.pk, messages=batch.messages)
+            messages.mark_deleted(s, channel_pk=ch.pk, message_ids=batch.deleted_ids)
+            if run_id is not None:
+                runs.heartbeat(s, run_id=run_id)
+        # The cursor moves only after the batch's commit.
+        with session_scope(db) as s:
+            channels.set_cursor(s, channel_pk=ch.pk, cursor_message_id=batch.cursor)
+        totals = messages.UpsertOutcome(
+            totals.new + out.new, totals.changed + out.changed, totals.unchanged + out.unchanged
+        )
     report.new, report.changed = totals.new, totals.changed
-
     if run_id is None:
         return report
     with session_scope(db) as session:
-        pks = repo.stale_message_pks(
+        pks = messages.stale_message_pks(
             session,
-            channel_pk=channel_pk,
+            channel_pk=ch.pk,
             processor=processor.name,
             model=processor.model,
             prompt_version=processor.prompt_version,
         )
-        repo.add_run_items(session, run_id=run_id, message_pks=pks)
-        moved = repo.finish_ingest(
+        runs.add_run_items(session, run_id=run_id, message_pks=pks)
+        moved = runs.finish_ingest(
             session,
             run_id=run_id,
             posts_read=report.posts_read,
-            outcome=totals,
+            posts_new=totals.new,
+            posts_changed=totals.changed,
             input_errors=report.input_errors,
             items_total=len(pks),
         )
@@ -283,25 +174,23 @@ def ingest_channel(  # noqa: C901 - one linear use case; splitting it would hide
     if moved and dispatcher is not None:
         # Items that are already terminal (a redelivery) are not re-sent.
         with session_scope(db) as session:
-            pending = repo.pending_items(session, run_id=run_id)
+            pending = runs.pending_items(session, run_id=run_id)
         if pending:
-            dispatcher.process_messages(run_id=run_id, message_pks=sorted(pending))
-        _maybe_finish_processing(db, channel=channel, run_id=run_id, dispatcher=dispatcher)
+            dispatcher.process_messages(run_id=run_id, message_pks=pending)
+        maybe_finish_processing(db, channel=channel, run_id=run_id, dispatcher=dispatcher)
     return report
 
 
-def _source_batches(
-    settings: Settings, *, channel_pk: int, source_kind: str, source: str
-) -> Iterator[SourceBatch]:
-    if source_kind == "export":
-        yield from export_batches(ExportSourceRef.from_json(source), batch_size=INGEST_BATCH)
+def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterator[SourceBatch]:
+    if ch.source_kind == "export":
+        yield from export_batches(ExportSourceRef.from_json(ch.source), batch_size=INGEST_BATCH)
         return
-    if source_kind == "telegram":
+    if ch.source_kind == "telegram":
         from tg_parser.services.telegram_ingest import telegram_batches
 
         with session_scope(settings.database_url) as session:
-            cursor, known = repo.cursor_and_recent_ids(session, channel_pk=channel_pk, limit=1000)
-        ref = TelegramSourceRef.from_json(source)
+            cursor, known = channels.cursor_and_recent_ids(session, channel_pk=ch.pk, limit=1000)
+        ref = TelegramSourceRef.from_json(ch.source)
         yield from telegram_batches(
             settings=settings,
             reference=ref.reference,
@@ -311,26 +200,26 @@ def _source_batches(
             limit=ref.limit,
         )
         return
-    msg = f"unknown source kind {source_kind!r}"
+    msg = f"unknown source kind {ch.source_kind!r}"
     raise InputError(msg)
 
 
 def _dead_letter_input(db: str, *, run_id: str | None, channel: str, error: InputError) -> None:
+    """Dead-letter one message the source could not read; the same message read again keeps one letter."""
+    args = {"channel": channel, "path": error.path, "message_id": error.message_id}
     with session_scope(db) as session:
-        args = {"channel": channel, "path": error.path, "message_id": error.message_id}
-        if repo.repeat_dead_letter(
-            session, task_name="tg_parser.ingest_channel", args=args, error_message=str(error), run_id=run_id
+        if not dead_letters.repeat_dead_letter(
+            session, task_name=TaskName.INGEST.value, args=args, error_message=str(error), run_id=run_id
         ):
-            return
-        repo.add_dead_letter(
-            session,
-            run_id=run_id,
-            task_name="tg_parser.ingest_channel",
-            args={"channel": channel, "path": error.path, "message_id": error.message_id},
-            error_type=type(error).__name__,
-            error_message=str(error),
-            attempts=1,
-        )
+            dead_letters.add_dead_letter(
+                session,
+                run_id=run_id,
+                task_name=TaskName.INGEST.value,
+                args=args,
+                error_type=type(error).__name__,
+                error_message=str(error),
+                attempts=1,
+            )
     log.warning("input_error", channel=channel, run_id=run_id, error=str(error))
 
 
@@ -350,35 +239,32 @@ def process_message(
         without text or deleted.
 
     Raises:
-        RetryableError: From the processor; the caller retries.
-        PermanentError: From the processor; the caller dead-letters via
-            :func:`record_failure`.
+        RetryableError: From the processor; the step runner retries.
+        PermanentError: From the processor; the step runner gives up at once.
         NotFoundError: Unknown message.
     """
     db = settings.database_url
     with session_scope(db) as session:
-        row, ch = repo.load_message(session, message_pk=message_pk)
-        message = repo.row_to_message(row, telegram_id=ch.telegram_id)
-        channel_pk, key = ch.id, ch.key
-        digest = row.content_hash
-        current = repo.current_document(
+        stored = messages.load_message(session, message_pk=message_pk)
+        current = documents.has_current_document(
             session,
             message_pk=message_pk,
-            content_hash=digest,
+            content_hash=stored.content_hash,
             processor=processor.name,
             model=processor.model,
             prompt_version=processor.prompt_version,
         )
+    message, key, channel_pk = stored.message, stored.channel.key, stored.channel.pk
     outcome = "current"
     if message.deleted or not message.text.strip():
         outcome = "skipped"
-    elif current is None:
+    elif not current:
         started = time.perf_counter()
         result = processor.process(message)
         document = Document(
             channel_key=key,
             message_id=message.message_id,
-            content_hash=digest,
+            content_hash=stored.content_hash,
             processor=processor.name,
             model=processor.model,
             prompt_version=processor.prompt_version,
@@ -386,12 +272,12 @@ def process_message(
             analysis=result.analysis,
         )
         with session_scope(db) as session:
-            repo.upsert_document(session, message_pk=message_pk, channel_pk=channel_pk, document=document)
-            repo.record_llm_calls(
+            documents.upsert_document(session, message_pk=message_pk, channel_pk=channel_pk, document=document)
+            usage.record_llm_calls(
                 session, usage=result.usage, run_id=run_id, channel_pk=channel_pk, message_pk=message_pk
             )
             if run_id is not None:
-                repo.mark_item(session, run_id=run_id, message_pk=message_pk, status="done")
+                runs.finish_item(session, run_id=run_id, message_pk=message_pk, status=ItemStatus.DONE)
         outcome = "processed"
         log.debug(
             "post_processed",
@@ -402,64 +288,15 @@ def process_message(
     if run_id is not None:
         if outcome != "processed":
             with session_scope(db) as session:
-                repo.mark_item(session, run_id=run_id, message_pk=message_pk, status="done")
-        _maybe_finish_processing(db, channel=key, run_id=run_id, dispatcher=dispatcher)
+                runs.finish_item(session, run_id=run_id, message_pk=message_pk, status=ItemStatus.DONE)
+        maybe_finish_processing(db, channel=key, run_id=run_id, dispatcher=dispatcher)
     return outcome
 
 
-def record_failure(
-    *,
-    settings: Settings,
-    run_id: str | None,
-    message_pk: int,
-    error: BaseException,
-    attempts: int,
-    dispatcher: Dispatcher | None,
-) -> None:
-    """Give up on one post: dead-letter it, mark its item failed, let the run go on."""
-    db = settings.database_url
+def maybe_finish_processing(db: str, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:
+    """Hand the run on to topicize when its last item became terminal (exactly one caller wins)."""
     with session_scope(db) as session:
-        try:
-            row, ch = repo.load_message(session, message_pk=message_pk)
-            key, mid = ch.key, row.message_id
-        except NotFoundError:
-            key, mid = None, None
-        first = True
-        if run_id is not None:
-            first = repo.mark_item(
-                session,
-                run_id=run_id,
-                message_pk=message_pk,
-                status="failed",
-                attempts=attempts,
-                error=f"{type(error).__name__}: {error}",
-            )
-        if first:
-            repo.add_dead_letter(
-                session,
-                run_id=run_id,
-                task_name="tg_parser.process_message",
-                args={"run_id": run_id, "message_pk": message_pk, "channel": key, "message_id": mid},
-                error_type=type(error).__name__,
-                error_message=str(error),
-                attempts=attempts,
-            )
-    log.warning(
-        "post_failed",
-        channel=key,
-        run_id=run_id,
-        message_id=mid,
-        error=str(error),
-        error_type=type(error).__name__,
-        attempts=attempts,
-    )
-    if run_id is not None and key is not None:
-        _maybe_finish_processing(db, channel=key, run_id=run_id, dispatcher=dispatcher)
-
-
-def _maybe_finish_processing(db: str, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:
-    with session_scope(db) as session:
-        won = repo.claim_processing_done(session, run_id=run_id)
+        won = runs.claim_processing_done(session, run_id=run_id)
     if won:
         log.info("processing_done", channel=channel, run_id=run_id)
         if dispatcher is not None:
@@ -467,12 +304,18 @@ def _maybe_finish_processing(db: str, *, channel: str, run_id: str, dispatcher: 
 
 
 def topicize_channel(
-    *, settings: Settings, channel: str, run_id: str | None, dispatcher: Dispatcher | None
+    *,
+    settings: Settings,
+    channel: str,
+    run_id: str | None,
+    dispatcher: Dispatcher | None,
 ) -> int:
     """Cluster the channel's documents into topics and store them.
 
     With a ``run_id`` it acts only while the run is ``topicizing`` (a
-    redelivered task does nothing) and then hands over to export.
+    redelivered task does nothing) and then hands over to export. Topic
+    labels come from the LLM when one is configured (each label call is a step
+    of its own, see :func:`tg_parser.services.topic_labels.label_topics_with_llm`).
 
     Returns:
         The number of topics (``-1`` when skipped as a redelivery).
@@ -481,52 +324,41 @@ def topicize_channel(
 
     db = settings.database_url
     with session_scope(db) as session:
-        ch = repo.get_channel(session, key=channel)
-        channel_pk = ch.id
-        if run_id is not None and repo.get_run(session, run_id=run_id).status != "topicizing":
+        ch = channels.get_channel(session, key=channel)
+        if run_id is not None and runs.get_run(session, run_id=run_id).status is not RunStatus.TOPICIZING:
             return -1
-        rows = repo.topic_inputs(session, channel_pk=channel_pk)
+        rows = documents.topic_inputs(session, channel_pk=ch.pk)
     items = [TopicInput(message_id=mid, text=text, keywords=tuple(kw)) for _pk, mid, text, kw in rows]
-    topics = build_topics(items, channel_key=channel, seed=settings.topic_seed)
-    if settings.llm_provider != "offline" and not settings.processor_factory:
+    found = build_topics(items, channel_key=channel, seed=settings.topic_seed)
+    if _labels_from_llm(settings):
         from tg_parser.services.topic_labels import label_topics_with_llm
 
         texts = {mid: text for _pk, mid, text, _kw in rows}
         with session_scope(db) as session:
-            previous = repo.list_topics(session, channel_pk=channel_pk)
-        topics, usage = label_topics_with_llm(
-            settings=settings, topics=topics, previous=previous, texts=texts
+            previous = topics.list_topics(session, channel_pk=ch.pk)
+        found, calls = label_topics_with_llm(
+            settings=settings, topics=found, previous=previous, texts=texts, run_id=run_id, channel=channel
         )
         with session_scope(db) as session:
-            repo.record_llm_calls(
-                session,
-                usage=usage,
-                run_id=run_id,
-                channel_pk=channel_pk,
-                message_pk=None,
-                purpose="topic_label",
+            usage.record_llm_calls(
+                session, usage=calls, run_id=run_id, channel_pk=ch.pk, message_pk=None, purpose="topic_label"
             )
     with session_scope(db) as session:
-        repo.replace_topics(
-            session,
-            channel_pk=channel_pk,
-            topics=topics,
-            pk_by_message_id={mid: pk for pk, mid, _t, _k in rows},
+        topics.replace_topics(
+            session, channel_pk=ch.pk, topics=found, pk_by_message_id={mid: pk for pk, mid, _t, _k in rows}
         )
         moved = True
         if run_id is not None:
-            moved = repo.claim_stage(
-                session,
-                run_id=run_id,
-                from_status="topicizing",
-                to_status="exporting",
-                topics=len(topics),
-                topicized_at=utcnow(),
-            )
-    log.info("topicize_done", channel=channel, run_id=run_id, topics=len(topics), documents=len(items))
+            moved = runs.finish_topicize(session, run_id=run_id, topics=len(found))
+    log.info("topicize_done", channel=channel, run_id=run_id, topics=len(found), documents=len(items))
     if run_id is not None and moved and dispatcher is not None:
         dispatcher.export(channel_key=channel, run_id=run_id)
-    return len(topics)
+    return len(found)
+
+
+def _labels_from_llm(settings: Settings) -> bool:
+    """Whether topic labels come from the configured LLM (not offline, no custom processor)."""
+    return settings.llm_provider != "offline" and not settings.processor_factory
 
 
 def export_channel(
@@ -544,88 +376,54 @@ def export_channel(
 
     db = settings.database_url
     with session_scope(db) as session:
-        ch = repo.get_channel(session, key=channel)
-        run: RunRow | None = None
+        ch = channels.get_channel(session, key=channel)
+        run_dir: str | None = None
         if run_id is not None:
-            run = repo.get_run(session, run_id=run_id)
-            if run.status != "exporting":
+            run = runs.get_run(session, run_id=run_id)
+            if run.status is not RunStatus.EXPORTING:
                 return None
-        base = export_dir or (run.export_dir if run else None) or ch.export_dir or settings.export_dir
+            run_dir = run.export_dir
+        base = export_dir or run_dir or ch.export_dir or settings.export_dir
         out = Path(base) / channel
-        topics = repo.list_topics(session, channel_pk=ch.id)
+        stored_topics = topics.list_topics(session, channel_pk=ch.pk)
         records = (
             document_record(
                 channel_key=ch.key,
                 username=ch.username,
                 telegram_id=ch.telegram_id,
-                message=repo.row_to_message(r.message, telegram_id=ch.telegram_id),
-                language=r.document.language,
-                summary=r.document.summary,
-                keywords=list(r.document.keywords or []),
-                processor=r.document.processor,
-                model=r.document.model,
+                message=r.message,
+                language=r.language,
+                summary=r.summary,
+                keywords=r.keywords,
+                processor=r.processor,
+                model=r.model,
                 topic_id=r.topic_key,
                 topic_label=r.topic_label,
             )
-            for r in repo.iter_export_rows(session, channel_pk=ch.id)
+            for r in documents.iter_export_rows(session, channel_pk=ch.pk, telegram_id=ch.telegram_id)
         )
         written = write_channel_export(
-            out_dir=out, channel_key=ch.key, title=ch.title, records=records, topics=topics
+            out_dir=out, channel_key=ch.key, title=ch.title, records=records, topics=stored_topics
         )
     if run_id is not None:
         with session_scope(db) as session:
-            repo.claim_stage(
-                session,
-                run_id=run_id,
-                from_status="exporting",
-                to_status="succeeded",
-                finished_at=utcnow(),
-                export_dir=str(Path(base).resolve()),
-            )
+            runs.finish_export(session, run_id=run_id, export_dir=str(Path(base).resolve()))
     log.info("export_done", channel=channel, run_id=run_id, documents=written.documents, path=str(out))
     return written
 
 
-def fail_run(*, database_url: str, run_id: str, error: str) -> None:
-    """Mark a run failed (from any non-terminal state) with an error message."""
-    with session_scope(database_url) as session:
-        for status in ("ingesting", "processing", "topicizing", "exporting"):
-            if repo.claim_stage(
-                session,
-                run_id=run_id,
-                from_status=status,
-                to_status="failed",
-                error=repo.strip_nul(error)[:2000],
-                finished_at=utcnow(),
-            ):
-                break
-
-
 def stale_posts(*, settings: Settings, channel: str, processor: Processor) -> list[int]:
-    """Return keys of the channel's posts that lack a current document (for ``tg-parser process``)."""
+    """Return keys of the channel's posts that lack a current document (for ``tg-parser process``).
+
+    Raises:
+        NotFoundError: Unknown channel.
+    """
     with session_scope(settings.database_url) as session:
-        ch = repo.get_channel(session, key=channel)
-        return repo.stale_message_pks(
+        ch = channels.get_channel(session, key=channel)
+        return messages.stale_message_pks(
             session,
-            channel_pk=ch.id,
+            channel_pk=ch.pk,
             processor=processor.name,
             model=processor.model,
             prompt_version=processor.prompt_version,
         )
-
-
-__all__ = [
-    "ExportResult",
-    "IngestReport",
-    "RegisteredChannel",
-    "TgParserError",
-    "export_channel",
-    "fail_run",
-    "ingest_channel",
-    "process_message",
-    "record_failure",
-    "register_export",
-    "stale_posts",
-    "start_run",
-    "topicize_channel",
-]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import or_, select, update
-
-from tg_parser.storage.session import session_scope
-from tg_parser.storage.tables import ChannelRow, utcnow
+from tg_parser.storage import channels, session_scope
 
 
 def claim_due_channels(*, database_url: str) -> list[str]:
@@ -17,24 +14,14 @@ def claim_due_channels(*, database_url: str) -> list[str]:
     processes (or two ticks delivered twice) never claim the same run. A
     channel whose ticks were missed gets one run, not one per missed tick.
     """
-    now = utcnow()
-    claimed: list[str] = []
+    now = datetime.now(UTC)
     with session_scope(database_url) as session:
-        rows = session.execute(
-            select(ChannelRow.id, ChannelRow.key, ChannelRow.next_run_at, ChannelRow.schedule_every_s).where(
-                ChannelRow.schedule_every_s.is_not(None),
-                ChannelRow.paused.is_(False),
-                or_(ChannelRow.next_run_at.is_(None), ChannelRow.next_run_at <= now),
-            )
-        ).all()
-    for pk, key, next_at, every_s in rows:
+        due = channels.due_channels(session, now=now)
+    claimed: list[str] = []
+    for pk, key, next_at, every_s in due:
         with session_scope(database_url) as session:
-            guard = ChannelRow.next_run_at.is_(None) if next_at is None else ChannelRow.next_run_at == next_at
-            result = session.execute(
-                update(ChannelRow)
-                .where(ChannelRow.id == pk, guard)
-                .values(next_run_at=now + timedelta(seconds=int(every_s or 0)))
-            )
-            if result.rowcount:  # type: ignore[attr-defined]
+            if channels.claim_schedule_slot(
+                session, channel_pk=pk, seen_next_run_at=next_at, now=now, every_s=every_s
+            ):
                 claimed.append(key)
     return claimed

@@ -10,17 +10,17 @@ nothing.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from sqlalchemy import update
 
 from tg_parser.config import Settings
+from tg_parser.domain.runs import RunStatus
 from tg_parser.services.dispatch import Dispatcher
-from tg_parser.storage import repositories as repo
-from tg_parser.storage.session import session_scope
-from tg_parser.storage.tables import RunRow, utcnow
+from tg_parser.storage import runs, session_scope
 
 log = structlog.get_logger(__name__)
 
@@ -52,43 +52,35 @@ def sweep_stalled_runs(
     """
     db = settings.database_url
     with session_scope(db) as session:
-        stalled = [
-            (run.id, run.status, key)
-            for run, key in repo.stalled_runs(
-                session, now=utcnow(), stall_timeout_s=settings.run_stall_timeout_s
-            )
-        ]
+        stalled = runs.stalled_runs(session, now=datetime.now(UTC), stall_timeout_s=settings.run_stall_timeout_s)
     out = []
-    for run_id, status, key in stalled:
+    for run in stalled:
+        run_id, status, key = run.id, run.status, run.channel_key
         with session_scope(db) as session:
-            claimed = session.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.status == status)
-                .values(heartbeat_at=utcnow(), redrives=RunRow.redrives + 1)
-            ).rowcount  # type: ignore[attr-defined]
-            pending = repo.pending_items(session, run_id=run_id) if status == "processing" else []
+            claimed = runs.claim_redrive(session, run_id=run_id, status=status)
+            pending = runs.pending_items(session, run_id=run_id) if status is RunStatus.PROCESSING else []
         if not claimed:
             continue
         resent = 0
-        if status == "ingesting":
+        if status is RunStatus.INGESTING:
             resend_ingest(channel_key=key, run_id=run_id)
             resent = 1
-        elif status == "processing":
+        elif status is RunStatus.PROCESSING:
             if pending:
-                dispatcher.process_messages(run_id=run_id, message_pks=sorted(pending))
+                dispatcher.process_messages(run_id=run_id, message_pks=pending)
                 resent = len(pending)
             else:
                 with session_scope(db) as session:
-                    won = repo.claim_processing_done(session, run_id=run_id)
+                    won = runs.claim_processing_done(session, run_id=run_id)
                 if won:
                     dispatcher.topicize(channel_key=key, run_id=run_id)
                     resent = 1
-        elif status == "topicizing":
+        elif status is RunStatus.TOPICIZING:
             dispatcher.topicize(channel_key=key, run_id=run_id)
             resent = 1
-        elif status == "exporting":
+        elif status is RunStatus.EXPORTING:
             dispatcher.export(channel_key=key, run_id=run_id)
             resent = 1
-        log.warning("run_redriven", run_id=run_id, channel=key, status=status, resent=resent)
-        out.append(Redrive(run_id=run_id, status=status, resent=resent))
+        log.warning("run_redriven", run_id=run_id, channel=key, status=status.value, resent=resent)
+        out.append(Redrive(run_id=run_id, status=status.value, resent=resent))
     return out

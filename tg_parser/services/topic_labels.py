@@ -3,7 +3,8 @@
 A topic keeps its stored LLM label and summary when its members and keywords
 are the same as last time, so re-running an unchanged channel makes no
 provider call and rewrites no line of the export. A label the provider cannot
-give (after short retries) falls back to the keyword label.
+give (after the ``topics`` retry policy) falls back to the keyword label and
+is dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import structlog
 
 from tg_parser.config import Settings
 from tg_parser.domain import Topic
-from tg_parser.errors import RetryableError, TgParserError
+from tg_parser.domain.runs import StepType, TaskName
 from tg_parser.processing.base import LLMUsage
+from tg_parser.services.steps import GaveUp, SleepBackoff, Step, StepRunner
 
 log = structlog.get_logger(__name__)
-
-LABEL_ATTEMPTS = 3
-MAX_LABEL_WAIT_S = 10.0
 
 
 def label_topics_with_llm(
@@ -30,15 +29,25 @@ def label_topics_with_llm(
     topics: Sequence[Topic],
     previous: Sequence[Topic],
     texts: dict[int, str],
+    run_id: str | None = None,
+    channel: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[list[Topic], list[LLMUsage]]:
     """Give each topic an LLM label and one-line summary.
+
+    Each label call is a step of the step runner under the ``topics`` retry
+    policy (``RETRY_TOPICS_*``). It waits in-process in both execution modes:
+    a label is part of a topicize task, and handing its retry to Celery would
+    redo the whole clustering. A label that gives up is dead-lettered
+    (``tg_parser.label_topic``) and the topic keeps its keyword label.
 
     Args:
         settings: Settings naming the provider.
         topics: Freshly clustered topics (keyword labels).
         previous: The channel's stored topics (for reuse).
         texts: Clean text of each member post, by message id.
+        run_id: The run, for dead letters.
+        channel: The channel key, for dead letters.
         sleep: Sleep function for retry waits.
 
     Returns:
@@ -49,6 +58,7 @@ def label_topics_with_llm(
     runtime = build_runtime(llm_settings_from(settings))
     if runtime is None:
         return list(topics), []
+    runner = StepRunner(settings=settings, backoff=SleepBackoff(sleep))
     stored = {t.topic_id: t for t in previous}
     out: list[Topic] = []
     usage: list[LLMUsage] = []
@@ -63,25 +73,21 @@ def label_topics_with_llm(
             out.append(topic.model_copy(update={"label": old.label, "summary": old.summary}))
             continue
         samples = [texts[m] for m in topic.member_ids[:12] if texts.get(m)]
-        for attempt in range(1, LABEL_ATTEMPTS + 1):
-            try:
-                answer, calls = runtime.label_topic(keywords=topic.keywords, sample_posts=samples)
-            except RetryableError as exc:
-                if attempt == LABEL_ATTEMPTS:
-                    log.warning("topic_label_fallback", topic=topic.topic_id, error=str(exc))
-                    out.append(topic)
-                    break
-                sleep(min(MAX_LABEL_WAIT_S, exc.retry_after_s or float(attempt)))
-            except TgParserError as exc:
-                log.warning("topic_label_fallback", topic=topic.topic_id, error=str(exc))
-                out.append(topic)
-                break
-            else:
-                usage.extend(calls)
-                out.append(
-                    topic.model_copy(
-                        update={"label": answer.label.strip(), "summary": answer.summary.strip()}
-                    )
-                )
-                break
+        step = Step(
+            type=StepType.TOPICS,
+            task_name=TaskName.LABEL,
+            args={"channel": channel, "run_id": run_id, "topic_id": topic.topic_id},
+            run_id=run_id,
+        )
+        result = runner.run(
+            step,
+            lambda topic=topic, samples=samples: runtime.label_topic(keywords=topic.keywords, sample_posts=samples),
+        )
+        if isinstance(result, GaveUp):
+            log.warning("topic_label_fallback", topic=topic.topic_id, error=str(result.error))
+            out.append(topic)
+            continue
+        answer, calls = result
+        usage.extend(calls)
+        out.append(topic.model_copy(update={"label": answer.label.strip(), "summary": answer.summary.strip()}))
     return out, usage

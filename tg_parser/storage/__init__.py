@@ -1,1 +1,32 @@
-"""tg_parser.storage."""
+"""Storage: the only package that imports SQLAlchemy.
+
+One module per aggregate, each a set of keyword-only functions over a
+:class:`~sqlalchemy.orm.Session` that return dataclasses or domain objects:
+
+* :mod:`~tg_parser.storage.channels`: channels, schedules, cursors;
+* :mod:`~tg_parser.storage.messages`: posts, versions, deletions;
+* :mod:`~tg_parser.storage.documents`: documents and the export/topicize reads;
+* :mod:`~tg_parser.storage.topics`: topics and memberships;
+* :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
+* :mod:`~tg_parser.storage.dead_letters`: work that gave up;
+* :mod:`~tg_parser.storage.usage`: LLM calls and their totals.
+
+Open a transaction with :func:`session_scope`; :class:`Session` is its type.
+"""
+
+from sqlalchemy.orm import Session
+
+from tg_parser.storage import channels, dead_letters, documents, messages, runs, topics, usage
+from tg_parser.storage.session import session_scope
+
+__all__ = [
+    "Session",
+    "channels",
+    "dead_letters",
+    "documents",
+    "messages",
+    "runs",
+    "session_scope",
+    "topics",
+    "usage",
+]

@@ -1,0 +1,253 @@
+"""Each step of a run executed through the step runner: the same code for the cluster and embedded.
+
+``tasks.pipeline`` calls these with a back-off that raises ``Task.retry``;
+embedded mode (:mod:`tg_parser.services.embedded`) calls them with
+:class:`~tg_parser.services.steps.SleepBackoff`. The give-up consequences are
+written here once:
+
+* a post that gives up: its item ``failed`` (once), a dead letter, and the run
+  goes on (it topicizes when its last item is terminal);
+* ingest, topicize or export giving up: a dead letter and the run ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TypeVar
+
+from tg_parser.config import Settings
+from tg_parser.domain.runs import ItemStatus, StepType, TaskName
+from tg_parser.errors import NotFoundError
+from tg_parser.export.writer import ExportResult
+from tg_parser.services import pipeline
+from tg_parser.services.dispatch import Dispatcher
+from tg_parser.services.processors import get_processor
+from tg_parser.services.steps import Backoff, GaveUp, GiveUpHook, Step, StepRunner, give_up
+from tg_parser.storage import Session, messages, runs, session_scope
+
+T = TypeVar("T")
+
+
+def _fail_run_hook(run_id: str | None) -> GiveUpHook:
+    """The consequence of a channel step giving up: its run ``failed`` (a dead letter is always written)."""
+
+    def hook(session: Session, error: BaseException, _attempts: int) -> bool:
+        if run_id is not None:
+            runs.fail_run(session, run_id=run_id, error=f"{type(error).__name__}: {error}")
+        return True
+
+    return hook
+
+
+def _channel_step(
+    *,
+    settings: Settings,
+    backoff: Backoff,
+    task: TaskName,
+    step_type: StepType,
+    channel: str,
+    run_id: str | None,
+    call: Callable[[], T],
+    attempt: int,
+) -> T | GaveUp:
+    step = Step(type=step_type, task_name=task, args={"channel": channel, "run_id": run_id}, run_id=run_id)
+    runner = StepRunner(settings=settings, backoff=backoff)
+    return runner.run(step, call, on_give_up=_fail_run_hook(run_id), attempt=attempt)
+
+
+def execute_ingest(
+    *,
+    settings: Settings,
+    channel: str,
+    run_id: str | None,
+    dispatcher: Dispatcher | None,
+    backoff: Backoff,
+    attempt: int = 1,
+    guard: Callable[[], AbstractContextManager[object]] | None = None,
+) -> pipeline.IngestReport | GaveUp:
+    """Run the ingest step of ``run_id`` under the ``ingest`` policy.
+
+    Args:
+        settings: Settings.
+        channel: Channel key.
+        run_id: The run (``None``: a bare import).
+        dispatcher: Where the run's next steps go.
+        backoff: How to wait between attempts.
+        attempt: Number of the first attempt made here.
+        guard: A context-manager factory held around each attempt (the
+            cluster's per-channel lock), or ``None``.
+
+    Returns:
+        The ingest report, or :class:`GaveUp` (the run is then ``failed`` and dead-lettered).
+    """
+
+    def call() -> pipeline.IngestReport:
+        with guard() if guard is not None else nullcontext():
+            return pipeline.ingest_channel(
+                settings=settings,
+                channel=channel,
+                run_id=run_id,
+                processor=get_processor(settings),
+                dispatcher=dispatcher,
+            )
+
+    return _channel_step(
+        settings=settings,
+        backoff=backoff,
+        task=TaskName.INGEST,
+        step_type=StepType.INGEST,
+        channel=channel,
+        run_id=run_id,
+        call=call,
+        attempt=attempt,
+    )
+
+
+def execute_topicize(
+    *,
+    settings: Settings,
+    channel: str,
+    run_id: str | None,
+    dispatcher: Dispatcher | None,
+    backoff: Backoff,
+    attempt: int = 1,
+) -> int | GaveUp:
+    """Run the topicize step under the ``topics`` policy; returns the topic count or :class:`GaveUp`."""
+    return _channel_step(
+        settings=settings,
+        backoff=backoff,
+        task=TaskName.TOPICIZE,
+        step_type=StepType.TOPICS,
+        channel=channel,
+        run_id=run_id,
+        call=lambda: pipeline.topicize_channel(
+            settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher
+        ),
+        attempt=attempt,
+    )
+
+
+def execute_export(
+    *,
+    settings: Settings,
+    channel: str,
+    run_id: str | None,
+    backoff: Backoff,
+    export_dir: str | None = None,
+    attempt: int = 1,
+) -> ExportResult | None | GaveUp:
+    """Run the export step under the ``export`` policy; ``None`` when skipped as a redelivery."""
+    return _channel_step(
+        settings=settings,
+        backoff=backoff,
+        task=TaskName.EXPORT,
+        step_type=StepType.EXPORT,
+        channel=channel,
+        run_id=run_id,
+        call=lambda: pipeline.export_channel(
+            settings=settings, channel=channel, run_id=run_id, export_dir=export_dir
+        ),
+        attempt=attempt,
+    )
+
+
+def execute_process(
+    *,
+    settings: Settings,
+    run_id: str | None,
+    message_pk: int,
+    dispatcher: Dispatcher | None,
+    backoff: Backoff,
+    attempt: int = 1,
+) -> str:
+    """Run the process step of one post under the ``process`` policy.
+
+    Returns:
+        ``processed``, ``current`` or ``skipped`` (see
+        :func:`~tg_parser.services.pipeline.process_message`), or ``failed``
+        after the post was dead-lettered; the run goes on either way.
+    """
+    runner = StepRunner(settings=settings, backoff=backoff)
+    outcome = runner.run(
+        _process_step(settings, run_id=run_id, message_pk=message_pk),
+        lambda: pipeline.process_message(
+            settings=settings,
+            run_id=run_id,
+            message_pk=message_pk,
+            processor=get_processor(settings),
+            dispatcher=dispatcher,
+        ),
+        on_give_up=_item_failed_hook(run_id=run_id, message_pk=message_pk),
+        attempt=attempt,
+    )
+    if isinstance(outcome, GaveUp):
+        _after_post_failed(settings, run_id=run_id, message_pk=message_pk, dispatcher=dispatcher)
+        return "failed"
+    return outcome
+
+
+def record_failure(
+    *,
+    settings: Settings,
+    run_id: str | None,
+    message_pk: int,
+    error: BaseException,
+    attempts: int,
+    dispatcher: Dispatcher | None,
+) -> None:
+    """Give up on one post now: what the step runner does when a post's policy gives up.
+
+    Its item becomes ``failed`` and a dead letter is written, once however
+    often this is called; the run goes on.
+    """
+    give_up(
+        settings=settings,
+        step=_process_step(settings, run_id=run_id, message_pk=message_pk),
+        error=error,
+        attempts=attempts,
+        on_give_up=_item_failed_hook(run_id=run_id, message_pk=message_pk),
+    )
+    _after_post_failed(settings, run_id=run_id, message_pk=message_pk, dispatcher=dispatcher)
+
+
+def _process_step(settings: Settings, *, run_id: str | None, message_pk: int) -> Step:
+    """The process step of one post, with the dead letter's arguments (channel key and message id)."""
+    with session_scope(settings.database_url) as session:
+        try:
+            stored = messages.load_message(session, message_pk=message_pk)
+            key, mid = stored.channel.key, stored.message.message_id
+        except NotFoundError:
+            key, mid = None, None
+    args = {"run_id": run_id, "message_pk": message_pk, "channel": key, "message_id": mid}
+    return Step(type=StepType.PROCESS, task_name=TaskName.PROCESS, args=args, run_id=run_id)
+
+
+def _item_failed_hook(*, run_id: str | None, message_pk: int) -> GiveUpHook:
+    def hook(session: Session, error: BaseException, attempts: int) -> bool:
+        if run_id is None:
+            return True
+        # Only the first give-up of an item writes its dead letter (a redelivery gives up again).
+        return runs.finish_item(
+            session,
+            run_id=run_id,
+            message_pk=message_pk,
+            status=ItemStatus.FAILED,
+            attempts=attempts,
+            error=f"{type(error).__name__}: {error}",
+        )
+
+    return hook
+
+
+def _after_post_failed(
+    settings: Settings, *, run_id: str | None, message_pk: int, dispatcher: Dispatcher | None
+) -> None:
+    if run_id is None:
+        return
+    with session_scope(settings.database_url) as session:
+        try:
+            key = messages.load_message(session, message_pk=message_pk).channel.key
+        except NotFoundError:
+            return
+    pipeline.maybe_finish_processing(settings.database_url, channel=key, run_id=run_id, dispatcher=dispatcher)

@@ -1,0 +1,91 @@
+"""The topics aggregate: a channel's topics and which posts belong to each.
+
+Keyword-only functions over a :class:`~sqlalchemy.orm.Session` (the caller
+commits); reads return domain :class:`~tg_parser.domain.Topic` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tg_parser.domain import Topic
+from tg_parser.storage._common import strip_nul
+from tg_parser.storage.tables import MessageRow, TopicMemberRow, TopicRow, utcnow
+from tg_parser.storage.upsert import insert_for
+
+
+def replace_topics(
+    session: Session, *, channel_pk: int, topics: Sequence[Topic], pk_by_message_id: dict[int, int]
+) -> None:
+    """Replace the channel's topics and memberships with ``topics``.
+
+    Topics are upserted by their deterministic key, so ids of unchanged topics
+    survive; topics that no longer exist are removed.
+    """
+    keys = [t.topic_id for t in topics]
+    member_pks = list(pk_by_message_id.values())
+    for start in range(0, len(member_pks), 1000):
+        chunk = member_pks[start : start + 1000]
+        session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_(chunk)))
+    session.execute(
+        delete(TopicRow).where(TopicRow.channel_id == channel_pk, TopicRow.topic_key.not_in(keys or [""]))
+    )
+    for topic in topics:
+        values = strip_nul(
+            {
+                "channel_id": channel_pk,
+                "topic_key": topic.topic_id,
+                "label": topic.label,
+                "keywords": list(topic.keywords),
+                "summary": topic.summary,
+                "size": topic.size,
+            }
+        )
+        stmt = insert_for(session, TopicRow).values(**values, updated_at=utcnow())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["topic_key"],
+            set_={k: v for k, v in values.items() if k != "topic_key"} | {"updated_at": utcnow()},
+        )
+        session.execute(stmt)
+        topic_pk = session.execute(
+            select(TopicRow.id).where(TopicRow.topic_key == topic.topic_id)
+        ).scalar_one()
+        rows = [{"message_pk": pk_by_message_id[m], "topic_id": topic_pk} for m in topic.member_ids]
+        if rows:
+            session.execute(insert_for(session, TopicMemberRow), rows)
+
+
+def list_topics(session: Session, *, channel_pk: int) -> list[Topic]:
+    """Return the channel's stored topics with member message ids, by topic key."""
+    topics = (
+        session.execute(select(TopicRow).where(TopicRow.channel_id == channel_pk).order_by(TopicRow.id))
+        .scalars()
+        .all()
+    )
+    members: dict[int, list[int]] = {t.id: [] for t in topics}
+    stmt = (
+        select(TopicMemberRow.topic_id, MessageRow.message_id)
+        .join(MessageRow, MessageRow.id == TopicMemberRow.message_pk)
+        .where(MessageRow.channel_id == channel_pk)
+    )
+    for topic_pk, mid in session.execute(stmt):
+        members.setdefault(topic_pk, []).append(int(mid))
+    out = [
+        Topic(
+            topic_id=t.topic_key,
+            label=t.label,
+            keywords=list(t.keywords or []),
+            summary=t.summary,
+            member_ids=sorted(members.get(t.id, [])),
+        )
+        for t in topics
+    ]
+    return sorted(out, key=lambda t: _topic_order(t.topic_id))
+
+
+def _topic_order(topic_key: str) -> tuple[int, str]:
+    tail = topic_key.rsplit("-", 1)[-1]
+    return (int(tail), topic_key) if tail.isdigit() else (1 << 30, topic_key)
