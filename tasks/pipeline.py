@@ -42,7 +42,11 @@ def run_pipeline(self: Task, channel: str, export_dir: str | None = None) -> str
     settings = get_settings()
     run_id = _run_id(self, None)
     pipeline.start_run(
-        database_url=settings.database_url, channel=channel, run_id=run_id, mode="celery", export_dir=export_dir
+        database_url=settings.database_url,
+        channel=channel,
+        run_id=run_id,
+        mode="celery",
+        export_dir=export_dir,
     )
     app.send_task(TaskName.INGEST.value, args=(channel, run_id), headers=correlation_headers())
     return run_id

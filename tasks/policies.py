@@ -40,4 +40,6 @@ class CeleryBackoff:
 
     def wait(self, *, delay_s: float, error: BaseException, attempt: int) -> None:  # noqa: ARG002
         """Raise ``Task.retry`` with ``countdown = min(delay_s, max_countdown_s())``."""
-        raise self._task.retry(exc=error, countdown=min(delay_s, max_countdown_s()), max_retries=None) from error
+        raise self._task.retry(
+            exc=error, countdown=min(delay_s, max_countdown_s()), max_retries=None
+        ) from error

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.ops_cli import ops_argv
 from tg_parser.config import load_settings
-from tg_parser.services import pipeline
+from tg_parser.services import channels as channels_service
 from tg_parser.services.embedded import run_channel_embedded
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def test_serve_publishes_pipeline_counters_from_postgresql(
 ) -> None:
     """After a run on PostgreSQL, /metrics shows its posts, the run and its duration; then a second run."""
     settings = load_settings(database_url=pg_url, export_dir=str(tmp_path / "exports"))
-    key = pipeline.register_export(database_url=pg_url, path=sample_export)[0].key
+    key = channels_service.register_export(database_url=pg_url, path=sample_export)[0].key
     run_channel_embedded(settings=settings, channel=key)
     posts = sum(
         1 for m in json.loads(sample_export.read_text(encoding="utf-8"))["messages"] if m["type"] == "message"

@@ -24,13 +24,14 @@ from tg_parser.domain import Message
 from tg_parser.errors import PermanentError
 from tg_parser.processing.base import ProcessingResult
 from tg_parser.processing.offline import OfflineProcessor
-from tg_parser.services import pipeline
-from tg_parser.services.deadletters import replay_dead_letters
+from tg_parser.services import channels as channels_service
+from tg_parser.services import execute, pipeline
+from tg_parser.services.dead_letters import replay_dead_letters
 from tg_parser.services.schedule import claim_due_channels
 from tg_parser.services.sweeper import sweep_stalled_runs
-from tg_parser.storage import repositories as repo
+from tg_parser.storage import channels, messages, runs
 from tg_parser.storage.session import session_scope
-from tg_parser.storage.tables import ChannelRow, DeadLetterRow, DocumentRow, RunRow, utcnow
+from tg_parser.storage.tables import ChannelRow, DeadLetterRow, DocumentRow, RunItemRow, RunRow, utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ class FailingFor:
 
 def _ingest(url: str, sample: Path, dispatcher: RecordingDispatcher, tmp: Path) -> tuple[str, str, list[int]]:
     settings = load_settings(database_url=url, export_dir=str(tmp / "out"))
-    key = pipeline.register_export(database_url=url, path=sample)[0].key
+    key = channels_service.register_export(database_url=url, path=sample)[0].key
     run_id = str(uuid.uuid4())
     pipeline.start_run(database_url=url, channel=key, run_id=run_id, mode="test")
     pipeline.ingest_channel(
@@ -113,7 +114,7 @@ def test_topicize_fires_once_under_concurrent_and_duplicate_delivery(
     assert disp.topicized == [run_id]
     assert outcomes["processed"] >= len(pks)  # two racing copies may both process; the upsert keeps one
     with session_scope(pg_url) as s:
-        counts = repo.run_counts(s, run_id=run_id)
+        counts = runs.run_counts(s, run_id=run_id)
         docs = s.execute(select(func.count()).select_from(DocumentRow)).scalar_one()
         assert s.get(RunRow, run_id).status == "topicizing"
     assert (counts.done, counts.pending, counts.failed) == (len(pks), 0, 0)
@@ -134,7 +135,7 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
     settings = load_settings(database_url=pg_url, export_dir=str(tmp_path / "out"))
     with session_scope(pg_url) as s:
         bad_pk = pks[3]
-        bad_id = repo.load_message(s, message_pk=bad_pk)[0].message_id
+        bad_id = messages.load_message(s, message_pk=bad_pk).message.message_id
     failing = FailingFor({bad_id})
     for pk in pks:
         try:
@@ -143,7 +144,7 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
             )
         except PermanentError as exc:
             for _ in range(2):  # a give-up recorded twice still makes one dead letter
-                pipeline.record_failure(
+                execute.record_failure(
                     settings=settings, run_id=run_id, message_pk=pk, error=exc, attempts=1, dispatcher=disp
                 )
     assert disp.topicized == [run_id]
@@ -151,7 +152,7 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
     pipeline.export_channel(settings=settings, channel=key, run_id=run_id)
     with session_scope(pg_url) as s:
         assert s.get(RunRow, run_id).status == "succeeded"
-        c = repo.run_counts(s, run_id=run_id)
+        c = runs.run_counts(s, run_id=run_id)
         letters = s.execute(select(DeadLetterRow)).scalars().all()
         assert (c.done, c.failed) == (len(pks) - 1, 1)
         assert [(d.task_name, d.args["message_pk"], d.error_type) for d in letters] == [
@@ -169,7 +170,7 @@ def test_failed_posts_are_dead_lettered_and_replay_fixes_the_counts(
     pipeline.topicize_channel(settings=settings, channel=key, run_id=run_id, dispatcher=disp)
     pipeline.export_channel(settings=settings, channel=key, run_id=run_id)
     with session_scope(pg_url) as s:
-        c = repo.run_counts(s, run_id=run_id)
+        c = runs.run_counts(s, run_id=run_id)
         assert (c.done, c.failed, c.pending) == (len(pks), 0, 0)
         assert s.get(RunRow, run_id).status == "succeeded"
         assert s.execute(select(DeadLetterRow.resolved)).scalars().all() == [True]
@@ -196,7 +197,7 @@ def test_sweeper_redrives_a_stalled_run_once_then_backs_off(
             .where(RunRow.id == run_id)
             .values(created_at=old, ingested_at=old, heartbeat_at=old)
         )
-        s.execute(update(repo.RunItemRow).where(repo.RunItemRow.run_id == run_id).values(updated_at=old))
+        s.execute(update(RunItemRow).where(RunItemRow.run_id == run_id).values(updated_at=old))
     disp.processed.clear()
     redrives = sweep_stalled_runs(settings=settings, dispatcher=disp, resend_ingest=lambda **_: None)
     assert [(r.run_id, r.status, r.resent) for r in redrives] == [(run_id, "processing", len(pks) - 10)]
@@ -206,13 +207,16 @@ def test_sweeper_redrives_a_stalled_run_once_then_backs_off(
 
 def test_two_schedulers_never_claim_the_same_run(pg_url: str, sample_export: Path) -> None:
     """Due channels claimed by 6 racing schedulers are each claimed exactly once."""
-    pipeline.register_export(database_url=pg_url, path=sample_export)
-    keys = [pipeline.register_telegram(database_url=pg_url, reference=f"@chan_{i:03d}x") for i in range(20)]
+    channels_service.register_export(database_url=pg_url, path=sample_export)
+    keys = [
+        channels_service.register_telegram(database_url=pg_url, reference=f"@chan_{i:03d}x")
+        for i in range(20)
+    ]
     with session_scope(pg_url) as s:
         for key in keys:
-            repo.set_schedule(s, key=key, every_s=900)
+            channels.set_schedule(s, key=key, every_s=900)
         s.execute(update(ChannelRow).values(next_run_at=utcnow() - timedelta(minutes=30)))
-        repo.set_paused(s, key=keys[0], paused=True)
+        channels.set_paused(s, key=keys[0], paused=True)
     barrier = threading.Barrier(6)
 
     def tick() -> list[str]:

@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, text
 from tests.integration.ops_cli import ops_cli
 from tg_parser.config import load_settings
 from tg_parser.errors import PermanentError
-from tg_parser.services import pipeline
+from tg_parser.services import channels as channels_service
+from tg_parser.services import execute
 from tg_parser.services.embedded import run_channel_embedded
-from tg_parser.storage import migrate
-from tg_parser.storage import repositories as repo
+from tg_parser.storage import channels, dead_letters, documents, migrate
 from tg_parser.storage.copy import copy_tables, table_digests
 from tg_parser.storage.session import get_engine, session_scope
 
@@ -55,17 +55,17 @@ def processed_sample(sample_export: Path, tmp_path_factory: pytest.TempPathFacto
     url = f"sqlite:///{path}"
     migrate.upgrade(url)
     settings = load_settings(database_url=url, export_dir=str(path.parent / "exports"))
-    key = pipeline.register_export(database_url=url, path=sample_export)[0].key
+    key = channels_service.register_export(database_url=url, path=sample_export)[0].key
     run_channel_embedded(settings=settings, channel=key)
     with session_scope(url) as session:
         first_post = min(
             pk
-            for pk, _mid, _t, _k in repo.topic_inputs(
-                session, channel_pk=repo.get_channel(session, key=key).id
+            for pk, _mid, _t, _k in documents.topic_inputs(
+                session, channel_pk=channels.get_channel(session, key=key).id
             )
         )
     # A post that gave up: a dead letter with non-ASCII text and JSON arguments.
-    pipeline.record_failure(
+    execute.record_failure(
         settings=settings,
         run_id=None,
         message_pk=first_post,
@@ -155,7 +155,7 @@ def test_non_empty_target_is_refused_without_force(
         == 0
     )
     with session_scope(src) as session:
-        repo.add_dead_letter(
+        dead_letters.add_dead_letter(
             session,
             run_id=None,
             task_name="tg_parser.ingest_channel",
@@ -204,7 +204,7 @@ def test_copied_database_exports_the_same_documents_and_takes_new_rows(
             max_ids[table] = conn.execute(text(f"select max(id) from {table}")).scalar_one()  # noqa: S608
     engine.dispose()
     with session_scope(pg_empty_url) as session:
-        channel_pk = repo.upsert_channel(
+        channel_pk = channels.upsert_channel(
             session,
             key="new-channel",
             telegram_id=42,
@@ -214,7 +214,7 @@ def test_copied_database_exports_the_same_documents_and_takes_new_rows(
             source_kind="export",
             source="{}",
         )
-        letter_id = repo.add_dead_letter(
+        letter_id = dead_letters.add_dead_letter(
             session, run_id=None, task_name="t", args={}, error_type="E", error_message="m", attempts=1
         )
     assert channel_pk == max_ids["channels"] + 1

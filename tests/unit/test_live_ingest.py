@@ -14,7 +14,8 @@ import pytest
 
 from tests.unit.test_telethon_source import FakeClient, channel, post
 from tg_parser.config import load_settings
-from tg_parser.services import pipeline, telegram_ingest
+from tg_parser.services import channels as channels_service
+from tg_parser.services import telegram_ingest
 from tg_parser.services.embedded import run_channel_embedded
 from tg_parser.sources import telethon_runtime
 
@@ -64,7 +65,7 @@ def test_live_channel_backfills_then_syncs_edits_and_deletions(
 ) -> None:
     """First run backfills every post; the next sees an edit, a deletion and a new post, nothing else."""
     settings = load_settings(database_url=sqlite_url, export_dir=str(tmp_path / "out"))
-    key = pipeline.register_telegram(database_url=sqlite_url, reference="https://t.me/trantor")
+    key = channels_service.register_telegram(database_url=sqlite_url, reference="https://t.me/trantor")
     assert key == "trantor"
     first = run_channel_embedded(settings=settings, channel=key)
     assert first.ingest.posts_read == 30
@@ -93,12 +94,13 @@ def test_private_channel_fails_the_run_with_a_clear_error(
 ) -> None:
     """An unknown channel fails its run with a message naming it; other channels are untouched."""
     settings = load_settings(database_url=sqlite_url, export_dir=str(tmp_path / "out"))
-    key = pipeline.register_telegram(database_url=sqlite_url, reference="@nosuchchannel")
+    key = channels_service.register_telegram(database_url=sqlite_url, reference="@nosuchchannel")
     from tg_parser.errors import PermanentError
 
     with pytest.raises(PermanentError, match="nosuchchannel"):
         run_channel_embedded(settings=settings, channel=key)
     ok = run_channel_embedded(
-        settings=settings, channel=pipeline.register_telegram(database_url=sqlite_url, reference="@trantor")
+        settings=settings,
+        channel=channels_service.register_telegram(database_url=sqlite_url, reference="@trantor"),
     )
     assert ok.ingest.posts_read == 30

@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tg_parser.config import Settings, load_settings
 from tg_parser.errors import PermanentError
 from tg_parser.processing.base import LLMUsage
-from tg_parser.services import pipeline
+from tg_parser.services import channels as channels_service
+from tg_parser.services import execute
 from tg_parser.services.embedded import run_channel_embedded
 from tg_parser.services.metrics import RUN_DURATION_BUCKETS_S, build_registry
-from tg_parser.storage import migrate
-from tg_parser.storage import repositories as repo
+from tg_parser.storage import channels, dead_letters, documents, migrate, usage as usage_store
 from tg_parser.storage.session import get_engine, session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def processed_sample(
     path = tmp_path_factory.mktemp("metrics-db") / "processed.db"
     url = f"sqlite:///{path}"
     migrate.upgrade(url)
-    key = pipeline.register_export(database_url=url, path=sample_export)[0].key
+    key = channels_service.register_export(database_url=url, path=sample_export)[0].key
     started = time.monotonic()
     run_channel_embedded(settings=_settings(url, path.parent), channel=key)
     wall_s = time.monotonic() - started
@@ -96,7 +96,7 @@ def test_post_and_run_counters_match_the_pipeline(
     url, key = db
     samples = scrape(url)
     with session_scope(url) as session:
-        documents = repo.count_rows(session)["documents"]
+        documents = usage_store.count_rows(session)["documents"]
     assert value(samples, "tg_parser_metrics_database_up") == 1
     assert value(samples, "tg_parser_posts_ingested_total", channel=key) == sample_posts(sample_export)
     assert value(samples, "tg_parser_posts_processed_total", channel=key) == documents > 100
@@ -135,9 +135,9 @@ def test_failures_and_dead_letters_are_counted_per_channel(db: tuple[str, str], 
     """A post that gave up counts as failed and dead-lettered for its channel; no channel is `unknown`."""
     url, key = db
     with session_scope(url) as session:
-        channel_pk = repo.get_channel(session, key=key).id
-        post_pk = repo.topic_inputs(session, channel_pk=channel_pk)[0][0]
-    pipeline.record_failure(
+        channel_pk = channels.get_channel(session, key=key).id
+        post_pk = documents.topic_inputs(session, channel_pk=channel_pk)[0][0]
+    execute.record_failure(
         settings=_settings(url, tmp_path),
         run_id=None,
         message_pk=post_pk,
@@ -146,7 +146,7 @@ def test_failures_and_dead_letters_are_counted_per_channel(db: tuple[str, str], 
         dispatcher=None,
     )
     with session_scope(url) as session:
-        repo.add_dead_letter(
+        dead_letters.add_dead_letter(
             session,
             run_id=None,
             task_name="tg_parser.ingest_channel",
@@ -155,7 +155,7 @@ def test_failures_and_dead_letters_are_counted_per_channel(db: tuple[str, str], 
             error_message="bad message",
             attempts=1,
         )
-        repo.add_dead_letter(
+        dead_letters.add_dead_letter(
             session,
             run_id=None,
             task_name="tg_parser.export_channel",
@@ -181,8 +181,8 @@ def test_llm_tokens_and_cost_per_provider_model_and_direction(db: tuple[str, str
         LLMUsage(provider="ollama", model="qwen2.5:7b", input_tokens=50, output_tokens=20, cost_usd=None),
     ]
     with session_scope(url) as session:
-        channel_pk = repo.get_channel(session, key=key).id
-        repo.record_llm_calls(session, usage=usage, run_id=None, channel_pk=channel_pk, message_pk=None)
+        channel_pk = channels.get_channel(session, key=key).id
+        usage_store.record_llm_calls(session, usage=usage, run_id=None, channel_pk=channel_pk, message_pk=None)
     samples = scrape(url)
     openai = {"provider": "openai", "model": "gpt-5-mini"}
     ollama = {"provider": "ollama", "model": "qwen2.5:7b"}

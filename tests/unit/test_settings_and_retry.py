@@ -89,19 +89,3 @@ def test_visibility_timeout_shorter_than_retries_plus_time_limit_is_refused() ->
         s.check_visibility_timeout()
     load_settings(celery_broker_url="redis://x:6379/0").check_visibility_timeout()
     load_settings(celery_broker_url="amqp://x", redis_visibility_timeout_s=60).check_visibility_timeout()
-
-
-def test_retry_decision_retries_only_retryable_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The task layer retries a RetryableError with attempts left, never a permanent one."""
-    from tasks.policies import decide
-    from tg_parser.config import get_settings
-    from tg_parser.errors import PermanentError, RetryableError
-
-    monkeypatch.setenv("RETRY_PROCESS_MAX_ATTEMPTS", "2")
-    get_settings.cache_clear()
-    first = decide("tg_parser.process_message", retries_done=0, error=RetryableError("429", retry_after_s=7))
-    assert first.retry
-    assert first.countdown_s >= 7
-    assert not decide("tg_parser.process_message", retries_done=1, error=RetryableError("429")).retry
-    assert not decide("tg_parser.process_message", retries_done=0, error=PermanentError("400")).retry
-    assert not decide("tg_parser.process_message", retries_done=0, error=ValueError("bug")).retry

@@ -29,7 +29,7 @@ from tg_parser.sources.telethon_source import (
     TelethonSource,
     convert_entities,
     media_type,
-    parse_channel_ref,
+    to_peer,
 )
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
@@ -245,12 +245,12 @@ def test_resolves_usernames_links_and_numeric_ids() -> None:
     assert {i.telegram_id for i in infos} == {CHAN_ID}
     assert infos[0].username == "trantor"
     assert infos[0].chat_type == "public_channel"
-    assert parse_channel_ref(-1001878264527) == types.PeerChannel(CHAN_ID)
-    assert parse_channel_ref("-4567") == types.PeerChat(4567)
+    assert to_peer(-1001878264527) == types.PeerChannel(CHAN_ID)
+    assert to_peer("-4567") == types.PeerChat(4567)
     with pytest.raises(InputError, match="invite link"):
-        parse_channel_ref("https://t.me/+AbCdEf")
+        to_peer("https://t.me/+AbCdEf")
     with pytest.raises(InputError):
-        parse_channel_ref("not a name!")
+        to_peer("not a name!")
 
 
 def test_unknown_username_and_uncached_id_are_permanent_errors_naming_the_channel() -> None:

@@ -60,7 +60,7 @@ class ChannelRef:
         return channel_key(username=self.username, telegram_id=self.telegram_id or 0)
 
     def __str__(self) -> str:
-        """The canonical spelling: ``@name``, the bare id, or the negative basic-group id."""
+        """Return the canonical spelling: ``@name``, the bare id, or the negative basic-group id."""
         if self.kind is RefKind.USERNAME:
             return f"@{self.username}"
         if self.kind is RefKind.CHAT_ID:
@@ -117,8 +117,7 @@ def _t_me_path(text: str) -> str | None:
     candidate = text if "://" in text else f"https://{text}"
     parts = urlsplit(candidate)
     host = (parts.hostname or "").lower()
-    if host.startswith("www."):
-        host = host[4:]
+    host = host.removeprefix("www.")
     if host not in _HOSTS or not ("/" in text or "://" in text):
         return None
     return parts.path.lstrip("/")

@@ -98,7 +98,7 @@ def register_telegram(
     since: datetime | None = None,
     limit: int | None = None,
 ) -> str:
-    """Register a live Telegram channel by any reference :func:`~tg_parser.domain.channel_refs.parse_channel_ref` accepts.
+    """Register a live Telegram channel by any reference ``parse_channel_ref`` accepts.
 
     Nothing is sent to Telegram here; the first run resolves the channel.
     ``since`` and ``limit`` bound the first run's backfill (posts sent at or
@@ -172,7 +172,9 @@ def add_channel(
     if Path(source).exists():
         keys = [
             c.key
-            for c in register_export(database_url=database_url, path=source, username=username, export_dir=export_dir)
+            for c in register_export(
+                database_url=database_url, path=source, username=username, export_dir=export_dir
+            )
         ]
     else:
         keys = [

@@ -41,7 +41,9 @@ class StartRun(Protocol):
         ...
 
 
-def list_dead_letters(*, database_url: str, include_resolved: bool = False, limit: int = 100) -> list[DeadLetter]:
+def list_dead_letters(
+    *, database_url: str, include_resolved: bool = False, limit: int = 100
+) -> list[DeadLetter]:
     """Return dead letters, newest first (unresolved only unless ``include_resolved``)."""
     with session_scope(database_url) as session:
         return dead_letters.list_dead_letters(session, include_resolved=include_resolved, limit=limit)

@@ -66,7 +66,11 @@ def run_channel_embedded(
     """
     run_id = run_id or str(uuid.uuid4())
     pipeline.start_run(
-        database_url=settings.database_url, channel=channel, run_id=run_id, mode="embedded", export_dir=export_dir
+        database_url=settings.database_url,
+        channel=channel,
+        run_id=run_id,
+        mode="embedded",
+        export_dir=export_dir,
     )
     total = 0
 

@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 def _fail_run_hook(run_id: str | None) -> GiveUpHook:
-    """The consequence of a channel step giving up: its run ``failed`` (a dead letter is always written)."""
+    """Return the give-up consequence of a channel step: its run fails (a dead letter is always written)."""
 
     def hook(session: Session, error: BaseException, _attempts: int) -> bool:
         if run_id is not None:
@@ -136,7 +136,7 @@ def execute_export(
     backoff: Backoff,
     export_dir: str | None = None,
     attempt: int = 1,
-) -> ExportResult | None | GaveUp:
+) -> ExportResult | GaveUp | None:
     """Run the export step under the ``export`` policy; ``None`` when skipped as a redelivery."""
     return _channel_step(
         settings=settings,
@@ -212,7 +212,7 @@ def record_failure(
 
 
 def _process_step(settings: Settings, *, run_id: str | None, message_pk: int) -> Step:
-    """The process step of one post, with the dead letter's arguments (channel key and message id)."""
+    """Return the process step of one post, with its dead-letter arguments (channel key, message id)."""
     with session_scope(settings.database_url) as session:
         try:
             stored = messages.load_message(session, message_pk=message_pk)

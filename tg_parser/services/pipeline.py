@@ -272,7 +272,9 @@ def process_message(
             analysis=result.analysis,
         )
         with session_scope(db) as session:
-            documents.upsert_document(session, message_pk=message_pk, channel_pk=channel_pk, document=document)
+            documents.upsert_document(
+                session, message_pk=message_pk, channel_pk=channel_pk, document=document
+            )
             usage.record_llm_calls(
                 session, usage=result.usage, run_id=run_id, channel_pk=channel_pk, message_pk=message_pk
             )

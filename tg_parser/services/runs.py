@@ -46,7 +46,7 @@ class RunView:
         return self.run.status in TERMINAL_RUN_STATES
 
     def to_dict(self) -> dict[str, Any]:
-        """The run as JSON-ready data (the shape of ``runs show`` and ``GET /runs/{id}``)."""
+        """Return the run as JSON-ready data (the shape of ``runs show`` and ``GET /runs/{id}``)."""
         r = self.run
         return {
             "run_id": r.id,
@@ -105,7 +105,10 @@ def show_run(*, database_url: str, run_id: str) -> RunView:
             channel_title=title,
             failures=[
                 Failure(
-                    dead_letter_id=d.id, task=d.task_name, args=d.args, error=f"{d.error_type}: {d.error_message}"
+                    dead_letter_id=d.id,
+                    task=d.task_name,
+                    args=d.args,
+                    error=f"{d.error_type}: {d.error_message}",
                 )
                 for d in sorted(letters, key=lambda d: d.id)
             ],
@@ -124,4 +127,3 @@ def poll_runs(*, database_url: str, run_ids: list[str]) -> dict[str, RunView | N
                 continue
             out[rid] = RunView(run=run, items=runs.run_counts(session, run_id=rid))
     return out
-

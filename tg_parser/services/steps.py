@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import structlog
+
 from tg_parser.config import Settings
 from tg_parser.domain.runs import StepType, TaskName
 from tg_parser.storage import Session, dead_letters, session_scope
@@ -153,7 +154,9 @@ class StepRunner:
             except Exception as exc:  # noqa: BLE001 - the policy decides; one bad step never sinks a run
                 delay = policy.retry_delay_s(attempts_made=attempt, error=exc, rand=self._rand())
                 if delay is None:
-                    give_up(settings=self._settings, step=step, error=exc, attempts=attempt, on_give_up=on_give_up)
+                    give_up(
+                        settings=self._settings, step=step, error=exc, attempts=attempt, on_give_up=on_give_up
+                    )
                     return GaveUp(error=exc, attempts=attempt)
                 log.info(
                     "step_retrying",

@@ -10,9 +10,8 @@ nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
@@ -52,7 +51,9 @@ def sweep_stalled_runs(
     """
     db = settings.database_url
     with session_scope(db) as session:
-        stalled = runs.stalled_runs(session, now=datetime.now(UTC), stall_timeout_s=settings.run_stall_timeout_s)
+        stalled = runs.stalled_runs(
+            session, now=datetime.now(UTC), stall_timeout_s=settings.run_stall_timeout_s
+        )
     out = []
     for run in stalled:
         run_id, status, key = run.id, run.status, run.channel_key

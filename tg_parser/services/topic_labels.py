@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import structlog
 
@@ -79,15 +80,14 @@ def label_topics_with_llm(
             args={"channel": channel, "run_id": run_id, "topic_id": topic.topic_id},
             run_id=run_id,
         )
-        result = runner.run(
-            step,
-            lambda topic=topic, samples=samples: runtime.label_topic(keywords=topic.keywords, sample_posts=samples),
-        )
+        result = runner.run(step, partial(runtime.label_topic, keywords=topic.keywords, sample_posts=samples))
         if isinstance(result, GaveUp):
             log.warning("topic_label_fallback", topic=topic.topic_id, error=str(result.error))
             out.append(topic)
             continue
         answer, calls = result
         usage.extend(calls)
-        out.append(topic.model_copy(update={"label": answer.label.strip(), "summary": answer.summary.strip()}))
+        out.append(
+            topic.model_copy(update={"label": answer.label.strip(), "summary": answer.summary.strip()})
+        )
     return out, usage

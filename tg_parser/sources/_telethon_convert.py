@@ -24,17 +24,12 @@ from telethon import utils
 from telethon.tl import types
 
 from tg_parser.domain import ChatInfo, Entity, EntityType, Message, Reaction
-from tg_parser.domain.permalinks import bare_channel_id, normalise_username
-from tg_parser.errors import InputError
+from tg_parser.domain.channel_refs import RefKind, parse_channel_ref
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 _SURROGATE_MIN = 0x10000
-_BOT_API_PREFIX = 1_000_000_000_000
-_PRIVATE_LINK_RE = re.compile(r"^(?:https?://)?t\.me/c/(\d+)(?:/\d+)?/?$", re.IGNORECASE)
-_INVITE_LINK_RE = re.compile(r"^(?:https?://)?t\.me/(?:\+|joinchat/)", re.IGNORECASE)
-_PUBLIC_LINK_RE = re.compile(r"^(?:https?://)?t\.me/([^/?#]+)", re.IGNORECASE)
 
 _ENTITY_TYPES: dict[type, EntityType] = {
     types.MessageEntityBold: EntityType.BOLD,
@@ -79,43 +74,24 @@ _MEDIA_TYPES: dict[type, str] = {
 # -- references and chats --------------------------------------------------------------------
 
 
-def parse_channel_ref(channel: str | int) -> str | types.PeerChannel | types.PeerChat:
-    """Turn what a user typed into something ``client.get_entity`` accepts.
+def to_peer(channel: str | int) -> str | types.PeerChannel | types.PeerChat:
+    """Turn a channel reference into something ``client.get_entity`` accepts.
 
-    Args:
-        channel: ``@name``, ``name``, ``https://t.me/name`` (``/123`` post
-            suffix allowed), ``https://t.me/c/<id>``, ``1878264527``,
-            ``-1001878264527`` (a channel) or ``-12345`` (a basic group).
+    The reference is parsed by :func:`tg_parser.domain.channel_refs.parse_channel_ref`
+    (every form it accepts: ``@name``, ``t.me`` links, ``tg://resolve``, ids).
 
     Returns:
-        A username, or a ``PeerChannel`` / ``PeerChat``.
+        A username, or a ``PeerChannel`` (channels and supergroups) / ``PeerChat`` (basic groups).
 
     Raises:
         InputError: Invite links or anything that is no username, link or id.
     """
-    if isinstance(channel, int) or re.fullmatch(r"-?\d+", str(channel).strip()):
-        value = int(channel)
-        if value < 0 and -value < _BOT_API_PREFIX:
-            return types.PeerChat(-value)
-        return types.PeerChannel(bare_channel_id(value))
-    text = str(channel).strip()
-    private = _PRIVATE_LINK_RE.match(text)
-    if private:
-        return types.PeerChannel(int(private.group(1)))
-    if _INVITE_LINK_RE.match(text):
-        msg = f"{text!r} is an invite link; join the chat and add it by @username or id"
-        raise InputError(msg)
-    public = _PUBLIC_LINK_RE.match(text)
-    name = public.group(1) if public else text
-    try:
-        username = normalise_username(name)
-    except ValueError as exc:
-        msg = f"{text!r} is not a channel username, t.me link or numeric id"
-        raise InputError(msg) from exc
-    if username is None:
-        msg = "empty channel reference"
-        raise InputError(msg)
-    return username
+    ref = parse_channel_ref(channel)
+    if ref.kind is RefKind.USERNAME:
+        return str(ref.username)
+    if ref.kind is RefKind.CHAT_ID:
+        return types.PeerChat(int(ref.telegram_id or 0))
+    return types.PeerChannel(int(ref.telegram_id or 0))
 
 
 def chat_info(entity: Any) -> ChatInfo:

@@ -42,9 +42,9 @@ from tg_parser.sources._telethon_convert import (
     chat_info,
     convert_entities,
     media_type,
-    parse_channel_ref,
     split_trailing_album,
     telethon_to_message,
+    to_peer,
 )
 
 if TYPE_CHECKING:
@@ -61,9 +61,9 @@ __all__ = [
     "chat_info",
     "convert_entities",
     "media_type",
-    "parse_channel_ref",
     "split_trailing_album",
     "telethon_to_message",
+    "to_peer",
 ]
 
 _log = structlog.get_logger(__name__)
@@ -167,7 +167,7 @@ class TelethonSource:
     async def _entity(self, channel: str | int) -> Any:
         key = str(channel)
         if key not in self._entities:
-            ref = parse_channel_ref(channel)
+            ref = to_peer(channel)
             self._entities[key] = await self._call(channel, lambda: self._client.get_entity(ref))
         return self._entities[key]
 

@@ -34,8 +34,8 @@ from sqlalchemy import Connection, Table, insert, select, text
 
 from tg_parser.errors import ConfigurationError, PermanentError
 from tg_parser.storage import migrate
+from tg_parser.storage._common import strip_nul
 from tg_parser.storage.ops_queries import require_existing_sqlite
-from tg_parser.storage.repositories import strip_nul
 from tg_parser.storage.session import get_engine
 from tg_parser.storage.tables import Base
 

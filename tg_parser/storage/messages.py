@@ -137,6 +137,23 @@ def strip_nul_hash(msg: Message) -> str:
     return msg.content_hash()
 
 
+_COMPARED = (
+    "date",
+    "text",
+    "entities",
+    "edited_at",
+    "author",
+    "reply_to",
+    "forwarded_from",
+    "media_type",
+    "views",
+    "reactions",
+    "grouped_id",
+    "content_hash",
+    "deleted",
+)
+
+
 def _same_row(row: MessageRow, values: dict[str, Any]) -> bool:
     return all(getattr(row, name) == values[name] for name in _COMPARED)
 

@@ -129,7 +129,9 @@ def get_run(session: Session, *, run_id: str) -> RunRecord:
         NotFoundError: No such run.
     """
     found = session.execute(
-        select(RunRow, ChannelRow.key).join(ChannelRow, ChannelRow.id == RunRow.channel_id).where(RunRow.id == run_id)
+        select(RunRow, ChannelRow.key)
+        .join(ChannelRow, ChannelRow.id == RunRow.channel_id)
+        .where(RunRow.id == run_id)
     ).first()
     if found is None:
         msg = f"no run with id {run_id!r} (see `tg-parser runs list`)"
@@ -162,10 +164,14 @@ def run_counts(session: Session, *, run_id: str) -> RunCounts:
     """Return how many of a run's items are pending, done and failed."""
     rows = dict(
         session.execute(
-            select(RunItemRow.status, func.count()).where(RunItemRow.run_id == run_id).group_by(RunItemRow.status)
+            select(RunItemRow.status, func.count())
+            .where(RunItemRow.run_id == run_id)
+            .group_by(RunItemRow.status)
         ).all()
     )
-    pending, done, failed = (int(rows.get(s.value, 0)) for s in (ItemStatus.PENDING, ItemStatus.DONE, ItemStatus.FAILED))
+    pending, done, failed = (
+        int(rows.get(s.value, 0)) for s in (ItemStatus.PENDING, ItemStatus.DONE, ItemStatus.FAILED)
+    )
     return RunCounts(total=pending + done + failed, pending=pending, done=done, failed=failed)
 
 
@@ -201,7 +207,14 @@ def stalled_runs(session: Session, *, now: datetime, stall_timeout_s: float) -> 
     for run, key, item_at in session.execute(stmt):
         times = [
             t
-            for t in (run.created_at, run.heartbeat_at, run.ingested_at, run.processed_at, run.topicized_at, item_at)
+            for t in (
+                run.created_at,
+                run.heartbeat_at,
+                run.ingested_at,
+                run.processed_at,
+                run.topicized_at,
+                item_at,
+            )
             if t is not None
         ]
         latest = max(t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in times)
@@ -229,7 +242,9 @@ def create_run(session: Session, *, run_id: str, channel_pk: int, mode: str, exp
     return changed(result) > 0
 
 
-def advance(session: Session, *, run_id: str, from_status: RunStatus, to_status: RunStatus, **values: Any) -> bool:
+def advance(
+    session: Session, *, run_id: str, from_status: RunStatus, to_status: RunStatus, **values: Any
+) -> bool:
     """Guarded move ``from_status`` → ``to_status``, writing ``values`` with it.
 
     Returns:
@@ -332,13 +347,17 @@ def fail_run(session: Session, *, run_id: str, error: str) -> bool:
     result = session.execute(
         update(RunRow)
         .where(RunRow.id == run_id, RunRow.status.in_([s.value for s in ACTIVE_RUN_STATES]))
-        .values(status=RunStatus.FAILED.value, error=strip_nul(error)[:MAX_RUN_ERROR_CHARS], finished_at=utcnow())
+        .values(
+            status=RunStatus.FAILED.value, error=strip_nul(error)[:MAX_RUN_ERROR_CHARS], finished_at=utcnow()
+        )
     )
     return changed(result) > 0
 
 
 def reopen_for_item(session: Session, *, run_id: str, message_pk: int) -> None:
-    """Prepare a replay of one dead-lettered post: its failed item back to ``pending``, a finished run to ``processing``.
+    """Prepare a replay of one dead-lettered post.
+
+    Its failed item goes back to ``pending`` and a finished run to ``processing``.
 
     When the replayed post ends, the run topicizes and exports again through
     the usual guarded moves, exactly once.
@@ -388,7 +407,7 @@ def heartbeat(session: Session, *, run_id: str) -> None:
 
 
 def claim_redrive(session: Session, *, run_id: str, status: RunStatus) -> bool:
-    """Count one re-drive of a stalled run still in ``status``; ``True`` for the one sweeper that claimed it."""
+    """Count one re-drive of a stalled run still in ``status``; ``True`` for the sweeper that claimed it."""
     result = session.execute(
         update(RunRow)
         .where(RunRow.id == run_id, RunRow.status == status.value)
