@@ -41,3 +41,30 @@ def test_mypy_strict_finds_nothing() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_import_contracts_are_kept() -> None:
+    """import-linter's five contracts in pyproject.toml hold (layers, domain, SQLAlchemy, Celery, tasks)."""
+    proc = subprocess.run(
+        [str(BIN / "lint-imports"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "5 kept, 0 broken" in proc.stdout
+
+
+MAX_MODULE_LINES = 500
+"""A module longer than this is probably two things (issue: one owner per concept)."""
+
+
+def test_no_module_of_the_library_is_longer_than_500_lines() -> None:
+    """Every module under tg_parser/ reads in one sitting."""
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in (ROOT / "tg_parser").rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
