@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, case, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tg_parser.domain.runs import ItemStatus, RunStatus
 from tg_parser.storage.session import get_engine
 from tg_parser.storage.tables import (
     ChannelRow,
@@ -29,7 +30,7 @@ from tg_parser.storage.tables import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-FINISHED_RUN_STATES = ("succeeded", "failed")
+FINISHED_RUN_STATES = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)
 """Run states that end a run; only these count as finished runs."""
 
 UNKNOWN_CHANNEL = "unknown"
@@ -197,7 +198,7 @@ def metrics_snapshot(database_url: str, *, bounds_s: Sequence[float]) -> Metrics
             for pk, n in session.execute(
                 select(MessageRow.channel_id, func.count())
                 .join(RunItemRow, RunItemRow.message_pk == MessageRow.id)
-                .where(RunItemRow.status == "done")
+                .where(RunItemRow.status == ItemStatus.DONE.value)
                 .group_by(MessageRow.channel_id)
             )
             if int(pk) in keys
