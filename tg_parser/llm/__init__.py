@@ -4,7 +4,8 @@ Public surface:
 
 * :func:`build_processor` → the configured :class:`~tg_parser.processing.base.Processor`
   (offline or :class:`LLMProcessor`).
-* :class:`LLMSettings` / :func:`load_llm_settings`: the ``LLM_*`` variables.
+* :class:`LLMSettings`: the ``LLM_*`` variables (``get_settings().llm``);
+  :func:`load_llm_settings` builds it alone.
 * :func:`build_provider`, :class:`LLMProvider`: OpenAI, Anthropic, Gemini, Ollama.
 * :func:`build_runtime` / :class:`LLMRuntime`, :func:`label_topic`, :func:`embed_texts`: topics.
 * :func:`build_rate_limiter`, :class:`RedisRateLimiter`, :class:`LocalRateLimiter`.
