@@ -8,11 +8,11 @@ per-post path.
 from __future__ import annotations
 
 from tg_parser.config import Settings
-from tg_parser.llm import build_processor, llm_settings_from
+from tg_parser.llm import build_processor
 from tg_parser.processing.base import Processor
 
 
 def build(settings: Settings) -> Processor:
     """Return the OpenAI processor configured from the environment (``OPENAI_BASE_URL``, ``LLM_MODEL``)."""
-    llm = llm_settings_from(settings.model_copy(update={"llm_provider": "openai"}))
-    return build_processor(llm)
+    llm = settings.llm.model_copy(update={"llm_provider": "openai"})
+    return build_processor(llm, redis_url=settings.redis_url)

@@ -120,11 +120,11 @@ def export_channel(self: Task, channel: str, run_id: str | None = None) -> str |
 @app.task(name=TaskName.SCHEDULE.value, bind=True)
 def schedule_due_channels(self: Task) -> list[str]:  # noqa: ARG001
     """Start a run for every channel whose schedule is due (Beat ticks it every minute)."""
-    from tg_parser.services.health import beat_redis_url, record_beat_tick
+    from tg_parser.services.health import record_beat_tick
     from tg_parser.services.schedule import claim_due_channels
 
     settings = get_settings()
-    record_beat_tick(beat_redis_url(settings))
+    record_beat_tick(settings.redis_url)
     started = []
     for key in claim_due_channels(database_url=settings.database_url):
         result = app.send_task(TaskName.RUN_PIPELINE.value, args=(key,))
@@ -147,11 +147,11 @@ def sweep_stalled_runs(self: Task) -> list[str]:  # noqa: ARG001
 @contextmanager
 def _channel_lock(settings: Settings, channel: str) -> Iterator[None]:
     """Hold the per-channel ingest lock in Redis (two ingests of a channel never overlap)."""
-    broker = settings.celery_broker_url or ""
-    if not broker.startswith(("redis://", "rediss://")):
+    redis_url = settings.redis_url
+    if redis_url is None:
         yield
         return
     from tg_parser.sources.locks import redis_lock
 
-    with redis_lock(broker, f"tg_parser:lock:ingest:{channel}", timeout_s=60.0, blocking_timeout_s=2.0):
+    with redis_lock(redis_url, f"tg_parser:lock:ingest:{channel}", timeout_s=60.0, blocking_timeout_s=2.0):
         yield

@@ -1,4 +1,14 @@
-"""Settings, read from the environment and ``.env`` (pydantic-settings).
+"""Settings, read from the environment and ``.env`` (pydantic-settings): one tree.
+
+The root :class:`Settings` holds the core, retry and cluster variables; its
+nested models hold the rest: ``settings.llm`` (:class:`~tg_parser.llm.settings.LLMSettings`,
+``LLM_*`` and the provider keys) and ``settings.telegram``
+(:class:`~tg_parser.sources.telegram_settings.TelegramSettings`, ``TELEGRAM_*``).
+Each nested model reads its own variables, so the names stay flat
+(``LLM_PROVIDER``, not ``LLM__LLM_PROVIDER``).
+
+"Is there a Redis" has one answer: :func:`is_redis_url` and
+:attr:`Settings.redis_url`.
 
 Nothing is read at import time: call :func:`get_settings`. Every variable is
 listed in ``docs/configuration.md``.
@@ -7,13 +17,22 @@ listed in ``docs/configuration.md``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal, TypeVar, get_args
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tg_parser.errors import ConfigurationError, RetryableError
+from tg_parser.llm.settings import LLMSettings
+from tg_parser.sources.telegram_settings import TelegramSettings
+
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://", "unix://")
+"""URL schemes that name a Redis server: redis-py's (``redis``, ``rediss``, ``unix``) and
+kombu's Unix-socket form (``redis+socket``)."""
 
 TASK_TYPES = ("ingest", "process", "topics", "export")
 """Task types that can carry their own retry policy (``RETRY_<TYPE>_*``)."""
@@ -85,6 +104,18 @@ class RetryPolicy:
 class Settings(BaseSettings):
     """All settings of tg_parser. Field names map to upper-case variables.
 
+    Attributes:
+        redis_url: The Redis of locks, the LLM rate limiter and Beat's tick:
+            ``REDIS_URL`` when set, else ``CELERY_BROKER_URL`` when it is Redis,
+            else ``CELERY_RESULT_BACKEND`` when it is Redis, else ``None`` (no
+            Redis: no cross-process locks, an in-process rate limiter). Always a
+            URL redis-py opens (kombu's ``redis+socket://`` becomes ``unix://``).
+        llm: The LLM layer's settings (``LLM_*``, provider keys).
+        telegram: The live Telegram source's settings (``TELEGRAM_*``).
+
+    Build it with :func:`load_settings` (or :func:`get_settings`), which reads
+    the nested models too and reports every invalid variable by name.
+
     Raises:
         pydantic.ValidationError: On construction, when a value is out of range.
             :func:`get_settings` turns it into :class:`ConfigurationError`.
@@ -126,17 +157,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] | None = None
     log_level: str = "INFO"
 
-    llm_provider: Literal["offline", "openai", "anthropic", "gemini", "ollama"] = "offline"
-    llm_model: str | None = None
-    llm_timeout_s: float = Field(60.0, gt=0, le=600)
     processor_factory: str | None = None
 
     export_dir: str = "./exports"
     topic_seed: int = 42
 
-    telegram_api_id: int | None = None
-    telegram_api_hash: SecretStr | None = None
-    telegram_session: SecretStr | None = None
+    redis_url: str | None = None
+
+    # Each nested model reads its own variables; NoDecode keeps a stray ``LLM`` or
+    # ``TELEGRAM`` variable from being parsed as JSON for the whole branch.
+    llm: Annotated[LLMSettings, NoDecode] = Field(default_factory=LLMSettings)
+    telegram: Annotated[TelegramSettings, NoDecode] = Field(default_factory=TelegramSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -146,6 +177,27 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _refuse_non_redis_url(cls, value: str | None) -> str | None:
+        """``REDIS_URL`` must name a Redis (see :data:`REDIS_SCHEMES`); empty means unset."""
+        if not value or not value.strip():
+            return None
+        if not is_redis_url(value):
+            msg = f"must start with one of {', '.join(REDIS_SCHEMES)}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_redis_url(self) -> Settings:
+        """Fill :attr:`redis_url`: ``REDIS_URL``, else a Redis broker, else a Redis result backend."""
+        for url in (self.redis_url, self.celery_broker_url, self.celery_result_backend):
+            if is_redis_url(url):
+                self.redis_url = _redis_py_url(url or "")
+                return self
+        self.redis_url = None
+        return self
 
     @property
     def embedded(self) -> bool:
@@ -174,8 +226,7 @@ class Settings(BaseSettings):
             ConfigurationError: ``REDIS_VISIBILITY_TIMEOUT_S`` ≤ longest retry
                 delay + ``TASK_TIME_LIMIT_S`` while the broker is Redis.
         """
-        broker = self.celery_broker_url or ""
-        if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
+        if not is_redis_url(self.celery_broker_url):
             return
         need = self.longest_retry_delay_s() + self.task_time_limit_s
         if self.redis_visibility_timeout_s <= need:
@@ -212,21 +263,152 @@ class Settings(BaseSettings):
         )
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, ``.env`` and ``overrides``.
+def is_redis_url(url: str | None) -> bool:
+    """Tell whether ``url`` names a Redis server: the one rule for "is there a Redis".
+
+    Args:
+        url: A broker, result backend or Redis URL; ``None`` or empty for none.
+
+    Returns:
+        True for the schemes of :data:`REDIS_SCHEMES` (case-insensitive).
+    """
+    return bool(url) and (url or "").strip().lower().startswith(REDIS_SCHEMES)
+
+
+def _redis_py_url(url: str) -> str:
+    """Return ``url`` as redis-py reads it: kombu's ``redis+socket:///path?virtual_host=N`` → ``unix:///path?db=N``.
+
+    kombu names a Unix socket ``redis+socket://`` and its database
+    ``virtual_host`` (kombu docs, "Redis transport"); redis-py's ``from_url``
+    accepts only ``redis://``, ``rediss://`` and ``unix://`` with ``db``.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "redis+socket":
+        return url.strip()
+    pairs = parse_qsl(parts.query)
+    query = urlencode([("db" if k == "virtual_host" else k, v.lstrip("/")) for k, v in pairs])
+    return f"unix://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _accepted_names(model: type[BaseSettings]) -> set[str]:
+    """Field names and aliases ``model`` accepts as keyword arguments."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(a for a in alias.choices if isinstance(a, str))
+    return names
+
+
+def _is_secret(field: FieldInfo | None) -> bool:
+    """Tell whether the field holds a :class:`SecretStr` (its value must never be echoed)."""
+    if field is None:
+        return False
+    return SecretStr in (field.annotation, *get_args(field.annotation))
+
+
+def _problems(model: type[BaseSettings], exc: ValidationError) -> list[str]:
+    """Describe each error of ``exc`` by its variable name (the model's ``env_prefix`` + field)."""
+    prefix = str(model.model_config.get("env_prefix") or "")
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        name = (prefix + "_".join(loc)).upper() if loc else model.__name__
+        value = err.get("input")
+        if loc and not _is_secret(model.model_fields.get(loc[0])) and isinstance(value, str | int | float):
+            out.append(f"{name}={value!r}: {err['msg']}")
+        else:
+            out.append(f"{name}: {err['msg']}")
+    return out
+
+
+def _build(model: type[_S], overrides: Mapping[str, object], problems: list[str]) -> _S | None:
+    """Build ``model`` from the environment and ``overrides``; on errors add them to ``problems``."""
+    unknown = sorted(k for k in overrides if not k.startswith("_") and k not in _accepted_names(model))
+    if unknown:
+        msg = f"{model.__name__} has no setting {', '.join(unknown)}"
+        raise TypeError(msg)
+    try:
+        return model(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems.extend(_problems(model, exc))
+        return None
+
+
+def _configuration_error(problems: list[str]) -> ConfigurationError:
+    """Return one :class:`ConfigurationError` naming every invalid variable."""
+    return ConfigurationError("invalid configuration: " + "; ".join(problems))
+
+
+def build_settings(model: type[_S], **overrides: object) -> _S:
+    """Build one settings model (a nested one on its own, as tests do) from the environment.
+
+    Args:
+        model: A settings class, e.g. :class:`~tg_parser.llm.settings.LLMSettings`.
+        **overrides: Field values that win over the environment.
+
+    Returns:
+        The validated settings.
 
     Raises:
         ConfigurationError: A value is invalid; the message names the variable
-            (e.g. ``RETRY_MAX_ATTEMPTS``) and the allowed range.
+            (``LLM_TIMEOUT_S``, ``TELEGRAM_EDIT_WINDOW``) and never a secret's value.
+        TypeError: An override names no field of ``model``.
     """
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
-            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from exc
+    problems: list[str] = []
+    built = _build(model, overrides, problems)
+    if built is None:
+        # ``from None``: the pydantic error would show the inputs, secrets included.
+        raise _configuration_error(problems) from None
+    return built
+
+
+def load_settings(
+    *,
+    llm: Mapping[str, object] | None = None,
+    telegram: Mapping[str, object] | None = None,
+    **overrides: object,
+) -> Settings:
+    """Build the settings tree from the environment, ``.env`` and overrides.
+
+    Args:
+        llm: Overrides of ``settings.llm`` fields (``{"llm_provider": "ollama"}``).
+        telegram: Overrides of ``settings.telegram`` fields (``{"edit_window": 10}``).
+        **overrides: Overrides of root fields (``database_url=...``).
+
+    Returns:
+        The validated settings, nested models included.
+
+    Raises:
+        ConfigurationError: A value is invalid; the message names every invalid
+            variable (e.g. ``RETRY_MAX_ATTEMPTS``, ``LLM_TIMEOUT_S``,
+            ``TELEGRAM_EDIT_WINDOW``) and the allowed range.
+        TypeError: An override names no setting (a moved field such as
+            ``llm_provider`` belongs in ``llm=``).
+    """
+    problems: list[str] = []
+    llm_settings = _build(LLMSettings, llm or {}, problems)
+    telegram_settings = _build(TelegramSettings, telegram or {}, problems)
+    root = _build(
+        Settings,
+        {
+            **overrides,
+            # A placeholder stands in for a nested model that failed, so the root's
+            # own problems are reported in the same message.
+            "llm": llm_settings or LLMSettings.model_construct(),
+            "telegram": telegram_settings or TelegramSettings.model_construct(),
+        },
+        problems,
+    )
+    if root is None or problems:
+        raise _configuration_error(problems) from None
+    return root
 
 
 @lru_cache(maxsize=1)

@@ -58,7 +58,7 @@ def post(text: str = RU_POST, message_id: int = 1) -> Message:
 def test_valid_analysis_with_usage(config):
     """Each provider returns a validated analysis and usage naming provider, model, tokens and cost."""
     server, model = config
-    processor = build_processor(settings_for(server, model))
+    processor = build_processor(settings_for(server, model), redis_url=None)
     result = processor.process(post())
     assert isinstance(result.analysis, PostAnalysis)
     assert result.analysis.language == "ru"
@@ -77,7 +77,7 @@ def test_gpt5_goes_to_responses_with_effort_and_no_temperature():
     server = FakeLLMServer("openai").start()
     try:
         settings = settings_for(server, "gpt-5-mini", llm_reasoning_effort="minimal", llm_verbosity="low")
-        build_processor(settings).process(post())
+        build_processor(settings, redis_url=None).process(post())
         (req,) = server.requests
         assert req.path == "/v1/responses"
         assert req.body["reasoning"] == {"effort": "minimal"}
@@ -95,7 +95,9 @@ def test_other_openai_models_go_to_chat_completions_with_temperature():
     """gpt-4.1 calls go to /v1/chat/completions with temperature and a strict json_schema format."""
     server = FakeLLMServer("openai").start()
     try:
-        build_processor(settings_for(server, "gpt-4.1-mini", llm_temperature=0.3)).process(post())
+        build_processor(settings_for(server, "gpt-4.1-mini", llm_temperature=0.3), redis_url=None).process(
+            post()
+        )
         (req,) = server.requests
         assert req.path == "/v1/chat/completions"
         assert req.body["temperature"] == 0.3
@@ -110,7 +112,7 @@ def test_other_openai_models_go_to_chat_completions_with_temperature():
 def test_structured_output_is_requested_the_provider_way(config):
     """Each provider is sent the PostAnalysis schema in its own structured-output field."""
     server, model = config
-    build_processor(settings_for(server, model)).process(post())
+    build_processor(settings_for(server, model), redis_url=None).process(post())
     body = server.requests[0].body
     if server.provider == "openai":
         schema = (
@@ -138,7 +140,7 @@ def test_429_is_retryable_with_retry_after_and_no_sdk_retry(config, behaviour, e
     """A 429 is a RetryableError carrying the server's wait, after one request (SDK retries off)."""
     server, model = config
     server.script(behaviour)
-    processor = build_processor(settings_for(server, model))
+    processor = build_processor(settings_for(server, model), redis_url=None)
     with pytest.raises(RetryableError) as info:
         processor.process(post())
     assert info.value.retry_after_s == pytest.approx(expected_s, abs=1.5)
@@ -151,7 +153,7 @@ def test_5xx_is_retryable_without_sdk_retry(config, behaviour):
     server, model = config
     server.script(behaviour)
     with pytest.raises(RetryableError):
-        build_processor(settings_for(server, model)).process(post())
+        build_processor(settings_for(server, model), redis_url=None).process(post())
     assert len(server.requests) == 1
 
 
@@ -161,7 +163,7 @@ def test_other_4xx_is_permanent(config, behaviour):
     server, model = config
     server.script(behaviour)
     with pytest.raises(PermanentError):
-        build_processor(settings_for(server, model)).process(post())
+        build_processor(settings_for(server, model), redis_url=None).process(post())
     assert len(server.requests) == 1
 
 
@@ -169,7 +171,7 @@ def test_slow_answer_times_out_as_retryable(config):
     """An answer slower than LLM_TIMEOUT_S is a RetryableError, raised near the timeout."""
     server, model = config
     server.script("slow:3")
-    processor = build_processor(settings_for(server, model, llm_timeout_s=0.5))
+    processor = build_processor(settings_for(server, model, llm_timeout_s=0.5), redis_url=None)
     start = time.monotonic()
     with pytest.raises(RetryableError):
         processor.process(post())
@@ -183,14 +185,14 @@ def test_connection_refused_is_retryable(config):
     settings = settings_for(server, model)
     server.stop()
     with pytest.raises(RetryableError):
-        build_processor(settings).process(post())
+        build_processor(settings, redis_url=None).process(post())
 
 
 def test_malformed_answer_is_reasked(config):
     """A malformed answer is asked again and the second, valid one is returned."""
     server, model = config
     server.script("malformed")
-    result = build_processor(settings_for(server, model)).process(post())
+    result = build_processor(settings_for(server, model), redis_url=None).process(post())
     assert result.analysis.language == "ru"
     assert len(result.usage) == 2
     assert len(server.requests) == 2
@@ -202,15 +204,15 @@ def test_invalid_answers_end_in_permanent_error(config):
     server, model = config
     server.script("invalid", "malformed", "invalid")
     with pytest.raises(LLMOutputError):
-        build_processor(settings_for(server, model, llm_max_reasks=2)).process(post())
+        build_processor(settings_for(server, model, llm_max_reasks=2), redis_url=None).process(post())
     assert len(server.requests) == 3
 
 
 def test_output_language_is_stated_in_the_prompt(config):
     """A Russian post asks for Russian; LLM_OUTPUT_LANGUAGE=en asks for English."""
     server, model = config
-    build_processor(settings_for(server, model)).process(post())
-    build_processor(settings_for(server, model, llm_output_language="en")).process(post())
+    build_processor(settings_for(server, model), redis_url=None).process(post())
+    build_processor(settings_for(server, model, llm_output_language="en"), redis_url=None).process(post())
     first, second = (str(r.body) for r in server.requests)
     assert "in Russian" in first
     assert "in English" in second
@@ -253,6 +255,6 @@ def test_embeddings(config):
 def test_llm_processor_is_what_build_processor_returns(config):
     """build_processor gives an LLMProcessor named after provider and model."""
     server, model = config
-    processor = build_processor(settings_for(server, model))
+    processor = build_processor(settings_for(server, model), redis_url=None)
     assert isinstance(processor, LLMProcessor)
     assert (processor.name, processor.model) == (server.provider, model)

@@ -69,7 +69,7 @@ def test_every_post_gets_an_analysis_despite_429s(config, real_posts):
             for i in range(len(real_posts) * 2)
         ]
         server.script(*script)
-        processor = build_processor(settings_for(server, model))
+        processor = build_processor(settings_for(server, model), redis_url=None)
         results = {}
         for post in real_posts:
             results[post.message_id, post.channel_id] = process_with_retries(processor, post)

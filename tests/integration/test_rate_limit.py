@@ -112,7 +112,7 @@ def test_settings_with_redis_url_build_the_shared_limiter(redis_client, prefix):
     settings = LLMSettings(
         _env_file=None, llm_rpm=60, llm_rate_limit_redis_url=REDIS_URL, llm_rate_limit_prefix=prefix
     )
-    limiter = build_rate_limiter(settings, provider="gemini")
+    limiter = build_rate_limiter(settings, provider="gemini", redis_url=None)
     assert isinstance(limiter, RedisRateLimiter)
     limiter.acquire()
     assert redis_client.exists(f"{prefix}:gemini:rpm")

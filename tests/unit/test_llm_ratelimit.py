@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tg_parser.errors import RetryableError
-from tg_parser.llm.ratelimit import LocalRateLimiter, buckets_for, build_rate_limiter
+from tg_parser.llm.ratelimit import LocalRateLimiter, RedisRateLimiter, buckets_for, build_rate_limiter
 from tg_parser.llm.settings import LLMSettings
 
 
@@ -92,17 +92,33 @@ def test_charge_consumes_tokens_used_beyond_the_estimate():
 
 def test_no_limits_never_wait():
     """With LLM_RPM=0 and LLM_TPM=0 the limiter lets everything through."""
-    limiter = build_rate_limiter(LLMSettings(llm_rpm=0, llm_tpm=0), provider="openai")
+    limiter = build_rate_limiter(LLMSettings(llm_rpm=0, llm_tpm=0), provider="openai", redis_url=None)
     start = time.monotonic()
     for _ in range(100):
         limiter.acquire(tokens=10_000)
     assert time.monotonic() - start < 0.5
 
 
-def test_embedded_mode_builds_local_limiter():
+def test_embedded_mode_builds_local_limiter(monkeypatch):
     """Without Redis configured the limiter is in-process."""
-    limiter = build_rate_limiter(LLMSettings(llm_rpm=60, celery_broker_url=None), provider="openai")
+    monkeypatch.delenv("LLM_RATE_LIMIT_REDIS_URL", raising=False)
+    limiter = build_rate_limiter(LLMSettings(llm_rpm=60), provider="openai", redis_url=None)
     assert isinstance(limiter, LocalRateLimiter)
+
+
+def test_the_application_redis_shares_the_limit(monkeypatch):
+    """Given settings.redis_url the limiter lives in that Redis; LLM_RATE_LIMIT_REDIS_URL wins over it."""
+    monkeypatch.delenv("LLM_RATE_LIMIT_REDIS_URL", raising=False)
+    shared = build_rate_limiter(LLMSettings(llm_rpm=60), provider="openai", redis_url="redis://app:6379/0")
+    assert isinstance(shared, RedisRateLimiter)
+    assert shared._client.connection_pool.connection_kwargs["host"] == "app"  # noqa: SLF001
+    override = build_rate_limiter(
+        LLMSettings(llm_rpm=60, llm_rate_limit_redis_url="redis://limiter:6379/3"),
+        provider="openai",
+        redis_url="redis://app:6379/0",
+    )
+    assert isinstance(override, RedisRateLimiter)
+    assert override._client.connection_pool.connection_kwargs["host"] == "limiter"  # noqa: SLF001
 
 
 def test_threads_share_one_local_limit():

@@ -4,7 +4,8 @@ Public surface:
 
 * :func:`build_processor` → the configured :class:`~tg_parser.processing.base.Processor`
   (offline or :class:`LLMProcessor`).
-* :class:`LLMSettings` / :func:`load_llm_settings`: the ``LLM_*`` variables.
+* :class:`LLMSettings`: the ``LLM_*`` variables (``get_settings().llm``);
+  :func:`load_llm_settings` builds it alone.
 * :func:`build_provider`, :class:`LLMProvider`: OpenAI, Anthropic, Gemini, Ollama.
 * :func:`build_runtime` / :class:`LLMRuntime`, :func:`label_topic`, :func:`embed_texts`: topics.
 * :func:`build_rate_limiter`, :class:`RedisRateLimiter`, :class:`LocalRateLimiter`.
@@ -18,7 +19,7 @@ from tg_parser.llm.capabilities import ModelCapabilities, capabilities
 from tg_parser.llm.factory import LLMRuntime, build_provider, build_runtime
 from tg_parser.llm.failures import error_for_status, parse_retry_after
 from tg_parser.llm.pricing import ModelPrice, PriceTable, estimate_cost_usd, load_prices
-from tg_parser.llm.processor import LLMProcessor, build_processor, llm_settings_from
+from tg_parser.llm.processor import LLMProcessor, build_processor
 from tg_parser.llm.prompts import PROMPT_VERSION, TOPIC_PROMPT_VERSION
 from tg_parser.llm.provider import ChatTurn, EmbeddingReply, LLMProvider, StructuredReply
 from tg_parser.llm.ratelimit import (
@@ -66,7 +67,6 @@ __all__ = [
     "error_for_status",
     "estimate_cost_usd",
     "label_topic",
-    "llm_settings_from",
     "load_llm_settings",
     "load_prices",
     "parse_retry_after",

@@ -115,11 +115,14 @@ class LLMRuntime:
         return embed_texts(provider=self.provider, limiter=self.limiter, prices=self.prices, texts=texts)
 
 
-def build_runtime(settings: LLMSettings) -> LLMRuntime | None:
+def build_runtime(settings: LLMSettings, *, redis_url: str | None) -> LLMRuntime | None:
     """Build the LLM runtime of the settings, or ``None`` for ``LLM_PROVIDER=offline``.
 
     Args:
-        settings: LLM settings.
+        settings: LLM settings (``get_settings().llm``).
+        redis_url: The application's Redis for the shared rate limiter
+            (``get_settings().redis_url``); see
+            :func:`~tg_parser.llm.ratelimit.build_rate_limiter`.
 
     Returns:
         The runtime, or ``None`` when the offline path is configured.
@@ -133,7 +136,7 @@ def build_runtime(settings: LLMSettings) -> LLMRuntime | None:
     provider = build_provider(settings)
     return LLMRuntime(
         provider=provider,
-        limiter=build_rate_limiter(settings, provider=provider.name),
+        limiter=build_rate_limiter(settings, provider=provider.name, redis_url=redis_url),
         prices=load_prices(settings.llm_prices_file),
         settings=settings,
     )

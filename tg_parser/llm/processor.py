@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tg_parser.domain import Message, PostAnalysis
 from tg_parser.errors import InputError
@@ -10,7 +10,7 @@ from tg_parser.llm.language import output_language
 from tg_parser.llm.pricing import PriceTable, load_prices
 from tg_parser.llm.prompts import POST_ANALYSIS_PROMPT, PROMPT_VERSION, render_prompt
 from tg_parser.llm.ratelimit import LocalRateLimiter, RateLimiter, build_rate_limiter
-from tg_parser.llm.settings import LLMSettings, load_llm_settings
+from tg_parser.llm.settings import LLMSettings
 from tg_parser.llm.structured import ask_structured
 from tg_parser.processing.base import ProcessingResult, Processor
 from tg_parser.processing.text import clean_text
@@ -119,51 +119,27 @@ class LLMProcessor:
         return ProcessingResult(analysis=analysis, clean_text=text, usage=usage)
 
 
-def llm_settings_from(settings: Any = None) -> LLMSettings:
-    """Return LLM settings for ``settings`` of any kind.
-
-    Args:
-        settings: ``None`` (read the environment), an :class:`LLMSettings`, or the
-            application ``Settings``: fields of the same name (``llm_provider``,
-            ``llm_model``, ``llm_timeout_s``, ``celery_broker_url``…) win over the environment.
-
-    Returns:
-        LLM settings.
-
-    Raises:
-        ConfigurationError: A value is invalid.
-
-    """
-    if isinstance(settings, LLMSettings):
-        return settings
-    if settings is None:
-        return load_llm_settings()
-    overrides = {
-        name: getattr(settings, name) for name in LLMSettings.model_fields if hasattr(settings, name)
-    }
-    return load_llm_settings(**overrides)
-
-
-def build_processor(settings: Any = None) -> Processor:
+def build_processor(settings: LLMSettings, *, redis_url: str | None) -> Processor:
     """Return the processor the settings ask for.
 
     ``LLM_PROVIDER=offline`` gives the offline processor; any other provider an
-    :class:`LLMProcessor` with that provider, its rate limiter (Redis-shared when
-    Redis is configured) and the price table.
+    :class:`LLMProcessor` with that provider, its rate limiter (shared in Redis
+    when there is one) and the price table.
 
     Args:
-        settings: ``None``, :class:`LLMSettings` or the application ``Settings``
-            (see :func:`llm_settings_from`).
+        settings: LLM settings (``get_settings().llm``).
+        redis_url: The application's Redis for the shared rate limiter
+            (``get_settings().redis_url``), ``None`` when there is none; see
+            :func:`~tg_parser.llm.ratelimit.build_rate_limiter`.
 
     Returns:
         A :class:`~tg_parser.processing.base.Processor`.
 
     Raises:
-        ConfigurationError: Invalid settings, an unreadable price file, or no API key.
+        ConfigurationError: An unreadable price file, or no API key.
 
     """
-    llm = llm_settings_from(settings)
-    if llm.llm_provider == "offline":
+    if settings.llm_provider == "offline":
         from tg_parser.processing.offline import (  # type: ignore[import-not-found,unused-ignore]
             OfflineProcessor,
         )
@@ -171,12 +147,12 @@ def build_processor(settings: Any = None) -> Processor:
         return OfflineProcessor()  # type: ignore[return-value,no-any-return,unused-ignore]
     from tg_parser.llm.factory import build_provider
 
-    provider = build_provider(llm)
+    provider = build_provider(settings)
     return LLMProcessor(
         provider=provider,
-        limiter=build_rate_limiter(llm, provider=provider.name),
-        prices=load_prices(llm.llm_prices_file),
-        max_reasks=llm.llm_max_reasks,
-        output_language=llm.llm_output_language,
-        max_output_tokens=llm.llm_max_output_tokens,
+        limiter=build_rate_limiter(settings, provider=provider.name, redis_url=redis_url),
+        prices=load_prices(settings.llm_prices_file),
+        max_reasks=settings.llm_max_reasks,
+        output_language=settings.llm_output_language,
+        max_output_tokens=settings.llm_max_output_tokens,
     )

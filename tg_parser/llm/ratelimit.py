@@ -296,22 +296,25 @@ def buckets_for(*, rpm: int, tpm: int, burst: int = 1, period_s: float = PERIOD_
     return tuple(out)
 
 
-def build_rate_limiter(settings: LLMSettings, *, provider: str) -> RateLimiter:
+def build_rate_limiter(settings: LLMSettings, *, provider: str, redis_url: str | None) -> RateLimiter:
     """Build the limiter of a provider from settings.
 
-    Redis (shared by all workers) when ``LLM_RATE_LIMIT_REDIS_URL`` or a Redis
-    ``CELERY_BROKER_URL`` is set; otherwise in-process.
+    Shared by all workers in Redis when ``LLM_RATE_LIMIT_REDIS_URL`` or
+    ``redis_url`` names one; otherwise in-process.
 
     Args:
         settings: LLM settings (``LLM_RPM``, ``LLM_TPM``, ``LLM_RATE_LIMIT_*``).
         provider: Provider name; each provider has its own limit.
+        redis_url: The application's Redis (``settings.redis_url`` of
+            :class:`tg_parser.config.Settings`), used unless
+            ``LLM_RATE_LIMIT_REDIS_URL`` overrides it; ``None`` when there is none.
 
     Returns:
         The limiter (one with no buckets never waits).
 
     """
     buckets = buckets_for(rpm=settings.llm_rpm, tpm=settings.llm_tpm, burst=settings.llm_rate_limit_burst)
-    url = settings.rate_limit_redis_url
+    url = settings.llm_rate_limit_redis_url or redis_url
     if url and buckets:
         import redis as redis_module
 

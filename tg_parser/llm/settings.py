@@ -1,8 +1,9 @@
 """Settings of the LLM provider layer (pydantic-settings, ``LLM_*`` variables).
 
-Kept apart from :mod:`tg_parser.config` so the layer can be developed and tested
-on its own; nothing is read at import time, call :func:`load_llm_settings`.
-Provider SDKs read their own standard variables too (``OPENAI_API_KEY``,
+The application reads them as ``get_settings().llm``, the ``llm`` branch of the
+one settings tree of :mod:`tg_parser.config`; the class lives here, next to the
+layer it configures. Nothing is read at import time; tests build it alone with
+:func:`load_llm_settings`. Provider SDKs read their own standard variables too (``OPENAI_API_KEY``,
 ``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``,
 ``GEMINI_API_KEY``/``GOOGLE_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``,
 ``OLLAMA_HOST``); the fields below mirror them so they can also come from
@@ -13,10 +14,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from tg_parser.errors import ConfigurationError
 
 ProviderName = Literal["offline", "openai", "anthropic", "gemini", "ollama"]
 
@@ -55,7 +54,8 @@ class LLMSettings(BaseSettings):
         llm_tpm: Tokens per minute allowed per provider across all workers (0 = unlimited).
         llm_rate_limit_burst: Requests that may go at once before spacing starts.
         llm_rate_limit_max_wait_s: Longest wait for the limiter before ``RetryableError``.
-        llm_rate_limit_redis_url: Redis of the shared limiter; default: the Redis broker, if any.
+        llm_rate_limit_redis_url: Redis of the shared limiter, overriding the application's
+            ``settings.redis_url`` (given to :func:`~tg_parser.llm.ratelimit.build_rate_limiter`).
         llm_rate_limit_prefix: Key prefix of the limiter in Redis.
         openai_api_key, anthropic_api_key, gemini_api_key: Secrets (``GOOGLE_API_KEY`` works too).
         openai_base_url, anthropic_base_url, gemini_base_url, ollama_host: Endpoint overrides.
@@ -83,8 +83,6 @@ class LLMSettings(BaseSettings):
     llm_rate_limit_redis_url: str | None = None
     llm_rate_limit_prefix: str = "tg_parser:llm:rl"
 
-    celery_broker_url: str | None = None
-
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     anthropic_api_key: SecretStr | None = None
@@ -109,19 +107,9 @@ class LLMSettings(BaseSettings):
         """``LLM_EMBEDDING_MODEL`` or the provider's default; ``None`` when it has none."""
         return self.llm_embedding_model or DEFAULT_EMBEDDING_MODELS.get(self.llm_provider)
 
-    @property
-    def rate_limit_redis_url(self) -> str | None:
-        """Redis of the shared limiter: ``LLM_RATE_LIMIT_REDIS_URL``, else a Redis broker, else ``None``."""
-        if self.llm_rate_limit_redis_url:
-            return self.llm_rate_limit_redis_url
-        broker = self.celery_broker_url or ""
-        if broker.startswith(("redis://", "rediss://", "unix://")):
-            return broker
-        return None
-
 
 def load_llm_settings(**overrides: object) -> LLMSettings:
-    """Build LLM settings from the environment, ``.env`` and ``overrides``.
+    """Build the LLM settings alone (``get_settings().llm`` in the application).
 
     Args:
         **overrides: Field values that win over the environment (``llm_provider="openai"``).
@@ -133,11 +121,6 @@ def load_llm_settings(**overrides: object) -> LLMSettings:
         ConfigurationError: A value is invalid; the message names the variable.
 
     """
-    try:
-        return LLMSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
-            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
-        raise ConfigurationError("invalid LLM configuration: " + "; ".join(problems)) from exc
+    from tg_parser.config import build_settings  # here: tg_parser.config imports this module
+
+    return build_settings(LLMSettings, **overrides)

@@ -210,21 +210,6 @@ def evaluate_workers(
     return workers, queues
 
 
-def beat_redis_url(settings: Settings) -> str | None:
-    """Return the Redis URL where Beat's tick is kept: the broker's, else the result backend's.
-
-    Args:
-        settings: Settings.
-
-    Returns:
-        A ``redis://`` / ``rediss://`` URL, or ``None`` when neither is Redis.
-    """
-    for url in (settings.celery_broker_url, settings.celery_result_backend):
-        if url and url.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
-            return url
-    return None
-
-
 def _redis_client(redis_url: str) -> Any:
     import redis
 
@@ -240,7 +225,7 @@ def record_beat_tick(redis_url: str | None, *, now: float | None = None) -> bool
     failure is logged, never raised: the tick's real work must go on.
 
     Args:
-        redis_url: See :func:`beat_redis_url`; ``None`` records nothing.
+        redis_url: ``settings.redis_url``; ``None`` records nothing.
         now: Unix time in seconds (default: the current time).
 
     Returns:
@@ -265,7 +250,7 @@ def check_beat(
     """Check Beat ticked within ``stale_after_s``.
 
     Args:
-        redis_url: See :func:`beat_redis_url`; ``None`` means the tick cannot be read.
+        redis_url: ``settings.redis_url``; ``None`` means the tick cannot be read.
         now: Unix time in seconds (default: the current time).
         stale_after_s: Oldest acceptable tick age in seconds.
 
@@ -277,7 +262,7 @@ def check_beat(
         return ComponentHealth(
             "beat",
             NOT_CHECKED,
-            "the tick is kept in Redis; neither broker nor result backend is Redis",
+            "the tick is kept in Redis; none configured (REDIS_URL, or a Redis broker or result backend)",
             required=False,
         )
     client = _redis_client(redis_url)
@@ -308,11 +293,11 @@ def check_llm(settings: Settings) -> ComponentHealth:
     Returns:
         ``ok`` for offline, else ``not checked`` (not required).
     """
-    if settings.llm_provider == "offline":
+    llm = settings.llm
+    if llm.llm_provider == "offline":
         return ComponentHealth("llm", OK, "offline processor: nothing to reach", required=False)
-    model = settings.llm_model or "default model"
     return ComponentHealth(
-        "llm", NOT_CHECKED, f"{settings.llm_provider} ({model}): reachability not checked", required=False
+        "llm", NOT_CHECKED, f"{llm.llm_provider} ({llm.model}): reachability not checked", required=False
     )
 
 
@@ -341,7 +326,7 @@ def _cluster_components(
             except Exception as exc:  # noqa: BLE001 - any failure is the finding
                 detail = f"inspect failed: {_error_text(exc)}"
                 out.append(ComponentHealth("workers", FAIL, detail, required=True))
-    out.append(check_beat(beat_redis_url(settings), now=now))
+    out.append(check_beat(settings.redis_url, now=now))
     return out
 
 

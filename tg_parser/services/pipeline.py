@@ -360,7 +360,7 @@ def topicize_channel(
 
 def _labels_from_llm(settings: Settings) -> bool:
     """Whether topic labels come from the configured LLM (not offline, no custom processor)."""
-    return settings.llm_provider != "offline" and not settings.processor_factory
+    return settings.llm.llm_provider != "offline" and not settings.processor_factory
 
 
 def export_channel(

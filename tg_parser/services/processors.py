@@ -45,7 +45,7 @@ def get_processor(settings: Settings) -> Processor:
     Raises:
         ConfigurationError: The provider is unknown or misconfigured.
     """
-    key = (settings.processor_factory or settings.llm_provider, settings.llm_model)
+    key = (settings.processor_factory or settings.llm.llm_provider, settings.llm.llm_model)
     with _lock:
         proc = _cache.get(key)
         if proc is None:
@@ -57,13 +57,13 @@ def get_processor(settings: Settings) -> Processor:
 def _build(settings: Settings) -> Processor:
     if settings.processor_factory:
         return _from_factory(settings)
-    if settings.llm_provider == "offline":
+    if settings.llm.llm_provider == "offline":
         from tg_parser.processing.offline import OfflineProcessor
 
         return OfflineProcessor()
     from tg_parser.llm import build_processor
 
-    return build_processor(settings)
+    return build_processor(settings.llm, redis_url=settings.redis_url)
 
 
 def warm_up(settings: Settings) -> None:

@@ -2,8 +2,8 @@
 
 One Telethon client per process lives on the process's runtime loop
 (:mod:`tg_parser.sources.telethon_runtime`); a Redis lock per account makes
-sure one session is never used by two workers at once (when a Redis broker is
-configured; embedded mode runs one process anyway).
+sure one session is never used by two workers at once (when there is a Redis,
+``settings.redis_url``; embedded mode runs one process anyway).
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ _lock = threading.Lock()
 _source: Any = None
 
 
-def _telethon_source() -> Any:
+def _telethon_source(settings: Settings) -> Any:
     """Return this process's :class:`TelethonSource` (it caches resolved channels)."""
     global _source  # noqa: PLW0603 - one per process, like the client
-    from tg_parser.sources.telegram_settings import load_telegram_settings
+    from tg_parser.sources.telegram_session import build_client
     from tg_parser.sources.telethon_runtime import get_runtime
     from tg_parser.sources.telethon_source import TelethonSource
 
     with _lock:
         if _source is None:
-            tg = load_telegram_settings()
-            runtime = get_runtime()
+            tg = settings.telegram
+            runtime = get_runtime(lambda: build_client(tg))
             client = runtime.run(runtime.client())
             _source = TelethonSource(
                 client, edit_window=tg.edit_window, flood_sleep_max_s=tg.flood_sleep_max_s
@@ -58,17 +58,15 @@ def telegram_batches(
         PermanentError: The channel is private, unknown, or the session is not authorised.
     """
     from tg_parser.sources.locks import account_lock
-    from tg_parser.sources.telegram_settings import load_telegram_settings
     from tg_parser.sources.telethon_runtime import get_runtime
 
-    tg = load_telegram_settings()
     with ExitStack() as stack:
-        broker = settings.celery_broker_url or ""
-        if broker.startswith(("redis://", "rediss://")):
+        if settings.redis_url is not None:
+            account_key = settings.telegram.account_key()
             stack.enter_context(
-                account_lock(broker, tg.account_key(), timeout_s=60.0, blocking_timeout_s=10.0)
+                account_lock(settings.redis_url, account_key, timeout_s=60.0, blocking_timeout_s=10.0)
             )
-        source = _telethon_source()
+        source = _telethon_source(settings)
         runtime = get_runtime()
         chat = runtime.run(source.resolve(reference))
         pages = source.fetch(reference, cursor=cursor, since=since, limit=limit, known_ids=known_ids)

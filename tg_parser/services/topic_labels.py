@@ -54,9 +54,9 @@ def label_topics_with_llm(
     Returns:
         The labelled topics and the usage of every provider call made.
     """
-    from tg_parser.llm import build_runtime, llm_settings_from
+    from tg_parser.llm import build_runtime
 
-    runtime = build_runtime(llm_settings_from(settings))
+    runtime = build_runtime(settings.llm, redis_url=settings.redis_url)
     if runtime is None:
         return list(topics), []
     runner = StepRunner(settings=settings, backoff=SleepBackoff(sleep))

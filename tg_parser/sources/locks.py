@@ -139,7 +139,7 @@ def account_lock(
     """Hold the lock of one Telegram account session (one user at a time).
 
     Args:
-        redis_url: ``CELERY_BROKER_URL`` or another Redis URL.
+        redis_url: The application's Redis, ``settings.redis_url``.
         account_key: :meth:`TelegramSettings.account_key
             <tg_parser.sources.telegram_settings.TelegramSettings.account_key>`
             (api id + session fingerprint; no secret in it).

@@ -1,8 +1,9 @@
 """Settings of the live Telegram source (``TELEGRAM_*`` variables).
 
-Kept apart from :mod:`tg_parser.config` so the Telegram adapter owns its own
-configuration; nothing is read at import time: build :class:`TelegramSettings`
-(or call :func:`load_telegram_settings`) when the source is needed.
+The application reads them as ``get_settings().telegram``, the ``telegram``
+branch of the one settings tree of :mod:`tg_parser.config`; the class lives
+here, next to the adapter it configures. Nothing is read at import time; tests
+build it alone with :func:`load_telegram_settings`.
 
 Secrets (the api hash, the session string, the phone number) are
 :class:`pydantic.SecretStr`: their ``repr``/``str`` show ``**********`` and they
@@ -14,10 +15,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from tg_parser.errors import ConfigurationError
 
 DEFAULT_SESSION_FILE = Path("~/.tg_parser/telegram.session")
 """Where ``tg-parser auth login`` writes the session when ``TELEGRAM_SESSION_FILE`` is unset."""
@@ -43,7 +42,8 @@ class TelegramSettings(BaseSettings):
 
     Raises:
         pydantic.ValidationError: On construction, when a value is out of
-            range; :func:`load_telegram_settings` turns it into
+            range; :func:`tg_parser.config.load_settings` and
+            :func:`load_telegram_settings` turn it into
             :class:`~tg_parser.errors.ConfigurationError`.
     """
 
@@ -92,7 +92,7 @@ class TelegramSettings(BaseSettings):
 
 
 def load_telegram_settings(**overrides: object) -> TelegramSettings:
-    """Build Telegram settings from the environment, ``.env`` and ``overrides``.
+    """Build the Telegram settings alone (``get_settings().telegram`` in the application).
 
     Args:
         **overrides: Field values that win over the environment (``edit_window=10``).
@@ -104,11 +104,6 @@ def load_telegram_settings(**overrides: object) -> TelegramSettings:
         ConfigurationError: A value is invalid; the message names the variable
             (``TELEGRAM_EDIT_WINDOW``) but never echoes a secret's value.
     """
-    try:
-        return TelegramSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = "TELEGRAM_" + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']}")
-        raise ConfigurationError("invalid Telegram configuration: " + "; ".join(problems)) from None
+    from tg_parser.config import build_settings  # here: tg_parser.config imports this module
+
+    return build_settings(TelegramSettings, **overrides)

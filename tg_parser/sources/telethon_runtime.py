@@ -36,7 +36,7 @@ class TelethonRuntime:
 
     Args:
         client_factory: Returns a new, unconnected client (e.g.
-            ``lambda: build_client(load_telegram_settings())``). Called once, on
+            ``lambda: build_client(settings.telegram)``). Called once, on
             the runtime's loop, the first time :meth:`client` is awaited.
     """
 
@@ -199,8 +199,8 @@ def get_runtime(client_factory: Callable[[], Any] | None = None) -> TelethonRunt
 
     Args:
         client_factory: Used only when the runtime is created; default builds
-            the client from ``TELEGRAM_*`` settings
-            (:func:`tg_parser.sources.telegram_session.build_client`).
+            the client from ``get_settings().telegram`` (``TELEGRAM_*``,
+            :func:`tg_parser.sources.telegram_session.build_client`).
 
     Returns:
         The process-wide :class:`TelethonRuntime`.
@@ -226,10 +226,10 @@ def shutdown_runtime(*, timeout_s: float = 10.0) -> None:
 
 
 def _default_client() -> Any:
+    from tg_parser.config import get_settings
     from tg_parser.sources.telegram_session import build_client
-    from tg_parser.sources.telegram_settings import load_telegram_settings
 
-    return build_client(load_telegram_settings())
+    return build_client(get_settings().telegram)
 
 
 def _reset_after_fork() -> None:
