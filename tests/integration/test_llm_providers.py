@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.integration.llm_servers import FakeLLMServer
+from tg_parser.config.llm import LLMSettings
 from tg_parser.domain import Message, PostAnalysis
 from tg_parser.errors import ConfigurationError, PermanentError, RetryableError
 from tg_parser.llm import LLMOutputError, LLMProcessor, build_processor, build_runtime
-from tg_parser.llm.settings import LLMSettings
 
 CONFIGS = {
     "openai-gpt5": ("openai", "gpt-5-mini"),

@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from tests.conftest import missing
+from tg_parser.config.llm import LLMSettings
 from tg_parser.errors import RetryableError
 from tg_parser.llm.ratelimit import RedisRateLimiter, buckets_for, build_rate_limiter
-from tg_parser.llm.settings import LLMSettings
 
 REDIS_URL = os.environ.get("TEST_LLM_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -14,9 +14,9 @@ import pytest
 import redis
 
 from tests.conftest import missing
+from tg_parser.config.telegram import TelegramSettings
 from tg_parser.errors import RetryableError
 from tg_parser.sources.locks import ACCOUNT_LOCK_PREFIX, account_lock
-from tg_parser.sources.telegram_settings import TelegramSettings
 
 REDIS_URL = os.environ.get("TG_PARSER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

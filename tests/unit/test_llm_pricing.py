@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from tg_parser.config.llm import DEFAULT_MODELS
 from tg_parser.errors import ConfigurationError
 from tg_parser.llm.pricing import estimate_cost_usd, load_prices, price_for
-from tg_parser.llm.settings import DEFAULT_MODELS
 
 
 def test_packaged_table_prices_every_default_model():

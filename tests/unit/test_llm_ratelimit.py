@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from tg_parser.config.llm import LLMSettings
 from tg_parser.errors import RetryableError
 from tg_parser.llm.ratelimit import LocalRateLimiter, RedisRateLimiter, buckets_for, build_rate_limiter
-from tg_parser.llm.settings import LLMSettings
 
 
 class FakeClock:

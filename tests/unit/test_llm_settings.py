@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tg_parser.config import load_settings
+from tg_parser.config.llm import LLMSettings, load_llm_settings
 from tg_parser.errors import ConfigurationError
 from tg_parser.llm import PROMPT_VERSION, LLMProcessor, build_processor
-from tg_parser.llm.settings import LLMSettings, load_llm_settings
 from tg_parser.processing.base import Processor
 
 

@@ -20,7 +20,8 @@ from tg_parser.services import channels as channels_service
 from tg_parser.services import execute
 from tg_parser.services.embedded import run_channel_embedded
 from tg_parser.services.metrics import RUN_DURATION_BUCKETS_S, build_registry
-from tg_parser.storage import channels, dead_letters, documents, migrate, usage as usage_store
+from tg_parser.storage import channels, dead_letters, documents, migrate
+from tg_parser.storage import usage as usage_store
 from tg_parser.storage.session import get_engine, session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +183,9 @@ def test_llm_tokens_and_cost_per_provider_model_and_direction(db: tuple[str, str
     ]
     with session_scope(url) as session:
         channel_pk = channels.get_channel(session, key=key).id
-        usage_store.record_llm_calls(session, usage=usage, run_id=None, channel_pk=channel_pk, message_pk=None)
+        usage_store.record_llm_calls(
+            session, usage=usage, run_id=None, channel_pk=channel_pk, message_pk=None
+        )
     samples = scrape(url)
     openai = {"provider": "openai", "model": "gpt-5-mini"}
     ollama = {"provider": "ollama", "model": "qwen2.5:7b"}

@@ -274,5 +274,3 @@ def test_nested_overrides_and_moved_names() -> None:
     assert (s.llm.llm_timeout_s, s.telegram.edit_window) == (5.0, 0)
     with pytest.raises(TypeError, match="telegram_api_id"):
         load_settings(telegram_api_id=1)
-
-

@@ -17,9 +17,9 @@ from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 from telethon.tl import types
 
+from tg_parser.config.telegram import TelegramSettings, load_telegram_settings
 from tg_parser.errors import ConfigurationError, InputError
 from tg_parser.sources.telegram_session import build_client, login, open_session, prepare_session_file
-from tg_parser.sources.telegram_settings import TelegramSettings, load_telegram_settings
 
 API_HASH = "0123456789abcdef0123456789abcdef"
 PHONE = "+15550001234"

@@ -1,4 +1,4 @@
-"""What every command group shares: consoles, settings and logging, the schema check, errors, progress bars."""
+"""What every command group shares: consoles, settings and logging, schema check, errors, progress bars."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def load_cli_settings() -> Settings:
     return settings
 
 
-def database_url(override: str | None) -> str:
+def resolve_database_url(override: str | None) -> str:
     """Return the database URL of ``--database-url`` (normalised) or of the settings.
 
     Raises:

@@ -1,4 +1,4 @@
-"""``tg-parser run`` (the whole pipeline) and the single steps ``import``, ``process``, ``topicize``, ``export``.
+"""``tg-parser run`` (the whole pipeline) and the single steps: import, process, topicize, export.
 
 ``run`` goes through the launcher: embedded it executes here behind a progress
 bar; on the cluster it queues the runs and follows them in the database.
@@ -123,26 +123,33 @@ def _run_embedded(settings: Settings, launcher: Launcher, *, keys: list[str], ou
 
 def _warn_input_errors(errors: list[str]) -> None:
     for line in errors[:MAX_ERRORS_SHOWN]:
-        err.print(f"[yellow]warning:[/yellow] {line}")
+        err.print(f"[yellow]warning:[/yellow] {safe(line)}")
     if len(errors) > MAX_ERRORS_SHOWN:
         err.print(f"[yellow]warning:[/yellow] … and {len(errors) - MAX_ERRORS_SHOWN} more input errors")
 
 
 def _run_cluster(
-    settings: Settings, launcher: Launcher, *, keys: list[str], out_dir: str | None, timeout_s: float, cid: str
+    settings: Settings,
+    launcher: Launcher,
+    *,
+    keys: list[str],
+    out_dir: str | None,
+    timeout_s: float,
+    cid: str,
 ) -> bool:
     """Queue a run per channel, follow them to the end; return whether every run succeeded."""
     run_ids = []
     for key in keys:
         run_id = launcher.start_run(key, export_dir=out_dir, correlation_id=cid)
         run_ids.append(run_id)
-        err.print(f"dispatched run {run_id} of {key} to the cluster (correlation id {cid})")
+        # One line whatever the terminal width: scripts read the run id from it.
+        err.print(f"dispatched run {run_id} of {key} to the cluster (correlation id {cid})", soft_wrap=True)
     ok = _follow_runs(settings, run_ids, timeout_s)
     return summarise(settings, run_ids) and ok
 
 
 def _follow_runs(settings: Settings, run_ids: list[str], timeout_s: float) -> bool:
-    """Show each run's progress until all are terminal or ``timeout_s`` passed; return whether all succeeded."""
+    """Show the runs' progress until all end or ``timeout_s`` passed; return whether all succeeded."""
     from tg_parser.domain.runs import RunStatus
     from tg_parser.services.runs import poll_runs
 
@@ -217,6 +224,7 @@ def import_(export_file: ExportFile, username: Username = None, out: OutDir = No
     from tg_parser.services import channels, pipeline
     from tg_parser.services.processors import get_processor
 
+    processor = get_processor(settings)
     try:
         registered = channels.register_export(
             database_url=settings.database_url,
@@ -226,14 +234,14 @@ def import_(export_file: ExportFile, username: Username = None, out: OutDir = No
         )
         for ch in registered:
             report = pipeline.ingest_channel(
-                settings=settings, channel=ch.key, run_id=None, processor=get_processor(settings), dispatcher=None
+                settings=settings, channel=ch.key, run_id=None, processor=processor, dispatcher=None
             )
             console.print(
                 f"{ch.key}: {report.posts_read} posts read, {report.new} new, {report.changed} changed, "
                 f"{report.input_errors} input errors"
             )
             for line in report.errors[:MAX_ERRORS_SHOWN]:
-                err.print(f"[yellow]warning:[/yellow] {line}")
+                err.print(f"[yellow]warning:[/yellow] {safe(line)}")
     except TgParserError as exc:
         raise fail(exc) from exc
 
@@ -256,7 +264,7 @@ def process(channel: Annotated[str, typer.Argument(help="Channel key (see `chann
     with progress_bar() as progress:
         task = progress.add_task(f"{channel}: processing", total=len(pks))
         for pk in pks:
-            # A post that gives up is dead-lettered and reported "failed"; one bad post never sinks the command.
+            # A post that gives up is dead-lettered and comes back "failed": it never sinks the command.
             outcome = execute_process(
                 settings=settings, run_id=None, message_pk=pk, dispatcher=None, backoff=backoff
             )

@@ -15,6 +15,7 @@ Importing this package imports no provider SDK; :func:`build_provider` imports
 the one it needs.
 """
 
+from tg_parser.config.llm import LLMSettings, load_llm_settings
 from tg_parser.llm.capabilities import ModelCapabilities, capabilities
 from tg_parser.llm.factory import LLMRuntime, build_provider, build_runtime
 from tg_parser.llm.failures import error_for_status, parse_retry_after
@@ -32,7 +33,6 @@ from tg_parser.llm.ratelimit import (
     build_rate_limiter,
 )
 from tg_parser.llm.schema import strict_json_schema
-from tg_parser.llm.settings import LLMSettings, load_llm_settings
 from tg_parser.llm.structured import LLMOutputError, ask_structured
 from tg_parser.llm.topics import TopicLabel, embed_texts, label_topic
 

@@ -13,8 +13,8 @@ from tg_parser.llm.topics import TopicLabel, embed_texts, label_topic
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tg_parser.config.llm import LLMSettings
     from tg_parser.llm.provider import LLMProvider
-    from tg_parser.llm.settings import LLMSettings
     from tg_parser.processing.base import LLMUsage
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tg_parser.config.llm import LLMSettings
 from tg_parser.domain import Message, PostAnalysis
 from tg_parser.errors import InputError
 from tg_parser.llm.language import output_language
 from tg_parser.llm.pricing import PriceTable, load_prices
 from tg_parser.llm.prompts import POST_ANALYSIS_PROMPT, PROMPT_VERSION, render_prompt
 from tg_parser.llm.ratelimit import LocalRateLimiter, RateLimiter, build_rate_limiter
-from tg_parser.llm.settings import LLMSettings
 from tg_parser.llm.structured import ask_structured
 from tg_parser.processing.base import ProcessingResult, Processor
 from tg_parser.processing.text import clean_text

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     import redis
 
-    from tg_parser.llm.settings import LLMSettings
+    from tg_parser.config.llm import LLMSettings
 
 PERIOD_S = 60.0
 """Period of ``LLM_RPM`` and ``LLM_TPM``."""

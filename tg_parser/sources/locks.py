@@ -141,7 +141,7 @@ def account_lock(
     Args:
         redis_url: The application's Redis, ``settings.redis_url``.
         account_key: :meth:`TelegramSettings.account_key
-            <tg_parser.sources.telegram_settings.TelegramSettings.account_key>`
+            <tg_parser.config.telegram.TelegramSettings.account_key>`
             (api id + session fingerprint; no secret in it).
         timeout_s: See :func:`redis_lock`.
         blocking_timeout_s: See :func:`redis_lock`.

@@ -27,8 +27,8 @@ from telethon import TelegramClient, errors, utils
 from telethon.sessions import SQLiteSession, StringSession
 
 import tg_parser
+from tg_parser.config.telegram import DEFAULT_SESSION_FILE
 from tg_parser.errors import ConfigurationError, InputError, PermanentError, RetryableError
-from tg_parser.sources.telegram_settings import DEFAULT_SESSION_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from telethon.sessions.abstract import Session
 
-    from tg_parser.sources.telegram_settings import TelegramSettings
+    from tg_parser.config.telegram import TelegramSettings
 
 _log = structlog.get_logger(__name__)
 

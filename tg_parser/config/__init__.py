@@ -1,9 +1,9 @@
 """Settings, read from the environment and ``.env`` (pydantic-settings): one tree.
 
 The root :class:`Settings` holds the core, retry and cluster variables; its
-nested models hold the rest: ``settings.llm`` (:class:`~tg_parser.llm.settings.LLMSettings`,
+nested models hold the rest: ``settings.llm`` (:class:`~tg_parser.config.llm.LLMSettings`,
 ``LLM_*`` and the provider keys) and ``settings.telegram``
-(:class:`~tg_parser.sources.telegram_settings.TelegramSettings`, ``TELEGRAM_*``).
+(:class:`~tg_parser.config.telegram.TelegramSettings`, ``TELEGRAM_*``).
 Each nested model reads its own variables, so the names stay flat
 (``LLM_PROVIDER``, not ``LLM__LLM_PROVIDER``).
 
@@ -26,9 +26,9 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tg_parser.config.llm import LLMSettings
+from tg_parser.config.telegram import TelegramSettings
 from tg_parser.errors import ConfigurationError, RetryableError
-from tg_parser.llm.settings import LLMSettings
-from tg_parser.sources.telegram_settings import TelegramSettings
 
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://", "unix://")
 """URL schemes that name a Redis server: redis-py's (``redis``, ``rediss``, ``unix``) and
@@ -350,7 +350,7 @@ def build_settings(model: type[_S], **overrides: object) -> _S:
     """Build one settings model (a nested one on its own, as tests do) from the environment.
 
     Args:
-        model: A settings class, e.g. :class:`~tg_parser.llm.settings.LLMSettings`.
+        model: A settings class, e.g. :class:`~tg_parser.config.llm.LLMSettings`.
         **overrides: Field values that win over the environment.
 
     Returns:

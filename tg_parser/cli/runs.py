@@ -1,0 +1,54 @@
+"""``tg-parser runs``: recent runs, and one run in detail (JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tg_parser.cli._common import console, ensure_schema, fail, load_cli_settings
+from tg_parser.errors import TgParserError
+
+app = typer.Typer(help="Runs: state, counts and timings.", no_args_is_help=True)
+
+
+@app.command("list")
+def runs_list(limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -> None:
+    """List recent runs, newest first."""
+    settings = load_cli_settings()
+    ensure_schema(settings)
+    from tg_parser.services.runs import list_runs
+
+    table = Table(title="runs")
+    for col in ("run id", "channel", "mode", "status", "items", "done", "failed", "started", "finished"):
+        table.add_column(col)
+    for view in list_runs(database_url=settings.database_url, limit=limit):
+        run, counts = view.run, view.items
+        table.add_row(
+            run.id,
+            run.channel_key,
+            run.mode,
+            run.status.value,
+            str(counts.total),
+            str(counts.done),
+            str(counts.failed),
+            f"{run.created_at:%Y-%m-%d %H:%M:%S}",
+            f"{run.finished_at:%H:%M:%S}" if run.finished_at else "-",
+        )
+    console.print(table)
+
+
+@app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (the Celery root id).")]) -> None:
+    """Show one run: state, counts, timings and failures."""
+    settings = load_cli_settings()
+    ensure_schema(settings)
+    from tg_parser.services.runs import show_run
+
+    try:
+        view = show_run(database_url=settings.database_url, run_id=run_id)
+    except TgParserError as exc:
+        raise fail(exc) from exc
+    console.print_json(json.dumps(view.to_dict(), ensure_ascii=False))
