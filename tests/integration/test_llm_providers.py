@@ -221,7 +221,7 @@ def test_output_language_is_stated_in_the_prompt(config):
 def test_topic_label(config):
     """A topic gets a label and summary through the same provider and structured output."""
     server, model = config
-    runtime = build_runtime(settings_for(server, model))
+    runtime = build_runtime(settings_for(server, model), redis_url=None)
     assert runtime is not None
     label, usage = runtime.label_topic(
         keywords=["луна", "вулканы", "Чанъэ"], sample_posts=[RU_POST, "Луна и вулканы"]
@@ -235,7 +235,7 @@ def test_topic_label(config):
 def test_embeddings(config):
     """OpenAI, Gemini and Ollama embed texts in order; Anthropic says it has no embeddings."""
     server, model = config
-    runtime = build_runtime(settings_for(server, model))
+    runtime = build_runtime(settings_for(server, model), redis_url=None)
     assert runtime is not None
     if server.provider == "anthropic":
         with pytest.raises(ConfigurationError):
