@@ -200,3 +200,46 @@ def test_cli_imports_no_celery_and_no_sessions() -> None:
         storage = {n for n in names if n.startswith("tg_parser.storage.")}
         assert all(n.startswith(allowed) for n in storage), (path, storage)
         assert "tg_parser.storage.session_scope" not in names, path
+
+
+@pytest.mark.parametrize(
+    ("references", "key"),
+    [
+        (
+            [
+                "@durov",
+                "t.me/durov",
+                "https://t.me/durov/123",
+                "https://t.me/s/durov",
+                "durov",
+                "tg://resolve?domain=durov",
+            ],
+            "durov",
+        ),
+        (["https://t.me/c/1006503122/7", "1006503122", "-1001006503122"], "c1006503122"),
+    ],
+)
+def test_channels_add_gives_one_key_for_every_reference_form(
+    cli_env: Path, references: list[str], key: str
+) -> None:
+    """`channels add` accepts every reference form; the forms of one channel give one key and one channel."""
+    runner = CliRunner()
+    keys = []
+    for ref in references:
+        args = ["channels", "add", "--", ref] if ref.startswith("-") else ["channels", "add", ref]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        keys.append(result.output.split("added ", 1)[1].split(":", 1)[0])
+    assert keys == [key] * len(references)
+    listed = runner.invoke(app, ["channels", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.count(f'"key": "{key}"') == 1
+
+
+def test_channels_add_refuses_an_invite_link_with_the_reason(cli_env: Path) -> None:
+    """An invite link is refused naming the problem; nothing is added."""
+    runner = CliRunner()
+    result = runner.invoke(app, ["channels", "add", "https://t.me/+AbCdEf"])
+    assert result.exit_code != 0
+    assert "invite link" in result.output
+    assert '"key"' not in runner.invoke(app, ["channels", "list", "--json"]).output

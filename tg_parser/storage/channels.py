@@ -23,8 +23,6 @@ from tg_parser.storage.tables import (
     LLMCallRow,
     MessageRow,
     MessageVersionRow,
-    RunItemRow,
-    RunRow,
     TopicMemberRow,
     TopicRow,
     utcnow,
@@ -260,9 +258,11 @@ def remove_channel(session: Session, *, key: str) -> None:
     """
     ch = _row(session, key)
     pks = select(MessageRow.id).where(MessageRow.channel_id == ch.id)
-    run_ids = select(RunRow.id).where(RunRow.channel_id == ch.id)
     session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_(pks)))
-    session.execute(delete(RunItemRow).where(RunItemRow.run_id.in_(run_ids)))
+    # Runs are the runs module's: it deletes them (items first, they point at messages).
+    from tg_parser.storage.runs import delete_channel_runs
+
+    delete_channel_runs(session, channel_pk=ch.id)
     session.execute(delete(TopicRow).where(TopicRow.channel_id == ch.id))
     session.execute(delete(DocumentRow).where(DocumentRow.channel_id == ch.id))
     session.execute(delete(MessageVersionRow).where(MessageVersionRow.message_pk.in_(pks)))
@@ -270,7 +270,6 @@ def remove_channel(session: Session, *, key: str) -> None:
         update(LLMCallRow).where(LLMCallRow.channel_id == ch.id).values(channel_id=None, message_pk=None)
     )
     session.execute(delete(MessageRow).where(MessageRow.channel_id == ch.id))
-    session.execute(delete(RunRow).where(RunRow.channel_id == ch.id))
     session.delete(ch)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.domain.runs import (
@@ -455,3 +455,10 @@ def finish_item(
         .values(status=status.value, attempts=attempts, error=strip_nul(error), updated_at=utcnow())
     )
     return changed(result) > 0
+
+
+def delete_channel_runs(session: Session, *, channel_pk: int) -> None:
+    """Delete every run of a channel with its items (when the channel itself is removed)."""
+    run_ids = select(RunRow.id).where(RunRow.channel_id == channel_pk)
+    session.execute(delete(RunItemRow).where(RunItemRow.run_id.in_(run_ids)))
+    session.execute(delete(RunRow).where(RunRow.channel_id == channel_pk))
