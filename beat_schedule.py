@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tg_parser.config import Settings
+from tg_parser.domain.runs import TaskName
 
 SCHEDULER_TICK_S = 60.0
 
@@ -28,12 +29,12 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """
     return {
         "schedule-due-channels": {
-            "task": "tg_parser.schedule_due_channels",
+            "task": TaskName.SCHEDULE.value,
             "schedule": SCHEDULER_TICK_S,
             "options": {"expires": SCHEDULER_TICK_S},
         },
         "sweep-stalled-runs": {
-            "task": "tg_parser.sweep_stalled_runs",
+            "task": TaskName.SWEEP.value,
             "schedule": settings.sweep_interval_s,
             "options": {"expires": settings.sweep_interval_s},
         },

@@ -18,16 +18,17 @@ from kombu.entity import Exchange, Queue
 
 from beat_schedule import build_beat_schedule
 from tg_parser.config import get_settings
+from tg_parser.domain.runs import TaskName
 
 QUEUES = ("celery", "ingest", "process", "topics", "export")
 
 TASK_ROUTES = {
-    name: {"queue": queue, "exchange": queue, "routing_key": queue}
+    name.value: {"queue": queue, "exchange": queue, "routing_key": queue}
     for name, queue in (
-        ("tg_parser.ingest_channel", "ingest"),
-        ("tg_parser.process_message", "process"),
-        ("tg_parser.topicize_channel", "topics"),
-        ("tg_parser.export_channel", "export"),
+        (TaskName.INGEST, "ingest"),
+        (TaskName.PROCESS, "process"),
+        (TaskName.TOPICIZE, "topics"),
+        (TaskName.EXPORT, "export"),
     )
 }
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 from tasks.app import app
+from tg_parser.domain.runs import TaskName
 
 CORRELATION_HEADER = "tg_correlation_id"
 """Message header carrying the correlation id through a run's chain of tasks."""
@@ -33,14 +34,12 @@ class CeleryDispatcher:
         headers = correlation_headers()
         with app.producer_or_acquire() as producer:
             for pk in message_pks:
-                app.send_task(
-                    "tg_parser.process_message", args=(run_id, pk), producer=producer, headers=headers
-                )
+                app.send_task(TaskName.PROCESS.value, args=(run_id, pk), producer=producer, headers=headers)
 
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.topicize_channel``."""
-        app.send_task("tg_parser.topicize_channel", args=(channel_key, run_id), headers=correlation_headers())
+        app.send_task(TaskName.TOPICIZE.value, args=(channel_key, run_id), headers=correlation_headers())
 
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.export_channel``."""
-        app.send_task("tg_parser.export_channel", args=(channel_key, run_id), headers=correlation_headers())
+        app.send_task(TaskName.EXPORT.value, args=(channel_key, run_id), headers=correlation_headers())

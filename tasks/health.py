@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasks.app import app
 from tg_parser.config import get_settings
+from tg_parser.domain.runs import TaskName
 from tg_parser.services.health import INSPECT_TIMEOUT_S, worker_report
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def _queue_names(reply: Any) -> list[str]:
     return sorted(q["name"] for q in reply or [] if isinstance(q, dict) and "name" in q)
 
 
-@app.task(name="tg_parser.health", bind=True)
+@app.task(name=TaskName.HEALTH.value, bind=True)
 def health(self: Task) -> dict[str, Any]:
     """Return the health report computed in this worker (database, node name)."""
     hostname = self.request.hostname or socket.gethostname()

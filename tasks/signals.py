@@ -18,6 +18,7 @@ from typing import Any
 from celery import Task, signals
 
 from tg_parser.config import get_settings
+from tg_parser.domain.runs import TaskName
 from tg_parser.errors import ConfigurationError
 from tg_parser.logging import bind_context, clear_context, configure_logging, get_logger
 from tg_parser.storage.session import dispose_engines
@@ -101,7 +102,7 @@ def _context_from(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     correlation = _correlation_id(task)
     if correlation:
         ctx["correlation_id"] = correlation
-    if task.name == "tg_parser.process_message":
+    if task.name == TaskName.PROCESS.value:
         pk = kwargs.get("message_pk", args[1] if len(args) > 1 else None)
         ctx["message_pk"] = pk
     elif args:

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, case, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from tg_parser.domain.runs import ItemStatus, RunStatus
+from tg_parser.domain.runs import ItemStatus, RunStatus, TaskName
 from tg_parser.storage.session import get_engine
 from tg_parser.storage.tables import (
     ChannelRow,
@@ -36,7 +36,7 @@ FINISHED_RUN_STATES = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)
 UNKNOWN_CHANNEL = "unknown"
 """Label of dead letters whose channel cannot be told."""
 
-PROCESS_TASK = "tg_parser.process_message"
+PROCESS_TASK = TaskName.PROCESS.value
 
 
 def require_existing_sqlite(database_url: str) -> None:
