@@ -6,7 +6,7 @@ The CLI and the HTTP API call these; neither opens a session itself.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from tg_parser.services.sources import (
     resolve_export_file,
 )
 from tg_parser.storage import channels, session_scope
+from tg_parser.storage.channels import ChannelSummary
 
 MIN_SCHEDULE_S = 60
 """Beat ticks once a minute, so no schedule is shorter."""
@@ -232,55 +233,14 @@ def remove_channel(*, database_url: str, key: str) -> None:
         channels.remove_channel(session, key=key)
 
 
-@dataclass(frozen=True)
-class ChannelView:
-    """One channel as ``channels list`` and ``GET /channels`` show it.
+def list_channels(*, database_url: str) -> list[ChannelSummary]:
+    """Return every channel with its counts, by key, its ``source`` described for humans.
 
-    Attributes:
-        key, title, telegram_id, username: Who it is.
-        source_kind: ``export`` or ``telegram``.
-        source: Where its posts come from, for humans (``export <path> (chat <id>)``, ``telegram @name``).
-        schedule_every_s: Period of scheduled runs, or ``None``.
-        paused: Whether scheduled runs are paused.
-        posts, documents, topics: Counts.
-        last_run_id: The newest run.
+    ``source`` reads ``export <path> (chat <id>)`` or ``telegram <reference>``.
     """
-
-    key: str
-    title: str
-    telegram_id: int
-    username: str | None
-    source_kind: str
-    source: str
-    schedule_every_s: int | None
-    paused: bool
-    posts: int
-    documents: int
-    topics: int
-    last_run_id: str | None
-
-
-def list_channels(*, database_url: str) -> list[ChannelView]:
-    """Return every channel with its source described and its counts, by key."""
     with session_scope(database_url) as session:
         rows = channels.list_channels(session)
-    return [
-        ChannelView(
-            key=r.key,
-            title=r.title,
-            telegram_id=r.telegram_id,
-            username=r.username,
-            source_kind=r.source_kind,
-            source=_describe_source(r.source_kind, r.source),
-            schedule_every_s=r.schedule_every_s,
-            paused=r.paused,
-            posts=r.posts,
-            documents=r.documents,
-            topics=r.topics,
-            last_run_id=r.last_run_id,
-        )
-        for r in rows
-    ]
+    return [replace(r, source=_describe_source(r.source_kind, r.source)) for r in rows]
 
 
 def _describe_source(kind: str, source: str) -> str:
