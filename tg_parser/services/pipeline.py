@@ -32,13 +32,17 @@ from tg_parser.services.sources import (
     SourceBatch,
     TelegramSourceRef,
     export_batches,
+    prefetched,
 )
 from tg_parser.storage import channels, dead_letters, documents, messages, runs, session_scope, topics, usage
 
 log = structlog.get_logger(__name__)
 
-INGEST_BATCH = 500
+INGEST_BATCH = 1000
 """Posts committed per ingest transaction; the cursor moves after each commit."""
+
+INGEST_PREFETCH = 1
+"""Export batches parsed ahead of the one being written (memory: this many batches more)."""
 
 
 def start_run(
@@ -183,7 +187,10 @@ def ingest_channel(
 
 def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterator[SourceBatch]:
     if ch.source_kind == "export":
-        yield from export_batches(ExportSourceRef.from_json(ch.source), batch_size=INGEST_BATCH)
+        # The file is parsed one batch ahead on a thread while this one writes
+        # the previous batch (PostgreSQL works on its own core meanwhile).
+        batches = export_batches(ExportSourceRef.from_json(ch.source), batch_size=INGEST_BATCH)
+        yield from prefetched(batches, depth=INGEST_PREFETCH)
         return
     if ch.source_kind == "telegram":
         from tg_parser.services.telegram_ingest import telegram_batches

@@ -12,13 +12,18 @@ A channel's ``source_kind``/``source`` say where its posts come from:
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,13 +125,8 @@ def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]
     from tg_parser.sources.desktop_export import DesktopExportSource
 
     path = resolve_export_file(ref.path)
-    source = DesktopExportSource(path)
-    for chat in source.chats():
-        if chat.info.telegram_id == ref.chat_id:
-            yield from source.iter_messages(chat)
-            return
-    msg = f"export holds no chat with id {ref.chat_id}"
-    raise InputError(msg, path=str(path))
+    # One pass: the chat is found by the id written before its messages.
+    yield from DesktopExportSource(path).iter_chat(ref.chat_id)
 
 
 @dataclass
@@ -175,3 +175,62 @@ def export_batches(ref: ExportSourceRef, *, batch_size: int = 500) -> Iterator[S
             raise
         batch.errors.append(exc)
     yield batch
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
+    """Yield ``items``, produced on a worker thread up to ``depth`` ahead of the consumer.
+
+    Reading a file (parsing, building posts) then overlaps with what the
+    consumer does between items (writing to the database, which releases the
+    GIL while it waits). An exception of the producer is re-raised here, at
+    the point of the stream where it happened. When the consumer stops early
+    (an exception, ``close()``), the worker stops at its next item.
+
+    Args:
+        items: An iterator; it is consumed on the worker thread only.
+        depth: Items held ready at most (memory grows by this many items).
+
+    Yields:
+        The items of ``items``, in order.
+
+    Raises:
+        Exception: Whatever ``items`` raised.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    worker = threading.Thread(target=produce, name="export-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -183,6 +183,55 @@ class DesktopExportSource:
         msg = f"no chat at position {chat.index} (the file changed since chats() was read?)"
         raise InputError(msg, path=str(self._path))
 
+    def iter_chat(self, telegram_id: int) -> Iterator[Message | InputError]:
+        """Stream the posts of the chat with Telegram id ``telegram_id`` in one pass.
+
+        Like :meth:`iter_messages` for that chat, without the metadata pass of
+        :meth:`chats`: a chat is recognised by the ``id`` Desktop writes before
+        its ``messages``. A file that writes a chat's metadata after its
+        messages is read with that extra pass instead.
+
+        Args:
+            telegram_id: The chat's ``id`` in the export.
+
+        Yields:
+            Each post as a :class:`Message`, and each malformed message as an
+            ``InputError`` naming the file and message id.
+
+        Raises:
+            InputError: When the file is malformed (after yielding every message
+                before the fault) or holds no chat with that id.
+
+        """
+        wanted: set[int] = set()
+        chat: ExportedChat | None = None
+        counts = _Counts()
+        for event in walk(self._path, wants=wanted.__contains__):
+            if isinstance(event, ChatStart) and chat is None:
+                if not _meta_complete(event.meta):
+                    yield from self._iter_chat_two_pass(telegram_id)
+                    return
+                if event.meta["id"] == telegram_id:
+                    chat = ExportedChat(info=self._chat_info(event.meta, index=event.index), index=event.index)
+                    wanted.add(event.index)
+                    counts = self._reset(event.index)
+            elif isinstance(event, RawMessage) and chat is not None:
+                item = self._convert(event, chat=chat, counts=counts)
+                if item is not None:
+                    yield item
+            elif isinstance(event, ChatEnd) and chat is not None and event.index == chat.index:
+                return
+        msg = f"export holds no chat with id {telegram_id}"
+        raise InputError(msg, path=str(self._path))
+
+    def _iter_chat_two_pass(self, telegram_id: int) -> Iterator[Message | InputError]:
+        for chat in self.chats():
+            if chat.info.telegram_id == telegram_id:
+                yield from self.iter_messages(chat)
+                return
+        msg = f"export holds no chat with id {telegram_id}"
+        raise InputError(msg, path=str(self._path))
+
     def iter_all(self) -> Iterator[tuple[ExportedChat, Message | InputError]]:
         """Stream the posts of every chat in one pass over the file.
 

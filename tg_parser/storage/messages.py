@@ -8,11 +8,13 @@ a re-import of identical posts writes no row. Reads return domain
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Entity, Message, Reaction
@@ -50,93 +52,29 @@ class UpsertOutcome:
     unchanged: int
 
 
-def _message_values(channel_pk: int, msg: Message, content_hash: str) -> dict[str, Any]:
-    return {
-        "channel_id": channel_pk,
-        "message_id": msg.message_id,
-        "date": msg.date,
-        "text": strip_nul(msg.text),
-        "entities": strip_nul([e.model_dump(mode="json", exclude_none=True) for e in msg.entities]),
-        "edited_at": msg.edited,
-        "author": strip_nul(msg.author),
-        "reply_to": msg.reply_to,
-        "forwarded_from": strip_nul(msg.forwarded_from),
-        "media_type": msg.media_type,
-        "views": msg.views,
-        "reactions": strip_nul([r.model_dump(mode="json") for r in msg.reactions]),
-        "grouped_id": msg.grouped_id,
-        "raw": strip_nul(msg.raw),
-        "content_hash": content_hash,
-        "deleted": msg.deleted,
-        "first_seen_at": utcnow(),
-        "updated_at": utcnow(),
-    }
-
-
-def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Message]) -> UpsertOutcome:
-    """Insert new posts and update changed ones of one channel, keyed by message id.
-
-    A post whose content (text or entities) changed keeps its previous version
-    in ``message_versions``. Posts whose stored form is identical are not
-    written at all, so a re-import changes no row.
-
-    Args:
-        session: Open session (the caller commits).
-        channel_pk: Primary key of the channel.
-        messages: Posts of that channel; later duplicates of an id win.
-    """
-    if not messages:
-        return UpsertOutcome(0, 0, 0)
-    by_id = {m.message_id: m for m in messages}
-    existing = {
-        row.message_id: row
-        for row in session.execute(
-            select(MessageRow).where(
-                MessageRow.channel_id == channel_pk, MessageRow.message_id.in_(list(by_id))
-            )
-        ).scalars()
-    }
-    new_rows: list[dict[str, Any]] = []
-    changed = unchanged = 0
-    for mid, msg in by_id.items():
-        digest = strip_nul_hash(msg)
-        values = _message_values(channel_pk, msg, digest)
-        old = existing.get(mid)
-        if old is None:
-            new_rows.append(values)
-            continue
-        if _same_row(old, values):
-            unchanged += 1
-            continue
-        if old.content_hash != digest:
-            changed += 1
-            ins = insert_for(session, MessageVersionRow).values(
-                message_pk=old.id,
-                content_hash=old.content_hash,
-                text=old.text,
-                entities=old.entities,
-                edited_at=old.edited_at,
-                recorded_at=utcnow(),
-            )
-            session.execute(ins.on_conflict_do_nothing(index_elements=["message_pk", "content_hash"]))
-        else:
-            unchanged += 1
-        values.pop("first_seen_at")
-        session.execute(update(MessageRow).where(MessageRow.id == old.id).values(**values))
-    if new_rows:
-        stmt = insert_for(session, MessageRow)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["channel_id", "message_id"])
-        session.execute(stmt, new_rows)
-    return UpsertOutcome(new=len(new_rows), changed=changed, unchanged=unchanged)
-
-
-def strip_nul_hash(msg: Message) -> str:
-    """Return the content hash of ``msg`` as stored (after NUL stripping)."""
-    if "\x00" in msg.text:
-        return msg.model_copy(update={"text": msg.text.replace("\x00", "")}).content_hash()
-    return msg.content_hash()
-
-
+#: Columns of ``messages`` an ingest writes, in the order of :func:`_row`.
+_COLUMNS = (
+    "channel_id",
+    "message_id",
+    "date",
+    "text",
+    "entities",
+    "edited_at",
+    "author",
+    "reply_to",
+    "forwarded_from",
+    "media_type",
+    "views",
+    "reactions",
+    "grouped_id",
+    "raw",
+    "content_hash",
+    "deleted",
+    "first_seen_at",
+    "updated_at",
+)
+#: The columns that decide whether a stored post is unchanged (``raw`` and the
+#: bookkeeping times are not compared, so a re-import writes nothing).
 _COMPARED = (
     "date",
     "text",
@@ -154,8 +92,151 @@ _COMPARED = (
 )
 
 
-def _same_row(row: MessageRow, values: dict[str, Any]) -> bool:
-    return all(getattr(row, name) == values[name] for name in _COMPARED)
+def _row(channel_pk: int, msg: Message, *, now: datetime, json_texts: dict[str, str]) -> dict[str, Any]:
+    """Return the ``messages`` values of ``msg`` (NUL characters stripped), keyed by :data:`_COLUMNS`.
+
+    The JSON columns' serialised form goes into ``json_texts`` (what ``COPY`` sends).
+    """
+    entities = [e.model_dump(mode="json", exclude_none=True) for e in msg.entities]
+    reactions = [r.model_dump(mode="json") for r in msg.reactions]
+    return {
+        "channel_id": channel_pk,
+        "message_id": msg.message_id,
+        "date": msg.date,
+        "text": _strip_text(msg.text),
+        "entities": _clean_json(entities, column="entities", texts=json_texts),
+        "edited_at": msg.edited,
+        "author": _strip_text(msg.author),
+        "reply_to": msg.reply_to,
+        "forwarded_from": _strip_text(msg.forwarded_from),
+        "media_type": msg.media_type,
+        "views": msg.views,
+        "reactions": _clean_json(reactions, column="reactions", texts=json_texts),
+        "grouped_id": msg.grouped_id,
+        "raw": _clean_json(msg.raw, column="raw", texts=json_texts),
+        "content_hash": strip_nul_hash(msg),
+        "deleted": msg.deleted,
+        "first_seen_at": now,
+        "updated_at": now,
+    }
+
+
+def _clean_json(value: Any, *, column: str, texts: dict[str, str]) -> Any:
+    """Return ``value`` without NUL characters; put its JSON text in ``texts[column]``.
+
+    ``json.dumps`` writes a NUL as ``\\u0000``, so one serialisation tells
+    whether the (slow) recursive :func:`strip_nul` is needed at all.
+    """
+    text = json.dumps(value)
+    if "\\u0000" in text:
+        value = strip_nul(value)
+        text = json.dumps(value)
+    texts[column] = text
+    return value
+
+
+def _strip_text(value: str | None) -> str | None:
+    return value.replace("\x00", "") if value is not None and "\x00" in value else value
+
+
+def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Message]) -> UpsertOutcome:
+    """Insert new posts and update changed ones of one channel, keyed by message id.
+
+    A post whose content (text or entities) changed keeps its previous version
+    in ``message_versions``. Posts whose stored form is identical are not
+    written at all, so a re-import changes no row. NUL characters are
+    stripped from every string (PostgreSQL rejects them).
+
+    On PostgreSQL the rows travel by ``COPY`` (see
+    :mod:`tg_parser.storage._message_copy`): straight into ``messages`` when
+    none of the batch is stored yet, else through a temporary table and
+    set-wise statements. On SQLite they go by ``executemany``.
+
+    Args:
+        session: Open session (the caller commits).
+        channel_pk: Primary key of the channel.
+        messages: Posts of that channel; later duplicates of an id win.
+
+    Returns:
+        How many posts were new, changed (content hash differs) and unchanged.
+    """
+    if not messages:
+        return UpsertOutcome(0, 0, 0)
+    now = utcnow()
+    by_id = {m.message_id: m for m in messages}
+    json_texts: list[dict[str, str]] = [{} for _ in by_id]
+    rows = [_row(channel_pk, m, now=now, json_texts=t) for m, t in zip(by_id.values(), json_texts, strict=True)]
+    if session.get_bind().dialect.name == "postgresql":
+        from tg_parser.storage._message_copy import copy_upsert
+
+        records = [
+            tuple(t[name] if name in t else row[name] for name in _COLUMNS)
+            for row, t in zip(rows, json_texts, strict=True)
+        ]
+        new, changed = copy_upsert(session, channel_pk=channel_pk, records=records, columns=_COLUMNS, compared=_COMPARED)
+        return UpsertOutcome(new=new, changed=changed, unchanged=len(rows) - new - changed)
+    return _executemany_upsert(session, channel_pk=channel_pk, rows=rows, now=now)
+
+
+def _executemany_upsert(
+    session: Session, *, channel_pk: int, rows: list[dict[str, Any]], now: datetime
+) -> UpsertOutcome:
+    """Upsert ``rows`` with a narrow read of the stored ones and ``executemany`` writes (SQLite)."""
+    columns = [MessageRow.__table__.c[name] for name in _COMPARED]
+    stored = session.execute(
+        select(MessageRow.id, MessageRow.message_id, MessageRow.text, MessageRow.entities, *columns).where(
+            MessageRow.channel_id == channel_pk, MessageRow.message_id.in_([r["message_id"] for r in rows])
+        )
+    ).mappings()
+    existing = {row["message_id"]: row for row in stored}
+    new_rows: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    for values in rows:
+        old = existing.get(values["message_id"])
+        if old is None:
+            new_rows.append(values)
+            continue
+        if all(old[name] == values[name] for name in _COMPARED):
+            continue
+        if old["content_hash"] != values["content_hash"]:
+            versions.append(
+                {
+                    "message_pk": old["id"],
+                    "content_hash": old["content_hash"],
+                    "text": old["text"],
+                    "entities": old["entities"],
+                    "edited_at": old["edited_at"],
+                    "recorded_at": now,
+                }
+            )
+        update_values = {k: v for k, v in values.items() if k != "first_seen_at"}
+        updates.append({"pk": old["id"], **update_values})
+    if versions:
+        ins = insert_for(session, MessageVersionRow).on_conflict_do_nothing(
+            index_elements=["message_pk", "content_hash"]
+        )
+        session.execute(ins, versions)
+    if updates:
+        # Core executemany: one prepared UPDATE for every changed row.
+        table = MessageRow.__table__
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("pk"))
+            .values({name: bindparam(name) for name in _COLUMNS if name != "first_seen_at"})
+        )
+        session.connection().execute(stmt, updates)
+    if new_rows:
+        stmt = insert_for(session, MessageRow).on_conflict_do_nothing(index_elements=["channel_id", "message_id"])
+        session.execute(stmt, new_rows)
+    return UpsertOutcome(new=len(new_rows), changed=len(versions), unchanged=len(rows) - len(new_rows) - len(versions))
+
+
+def strip_nul_hash(msg: Message) -> str:
+    """Return the content hash of ``msg`` as stored (after NUL stripping)."""
+    if "\x00" in msg.text:
+        return msg.model_copy(update={"text": msg.text.replace("\x00", "")}).content_hash()
+    return msg.content_hash()
 
 
 def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> int:

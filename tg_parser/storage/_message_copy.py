@@ -1,0 +1,157 @@
+"""The PostgreSQL path of :func:`tg_parser.storage.messages.upsert_messages`: ``COPY``, set-wise.
+
+Private to :mod:`tg_parser.storage.messages`, which builds the rows (NUL
+characters stripped, JSON columns serialised) and keeps the semantics in one
+place; this module only moves them:
+
+* When no post of the batch is stored yet (a first import), the rows are
+  ``COPY``-ed straight into ``messages`` inside a savepoint; that is what the
+  database's own floor is (``COPY`` into a table with the same indexes).
+* Otherwise, or when another writer stored one of the ids meanwhile (the
+  savepoint's unique violation), the rows are ``COPY``-ed into a temporary
+  table and merged by three statements: the previous version of every post
+  whose content hash changed goes to ``message_versions``; posts whose
+  compared columns differ are updated (``IS DISTINCT FROM``, so an identical
+  re-import writes no row); the rest are inserted with ``ON CONFLICT DO
+  NOTHING``.
+
+Everything runs on the session's own connection and transaction; the caller
+commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.orm import Session
+
+_STAGE = "tgp_ingest_stage"
+_TIME_COLUMNS = frozenset({"date", "edited_at", "first_seen_at", "updated_at"})
+
+
+def copy_upsert(
+    session: Session,
+    *,
+    channel_pk: int,
+    records: Sequence[tuple[Any, ...]],
+    columns: Sequence[str],
+    compared: Sequence[str],
+) -> tuple[int, int]:
+    """Upsert ``records`` into ``messages``; return ``(new, changed)`` counts.
+
+    Args:
+        session: A session bound to PostgreSQL (the caller commits).
+        channel_pk: The channel every record belongs to.
+        records: One tuple per post in ``columns`` order, unique by message id;
+            JSON columns as JSON text, no NUL character anywhere.
+        columns: The ``messages`` columns of a record (``channel_id`` and
+            ``message_id`` among them).
+        compared: The columns whose difference makes a stored post changed.
+
+    Returns:
+        ``(new, changed)``: posts inserted, and stored posts whose content hash
+        differed (each kept its previous version). The rest were unchanged.
+    """
+    conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    records = _utc_times(records, columns=columns)
+    at = columns.index("message_id")
+    ids = [r[at] for r in records]
+    stored = conn.execute(
+        "SELECT count(*) FROM messages WHERE channel_id = %s AND message_id = ANY(%s)", (channel_pk, ids)
+    ).fetchone()
+    if stored is not None and stored[0] == 0:
+        try:
+            with conn.transaction():  # a savepoint inside the caller's transaction
+                _copy(conn, table=sql.Identifier("messages"), columns=columns, records=records)
+        except psycopg.errors.UniqueViolation:
+            pass  # Another writer stored some of these ids since the count: merge them like the rest.
+        else:
+            return len(records), 0
+    return _merge(conn, columns=columns, compared=compared, records=records)
+
+
+def _utc_times(records: Sequence[tuple[Any, ...]], *, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Make every time aware and UTC (a naive one is taken as UTC, as ``UTCDateTime`` does)."""
+    spots = [i for i, name in enumerate(columns) if name in _TIME_COLUMNS]
+    out = []
+    for record in records:
+        if any(isinstance(record[i], datetime) and record[i].tzinfo is None for i in spots):
+            values = list(record)
+            for i in spots:
+                if isinstance(values[i], datetime) and values[i].tzinfo is None:
+                    values[i] = values[i].replace(tzinfo=UTC)
+            record = tuple(values)  # noqa: PLW2901 - the fixed copy replaces it
+        out.append(record)
+    return out
+
+
+def _copy(
+    conn: psycopg.Connection[Any],
+    *,
+    table: sql.Identifier,
+    columns: Sequence[str],
+    records: Sequence[tuple[Any, ...]],
+) -> None:
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
+        for record in records:
+            copy.write_row(record)
+
+
+def _merge(
+    conn: psycopg.Connection[Any],
+    *,
+    columns: Sequence[str],
+    compared: Sequence[str],
+    records: Sequence[tuple[Any, ...]],
+) -> tuple[int, int]:
+    stage = sql.Identifier(_STAGE)
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DROP AS SELECT {} FROM messages WITH NO DATA"
+        ).format(stage, names)
+    )
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+    _copy(conn, table=stage, columns=columns, records=records)
+    key = sql.SQL("m.channel_id = s.channel_id AND m.message_id = s.message_id")
+    recorded_at = records[0][columns.index("updated_at")]
+    changed_row = conn.execute(
+        sql.SQL(
+            "WITH old AS ("
+            " SELECT m.id, m.content_hash, m.text, m.entities, m.edited_at"
+            " FROM messages m JOIN {stage} s ON {key} WHERE m.content_hash <> s.content_hash"
+            "), kept AS ("
+            " INSERT INTO message_versions (message_pk, content_hash, text, entities, edited_at, recorded_at)"
+            " SELECT id, content_hash, text, entities, edited_at, %s FROM old"
+            " ON CONFLICT (message_pk, content_hash) DO NOTHING"
+            ") SELECT count(*) FROM old"
+        ).format(stage=stage, key=key),
+        (recorded_at,),
+    ).fetchone()
+    updated = [c for c in columns if c not in ("channel_id", "message_id", "first_seen_at")]
+    conn.execute(
+        sql.SQL(
+            "UPDATE messages m SET ({targets}) = ({sources}) FROM {stage} s"
+            " WHERE {key} AND ({old}) IS DISTINCT FROM ({new})"
+        ).format(
+            targets=sql.SQL(", ").join(sql.Identifier(c) for c in updated),
+            sources=sql.SQL(", ").join(sql.Identifier("s", c) for c in updated),
+            stage=stage,
+            key=key,
+            old=sql.SQL(", ").join(sql.Identifier("m", c) for c in compared),
+            new=sql.SQL(", ").join(sql.Identifier("s", c) for c in compared),
+        )
+    )
+    inserted = conn.execute(
+        sql.SQL(
+            "INSERT INTO messages ({names}) SELECT {names} FROM {stage}"
+            " ON CONFLICT (channel_id, message_id) DO NOTHING"
+        ).format(names=names, stage=stage)
+    ).rowcount
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+    return max(inserted, 0), int(changed_row[0]) if changed_row else 0
