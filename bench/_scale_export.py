@@ -102,11 +102,18 @@ def _message(i: int, parts: list[str | dict[str, str]], copy: int) -> dict[str, 
         "from_id": f"channel{CHAT_ID}",
     }
     if i % 7 == 0:
-        msg |= {"photo": "(File not included. Change data exporting settings to download.)",
-                "photo_file_size": 100_000 + i % 1000, "width": 1280, "height": 720}
+        msg |= {
+            "photo": "(File not included. Change data exporting settings to download.)",
+            "photo_file_size": 100_000 + i % 1000,
+            "width": 1280,
+            "height": 720,
+        }
     if i % 11 == 0:
         edited = when + timedelta(seconds=90)
-        msg |= {"edited": edited.strftime("%Y-%m-%dT%H:%M:%S"), "edited_unixtime": str(int(edited.timestamp()))}
+        msg |= {
+            "edited": edited.strftime("%Y-%m-%dT%H:%M:%S"),
+            "edited_unixtime": str(int(edited.timestamp())),
+        }
     msg["text"] = text
     msg["text_entities"] = _entities(parts) if isinstance(text, list) else [{"type": "plain", "text": text}]
     if i % 3 == 0:
@@ -133,6 +140,9 @@ def write_export(path: Path, *, posts: int, data: Path = DATA) -> ExportFile:
         f.write(head[:-1] + ',\n "messages": [\n')
         for i in range(posts):
             copy, index = divmod(i, len(sources))
-            f.write(("  " if i == 0 else ",\n  ") + json.dumps(_message(i, sources[index], copy), ensure_ascii=False))
+            f.write(
+                ("  " if i == 0 else ",\n  ")
+                + json.dumps(_message(i, sources[index], copy), ensure_ascii=False)
+            )
         f.write("\n ]\n}\n")
     return ExportFile(path=path, posts=posts, size_bytes=path.stat().st_size, chat_id=CHAT_ID)

@@ -48,7 +48,7 @@ class Context:
     def query(self, sql: str) -> object:
         """Return the first column of the first row of ``sql``."""
         with psycopg.connect(self.libpq()) as conn:
-            row = conn.execute(sql).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(sql).fetchone()
         return None if row is None else row[0]
 
     def channel_key(self) -> str:
@@ -133,7 +133,7 @@ def create_database(prefix: str = "scale_import") -> str:
     """Create an empty PostgreSQL database ``<prefix>_<random>``; return its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
@@ -141,7 +141,7 @@ def drop_database(url: str) -> None:
     """Drop a database made by :func:`create_database`."""
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- floors ------------------------------------------------------------------
@@ -156,7 +156,10 @@ def copy_floor(ctx: Context) -> Measurement:
     the timed part is ``CREATE TABLE … (LIKE messages INCLUDING ALL)`` plus a
     client-side ``COPY … FROM STDIN`` of that file and the commit.
     """
-    with tempfile.NamedTemporaryFile(dir=ctx.workdir, suffix=".copy") as dump, psycopg.connect(ctx.libpq()) as conn:
+    with (
+        tempfile.NamedTemporaryFile(dir=ctx.workdir, suffix=".copy") as dump,
+        psycopg.connect(ctx.libpq()) as conn,
+    ):
         with conn.cursor().copy("COPY messages TO STDOUT") as cp:
             for chunk in cp:
                 dump.write(chunk)
@@ -202,7 +205,7 @@ def dump_floor(ctx: Context) -> Measurement:
     """Dump the exported rows as JSON lines straight from PostgreSQL to a file."""
     out = ctx.workdir / "raw_dump.ndjson"
     started = time.perf_counter()
-    with psycopg.connect(ctx.libpq()) as conn, out.open("wb") as f, conn.cursor().copy(_DUMP) as cp:  # type: ignore[arg-type]
+    with psycopg.connect(ctx.libpq()) as conn, out.open("wb") as f, conn.cursor().copy(_DUMP) as cp:
         for chunk in cp:
             f.write(chunk)
     return Measurement(wall_s=time.perf_counter() - started)

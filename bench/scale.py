@@ -19,7 +19,7 @@ rows), and items/s where a step counts them (posts for import and process).
 
 Usage:
     nice -n 10 .venv/bin/python bench/scale.py --posts 20000 --steps import
-    nice -n 10 .venv/bin/python bench/scale.py --posts 100000 --steps import,process,topicize,export --repeat 3
+    nice -n 10 .venv/bin/python bench/scale.py --posts 100000 --steps import,export --repeat 3
 
 Steps are pluggable: add one in ``bench/_scale_steps.py`` with ``register(Step(...))``.
 Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth); databases are
@@ -79,7 +79,9 @@ def _child_env(database_url: str, workdir: Path) -> dict[str, str]:
     return env
 
 
-def one_run(steps: list[str], *, export: ExportFile, workdir: Path, keep: bool) -> dict[str, tuple[Measurement, Measurement | None]]:
+def one_run(
+    steps: list[str], *, export: ExportFile, workdir: Path, keep: bool
+) -> dict[str, tuple[Measurement, Measurement | None]]:
     """Run ``steps`` in order on a fresh database; return each step's measurement and floor."""
     url = create_database()
     logs = workdir / "logs"
@@ -107,13 +109,15 @@ def _median(values: list[float]) -> float:
 
 def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, export: ExportFile) -> None:
     """Print one line per step: medians of time, RSS, floor, ratio and rate over ``runs``."""
-    print(f"\n{export.posts:,} posts, export {export.size_bytes / 2**20:,.0f} MiB, {len(runs)} run(s), medians:")
+    print(
+        f"\n{export.posts:,} posts, export {export.size_bytes / 2**20:,.0f} MiB, {len(runs)} run(s), medians:"
+    )
     head = f"{'step':<10} {'time s':>8} {'peak RSS MB':>12} {'floor s':>8} {'floor/step':>10} {'items/s':>9}  floor"
     print(head)
     print("-" * len(head))
     for name in runs[0]:
         ms = [r[name][0] for r in runs]
-        floors = [r[name][1] for r in runs if r[name][1] is not None]
+        floors = [f for r in runs if (f := r[name][1]) is not None]
         wall = _median([m.wall_s for m in ms])
         rss = _median([m.rss_mb or 0.0 for m in ms])
         floor_s = ratio = ""
@@ -125,7 +129,8 @@ def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, exp
         if ms[0].count is not None:
             rate = f"{_median([(m.count or 0) / m.wall_s for m in ms]):,.0f}"
         print(
-            f"{name:<10} {wall:>8.2f} {rss:>12.0f} {floor_s:>8} {ratio:>10} {rate:>9}  {STEPS[name].floor_name}"
+            f"{name:<10} {wall:>8.2f} {rss:>12.0f} {floor_s:>8} {ratio:>10} {rate:>9}"
+            f"  {STEPS[name].floor_name}"
         )
 
 
@@ -139,14 +144,18 @@ def main(argv: list[str] | None = None) -> None:
         if args.export:
             from bench._scale_export import CHAT_ID
 
-            export = ExportFile(path=args.export, posts=args.posts, size_bytes=args.export.stat().st_size, chat_id=CHAT_ID)
+            export = ExportFile(
+                path=args.export, posts=args.posts, size_bytes=args.export.stat().st_size, chat_id=CHAT_ID
+            )
         else:
             export = write_export(workdir / "export" / "result.json", posts=args.posts)
         print(f"export: {export.path} ({export.size_bytes / 2**20:,.0f} MiB, {export.posts:,} posts)")
         runs = []
         for i in range(args.repeat):
             print(f"run {i + 1}/{args.repeat}:", flush=True)
-            runs.append(one_run(steps, export=export, workdir=workdir, keep=args.keep and i == args.repeat - 1))
+            runs.append(
+                one_run(steps, export=export, workdir=workdir, keep=args.keep and i == args.repeat - 1)
+            )
         report(runs, export=export)
     finally:
         if not args.keep:

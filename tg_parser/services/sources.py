@@ -180,6 +180,35 @@ def export_batches(ref: ExportSourceRef, *, batch_size: int = 500) -> Iterator[S
 _DONE = object()
 
 
+class _Producer(threading.Thread):
+    """Consumes an iterator on its own thread into a bounded queue, until told to stop."""
+
+    def __init__(self, items: Iterator[Any], *, depth: int) -> None:
+        super().__init__(name="export-prefetch", daemon=True)
+        self.items = items
+        self.ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=max(1, depth))
+        self.stop = threading.Event()
+
+    def put(self, item: Any, error: BaseException | None = None) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.ready.put((item, error), timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def run(self) -> None:
+        try:
+            for item in self.items:
+                if not self.put(item):
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self.put(_DONE, exc)
+            return
+        self.put(_DONE)
+
+
 def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     """Yield ``items``, produced on a worker thread up to ``depth`` ahead of the consumer.
 
@@ -199,38 +228,16 @@ def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     Raises:
         Exception: Whatever ``items`` raised.
     """
-    ready: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            put((_DONE, exc))
-            return
-        put((_DONE, None))
-
-    worker = threading.Thread(target=produce, name="export-prefetch", daemon=True)
-    worker.start()
+    producer = _Producer(items, depth=depth)
+    producer.start()
     try:
         while True:
-            item, error = ready.get()
+            item, error = producer.ready.get()
             if item is _DONE:
                 if error is not None:
                     raise error
                 return
             yield item
     finally:
-        stop.set()
-        worker.join()
+        producer.stop.set()
+        producer.join()

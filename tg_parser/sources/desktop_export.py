@@ -212,7 +212,9 @@ class DesktopExportSource:
                     yield from self._iter_chat_two_pass(telegram_id)
                     return
                 if event.meta["id"] == telegram_id:
-                    chat = ExportedChat(info=self._chat_info(event.meta, index=event.index), index=event.index)
+                    chat = ExportedChat(
+                        info=self._chat_info(event.meta, index=event.index), index=event.index
+                    )
                     wanted.add(event.index)
                     counts = self._reset(event.index)
             elif isinstance(event, RawMessage) and chat is not None:

@@ -60,10 +60,7 @@ def copy_upsert(
     records = _utc_times(records, columns=columns)
     at = columns.index("message_id")
     ids = [r[at] for r in records]
-    stored = conn.execute(
-        "SELECT count(*) FROM messages WHERE channel_id = %s AND message_id = ANY(%s)", (channel_pk, ids)
-    ).fetchone()
-    if stored is not None and stored[0] == 0:
+    if _stored_count(conn, channel_pk=channel_pk, message_ids=ids) == 0:
         try:
             with conn.transaction():  # a savepoint inside the caller's transaction
                 _copy(conn, table=sql.Identifier("messages"), columns=columns, records=records)
@@ -72,6 +69,15 @@ def copy_upsert(
         else:
             return len(records), 0
     return _merge(conn, columns=columns, compared=compared, records=records)
+
+
+def _stored_count(conn: psycopg.Connection[Any], *, channel_pk: int, message_ids: list[int]) -> int:
+    """Return how many of ``message_ids`` the channel already stores (an index-only count)."""
+    row = conn.execute(
+        "SELECT count(*) FROM messages WHERE channel_id = %s AND message_id = ANY(%s)",
+        (channel_pk, message_ids),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _utc_times(records: Sequence[tuple[Any, ...]], *, columns: Sequence[str]) -> list[tuple[Any, ...]]:

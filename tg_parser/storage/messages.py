@@ -122,9 +122,9 @@ def _row(channel_pk: int, msg: Message, *, now: datetime, json_texts: dict[str, 
 
 
 def _clean_json(value: Any, *, column: str, texts: dict[str, str]) -> Any:
-    """Return ``value`` without NUL characters; put its JSON text in ``texts[column]``.
+    r"""Return ``value`` without NUL characters; put its JSON text in ``texts[column]``.
 
-    ``json.dumps`` writes a NUL as ``\\u0000``, so one serialisation tells
+    ``json.dumps`` writes a NUL as ``\u0000``, so one serialisation tells
     whether the (slow) recursive :func:`strip_nul` is needed at all.
     """
     text = json.dumps(value)
@@ -165,7 +165,9 @@ def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Mes
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
     json_texts: list[dict[str, str]] = [{} for _ in by_id]
-    rows = [_row(channel_pk, m, now=now, json_texts=t) for m, t in zip(by_id.values(), json_texts, strict=True)]
+    rows = [
+        _row(channel_pk, m, now=now, json_texts=t) for m, t in zip(by_id.values(), json_texts, strict=True)
+    ]
     if session.get_bind().dialect.name == "postgresql":
         from tg_parser.storage._message_copy import copy_upsert
 
@@ -173,7 +175,9 @@ def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Mes
             tuple(t[name] if name in t else row[name] for name in _COLUMNS)
             for row, t in zip(rows, json_texts, strict=True)
         ]
-        new, changed = copy_upsert(session, channel_pk=channel_pk, records=records, columns=_COLUMNS, compared=_COMPARED)
+        new, changed = copy_upsert(
+            session, channel_pk=channel_pk, records=records, columns=_COLUMNS, compared=_COMPARED
+        )
         return UpsertOutcome(new=new, changed=changed, unchanged=len(rows) - new - changed)
     return _executemany_upsert(session, channel_pk=channel_pk, rows=rows, now=now)
 
@@ -219,17 +223,20 @@ def _executemany_upsert(
         session.execute(ins, versions)
     if updates:
         # Core executemany: one prepared UPDATE for every changed row.
-        table = MessageRow.__table__
         stmt = (
-            update(table)
-            .where(table.c.id == bindparam("pk"))
+            update(MessageRow)
+            .where(MessageRow.id == bindparam("pk"))
             .values({name: bindparam(name) for name in _COLUMNS if name != "first_seen_at"})
         )
         session.connection().execute(stmt, updates)
     if new_rows:
-        stmt = insert_for(session, MessageRow).on_conflict_do_nothing(index_elements=["channel_id", "message_id"])
+        stmt = insert_for(session, MessageRow).on_conflict_do_nothing(
+            index_elements=["channel_id", "message_id"]
+        )
         session.execute(stmt, new_rows)
-    return UpsertOutcome(new=len(new_rows), changed=len(versions), unchanged=len(rows) - len(new_rows) - len(versions))
+    return UpsertOutcome(
+        new=len(new_rows), changed=len(versions), unchanged=len(rows) - len(new_rows) - len(versions)
+    )
 
 
 def strip_nul_hash(msg: Message) -> str:
