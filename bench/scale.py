@@ -112,7 +112,8 @@ def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, exp
     print(
         f"\n{export.posts:,} posts, export {export.size_bytes / 2**20:,.0f} MiB, {len(runs)} run(s), medians:"
     )
-    head = f"{'step':<10} {'time s':>8} {'peak RSS MB':>12} {'floor s':>8} {'floor/step':>10} {'items/s':>9}  floor"
+    cols = ("time s", 8), ("peak RSS MB", 12), ("floor s", 8), ("floor/step", 10), ("items/s", 9)
+    head = f"{'step':<10} " + " ".join(f"{c:>{w}}" for c, w in cols) + "  floor"
     print(head)
     print("-" * len(head))
     for name in runs[0]:
