@@ -374,7 +374,7 @@ def export_channel(
     Returns:
         The report, or ``None`` when skipped as a redelivery.
     """
-    from tg_parser.export import document_record, write_channel_export
+    from tg_parser.export import document_line, write_channel_export
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -387,25 +387,15 @@ def export_channel(
             run_dir = run.export_dir
         base = export_dir or run_dir or ch.export_dir or settings.export_dir
         out = Path(base) / channel
-        stored_topics = topics.list_topics(session, channel_pk=ch.pk)
-        records = (
-            document_record(
-                channel_key=ch.key,
-                username=ch.username,
-                telegram_id=ch.telegram_id,
-                message=r.message,
-                language=r.language,
-                summary=r.summary,
-                keywords=r.keywords,
-                processor=r.processor,
-                model=r.model,
-                topic_id=r.topic_key,
-                topic_label=r.topic_label,
-            )
-            for r in documents.iter_export_rows(session, channel_pk=ch.pk, telegram_id=ch.telegram_id)
+        # Both files stream: documents through one server-side cursor, topic
+        # members through one per topic; nothing holds the channel in memory.
+        lines = (
+            document_line(row, channel_key=ch.key, username=ch.username, telegram_id=ch.telegram_id)
+            for row in documents.iter_export_rows(session, channel_pk=ch.pk)
         )
+        stored_topics = topics.list_topic_summaries(session, channel_pk=ch.pk)
         written = write_channel_export(
-            out_dir=out, channel_key=ch.key, title=ch.title, records=records, topics=stored_topics
+            out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics
         )
     if run_id is not None:
         with session_scope(db) as session:
