@@ -1,4 +1,5 @@
 # Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
+# ruff: noqa: E501 - the SQL of this data builder reads better on one line
 """Scale data for the topicize/export benchmarks (stand-in until ``bench/scale.py`` lands).
 
 Two steps:
@@ -103,16 +104,30 @@ def replicate(database_url: str, channel: str, times: int) -> None:
     engine = create_engine(database_url)
     with engine.begin() as conn:
         pk = conn.execute(text("select id from channels where key = :k"), {"k": channel}).scalar_one()
-        cols = conn.execute(
-            text("select column_name from information_schema.columns where table_name='messages' and column_name<>'id'")
-        ).scalars().all()
-        dcols = conn.execute(
-            text("select column_name from information_schema.columns where table_name='documents' and column_name not in ('id','message_pk')")
-        ).scalars().all()
+        cols = (
+            conn.execute(
+                text(
+                    "select column_name from information_schema.columns where table_name='messages' and column_name<>'id'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        dcols = (
+            conn.execute(
+                text(
+                    "select column_name from information_schema.columns where table_name='documents' and column_name not in ('id','message_pk')"
+                )
+            )
+            .scalars()
+            .all()
+        )
         for k in range(1, times):
             msg_sel = [
-                f"message_id + {k * SHIFT}" if c == "message_id"
-                else f"text || ' (повтор {k})'" if c == "text"
+                f"message_id + {k * SHIFT}"
+                if c == "message_id"
+                else f"text || ' (повтор {k})'"
+                if c == "text"
                 else c
                 for c in cols
             ]

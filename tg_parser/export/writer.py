@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from tg_parser.domain import Message, Topic, permalink
+from tg_parser.domain import Message, permalink
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -200,7 +200,7 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
         telegram_id: The export's chat id (``metadata.channel_id``).
 
     Returns:
-        A JSON object followed by ``\\n``.
+        A JSON object followed by a newline.
     """
     links, hashtags, mentions = entity_lists(row.entities)
     message_id = row.message_id
@@ -277,7 +277,7 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
         path: The file to (re)place.
 
     Yields:
-        A text handle (UTF-8, ``\\n`` newlines, 1 MiB buffer).
+        A text handle (UTF-8, LF newlines, 1 MiB buffer).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _open_temporary(path)
@@ -367,9 +367,7 @@ def write_channel_export(
     topics_path = out_dir / "topics.json"
     with atomic_writer(topics_path) as fh:
         n_topics = write_topics_json(fh, channel_key=channel_key, title=title, topics=topics)
-    return ExportResult(
-        documents_path=docs_path, topics_path=topics_path, documents=count, topics=n_topics
-    )
+    return ExportResult(documents_path=docs_path, topics_path=topics_path, documents=count, topics=n_topics)
 
 
 def _write_list(fh: IO[str], items: Iterable[str], *, level: int) -> None:

@@ -6,11 +6,11 @@ commits); reads return dataclasses and domain objects, never ORM rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Document
@@ -168,6 +168,79 @@ def iter_export_rows(session: Session, *, channel_pk: int) -> Iterator[ExportRow
     for partition in session.execute(stmt).partitions():
         for row in partition:
             yield make(row)
+
+
+class TopicPosts:
+    """The channel's live documents as a re-readable source for topicize (``topics.PostSource``).
+
+    Ids are read once (two integers per post); texts stream in batches,
+    through a server-side cursor, each time :meth:`batches` is called.
+    """
+
+    def __init__(self, session: Session, *, channel_pk: int) -> None:
+        """Bind the source to an open session and a channel.
+
+        Args:
+            session: A session that stays open while the source is read.
+            channel_pk: The channel's primary key.
+        """
+        self._session = session
+        self._channel_pk = channel_pk
+        self._ids: list[int] | None = None
+
+    def _where(self) -> Select[int, str, list[str]]:
+        return (
+            select(MessageRow.message_id, DocumentRow.clean_text, DocumentRow.keywords)
+            .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
+            .where(MessageRow.channel_id == self._channel_pk, MessageRow.deleted.is_(False))
+            .order_by(MessageRow.message_id)
+        )
+
+    def message_ids(self) -> list[int]:
+        """Return the message ids of the channel's live documents, ascending."""
+        if self._ids is None:
+            stmt = (
+                select(MessageRow.message_id)
+                .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
+                .where(MessageRow.channel_id == self._channel_pk, MessageRow.deleted.is_(False))
+                .order_by(MessageRow.message_id)
+            )
+            self._ids = [int(mid) for mid in self._session.execute(stmt).scalars()]
+        return self._ids
+
+    def batches(
+        self, *, wanted: Collection[int] | None, size: int
+    ) -> Iterator[list[tuple[int, str, list[str]]]]:
+        """Yield ``(message_id, clean_text, keywords)`` by message id, ``size`` at a time.
+
+        Args:
+            wanted: Only these message ids, or ``None`` for all.
+            size: Posts per batch.
+
+        Yields:
+            Batches of posts.
+        """
+        plan_cursor_for_whole_result(self._session)
+        stmt = self._where().execution_options(stream_results=True, yield_per=size)
+        batch: list[tuple[int, str, list[str]]] = []
+        for partition in self._session.execute(stmt).partitions():
+            for mid, text_, keywords in partition:
+                if wanted is None or mid in wanted:
+                    batch.append((int(mid), text_, list(keywords or [])))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def message_pks(self) -> dict[int, int]:
+        """Return ``{message_id: message_pk}`` of the channel's live documents."""
+        stmt = (
+            select(MessageRow.message_id, MessageRow.id)
+            .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
+            .where(MessageRow.channel_id == self._channel_pk, MessageRow.deleted.is_(False))
+        )
+        return {int(mid): int(pk) for mid, pk in self._session.execute(stmt)}
 
 
 def topic_inputs(session: Session, *, channel_pk: int) -> list[tuple[int, int, str, list[str]]]:

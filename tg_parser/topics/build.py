@@ -63,7 +63,7 @@ class PostSource(Protocol):
     def batches(
         self, *, wanted: Collection[int] | None, size: int
     ) -> Iterator[Sequence[tuple[int, str, Sequence[str]]]]:
-        """Yield ``(message_id, text, keywords)`` of the posts (only ``wanted`` ones if given), by message id."""
+        """Yield ``(message_id, text, keywords)`` by message id (only the ``wanted`` ids when given)."""
         ...
 
 
@@ -77,7 +77,11 @@ class _ListSource:
     def batches(
         self, *, wanted: Collection[int] | None, size: int
     ) -> Iterator[Sequence[tuple[int, str, Sequence[str]]]]:
-        rows = [(i.message_id, i.text, i.keywords) for i in self.ordered if wanted is None or i.message_id in wanted]
+        rows = [
+            (i.message_id, i.text, i.keywords)
+            for i in self.ordered
+            if wanted is None or i.message_id in wanted
+        ]
         for start in range(0, len(rows), size):
             yield rows[start : start + size]
 
@@ -166,7 +170,9 @@ def _sampled(
 ) -> tuple[NDArray[np.int64], Analyzer, dict[int, list[str]]]:
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
-    sample = [_text(t, kw) for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for _m, t, kw in batch]
+    sample = [
+        _text(t, kw) for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for _m, t, kw in batch
+    ]
     fit_tokens = tokenize(sample, analyzer=Analyzer())
     del sample, wanted
     vectors, model = fit_embedding(fit_tokens, seed=seed)

@@ -20,7 +20,14 @@ from sklearn.metrics import silhouette_score
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["DEFAULT_MAX_TOPICS", "MIN_POSTS_TO_SPLIT", "MIN_SILHOUETTE", "cluster", "fit_clusters", "k_candidates"]
+__all__ = [
+    "DEFAULT_MAX_TOPICS",
+    "MIN_POSTS_TO_SPLIT",
+    "MIN_SILHOUETTE",
+    "cluster",
+    "fit_clusters",
+    "k_candidates",
+]
 
 DEFAULT_MAX_TOPICS = 40
 """Most topics for a channel unless the caller says otherwise."""

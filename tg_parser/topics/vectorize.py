@@ -34,7 +34,16 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-__all__ = ["MAX_DF", "MIN_DOCS_FOR_DF_LIMITS", "Analyzer", "Embedding", "Tokens", "embed", "fit_embedding", "tokenize"]
+__all__ = [
+    "MAX_DF",
+    "MIN_DOCS_FOR_DF_LIMITS",
+    "Analyzer",
+    "Embedding",
+    "Tokens",
+    "embed",
+    "fit_embedding",
+    "tokenize",
+]
 
 MAX_SVD_COMPONENTS = 100
 """LSA dimensions for large corpora (the scikit-learn example uses 100)."""
