@@ -151,7 +151,7 @@ def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTop
         select(TopicRow.id, TopicRow.topic_key, TopicRow.label, TopicRow.keywords, TopicRow.summary)
         .where(TopicRow.channel_id == channel_pk)
         .order_by(TopicRow.id)
-    ).tuples()
+    ).all()
     out = [
         StoredTopic(
             pk=pk,
