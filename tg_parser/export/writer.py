@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from tg_parser.domain import Message, Topic, permalink
+from tg_parser.domain import Message, permalink
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -98,23 +98,203 @@ def document_record(
     }
 
 
+_ENTITY_LINK = "link"
+_ENTITY_TEXT_LINK = "text_link"
+_ENTITY_HASHTAG = "hashtag"
+_ENTITY_MENTIONS = frozenset({"mention", "mention_name"})
+
+
+def entity_lists(entities: Iterable[Mapping[str, Any]] | None) -> tuple[list[str], list[str], list[str]]:
+    """Return ``(links, hashtags, mentions)`` of stored entity objects in one pass.
+
+    The same rules as :meth:`Message.links`, :meth:`Message.hashtags` and
+    :meth:`Message.mentions` (``tests/unit/test_export_stream.py`` checks they
+    agree), applied to the JSON form the database holds, so an export needs no
+    pydantic model per post.
+
+    Args:
+        entities: Entity objects as stored (``type``, ``text``, optional ``url``).
+
+    Returns:
+        Links (a ``text_link`` gives its ``url``, a ``link`` its ``url`` or text),
+        hashtags and mentions, each in order and without duplicates.
+    """
+    links: list[str] = []
+    hashtags: list[str] = []
+    mentions: list[str] = []
+    for ent in entities or ():
+        kind = ent.get("type")
+        if kind == _ENTITY_TEXT_LINK:
+            url = ent.get("url")
+            if url and url not in links:
+                links.append(url)
+        elif kind == _ENTITY_LINK:
+            url = ent.get("url") or ent.get("text")
+            if url and url not in links:
+                links.append(url)
+        elif kind == _ENTITY_HASHTAG:
+            tag = ent.get("text")
+            if tag and tag not in hashtags:
+                hashtags.append(tag)
+        elif kind in _ENTITY_MENTIONS:
+            name = ent.get("text")
+            if name and name not in mentions:
+                mentions.append(name)
+    return links, hashtags, mentions
+
+
+class ExportFields(Protocol):
+    """The plain columns of one post the exporter reads (``storage.documents.ExportRow`` has them)."""
+
+    @property
+    def message_id(self) -> int: ...  # noqa: D102 - described by the class
+    @property
+    def date(self) -> datetime: ...  # noqa: D102
+    @property
+    def edited(self) -> datetime | None: ...  # noqa: D102
+    @property
+    def text(self) -> str: ...  # noqa: D102
+    @property
+    def entities(self) -> list[dict[str, Any]] | None: ...  # noqa: D102
+    @property
+    def author(self) -> str | None: ...  # noqa: D102
+    @property
+    def reply_to(self) -> int | None: ...  # noqa: D102
+    @property
+    def forwarded_from(self) -> str | None: ...  # noqa: D102
+    @property
+    def media_type(self) -> str | None: ...  # noqa: D102
+    @property
+    def language(self) -> str | None: ...  # noqa: D102
+    @property
+    def summary(self) -> str: ...  # noqa: D102
+    @property
+    def keywords(self) -> list[str] | None: ...  # noqa: D102
+    @property
+    def processor(self) -> str: ...  # noqa: D102
+    @property
+    def model(self) -> str: ...  # noqa: D102
+    @property
+    def topic_key(self) -> str | None: ...  # noqa: D102
+    @property
+    def topic_label(self) -> str | None: ...  # noqa: D102
+
+
+# One encoder for every line: ``json.dumps`` with keyword arguments builds a
+# new ``JSONEncoder`` per call; ``encode`` of a prepared one runs the C encoder
+# directly and gives the same bytes.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_VALUE_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def document_line(row: ExportFields, *, channel_key: str, username: str | None, telegram_id: int) -> str:
+    """Return one ``documents.ndjson`` line (with its newline) from plain columns.
+
+    Byte for byte what :func:`document_record` gives for the same post, encoded
+    compactly with ``ensure_ascii=False``.
+
+    Args:
+        row: The post's columns.
+        channel_key: The channel's key (first half of the id).
+        username: Public username for the permalink, or ``None`` (``t.me/c/`` form).
+        telegram_id: The export's chat id (``metadata.channel_id``).
+
+    Returns:
+        A JSON object followed by a newline.
+    """
+    links, hashtags, mentions = entity_lists(row.entities)
+    message_id = row.message_id
+    record = {
+        "id": f"{channel_key}:{message_id}",
+        "text": row.text,
+        "metadata": {
+            "source": permalink(username=username, channel_id=telegram_id, message_id=message_id),
+            "channel": channel_key,
+            "channel_id": telegram_id,
+            "message_id": message_id,
+            "date": iso_utc(row.date),
+            "edited": iso_utc(row.edited),
+            "author": row.author,
+            "reply_to": row.reply_to,
+            "forwarded_from": row.forwarded_from,
+            "media_type": row.media_type,
+            "links": links,
+            "hashtags": hashtags,
+            "mentions": mentions,
+            "language": row.language,
+            "summary": row.summary,
+            "keywords": list(row.keywords or []),
+            "topic_id": row.topic_key,
+            "topic_label": row.topic_label,
+            "processor": row.processor,
+            "model": row.model,
+        },
+    }
+    return _LINE_ENCODER.encode(record) + "\n"
+
+
+_TMP_ATTEMPTS = 100
+
+
+def _open_temporary(path: Path) -> tuple[int, Path]:
+    """Create a new temporary file beside ``path`` with the umask's permissions (``0o666 & ~umask``)."""
+    for _ in range(_TMP_ATTEMPTS):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        return fd, tmp
+    msg = f"no free temporary name beside {path}"
+    raise FileExistsError(msg)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX: fsync the directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not supported here (e.g. Windows): the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
-    On error the temporary file is removed and ``path`` is left as it was.
+    The file is flushed and fsynced before the rename (``os.replace`` is atomic
+    on POSIX) and the folder after it. Its mode is what the umask gives a new
+    file (``0o666 & ~umask``, e.g. ``0644`` under ``022``), as for any file the
+    user creates; ``tempfile.mkstemp`` would force ``0600``. On error the
+    temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: The file to (re)place.
+
+    Yields:
+        A text handle (UTF-8, LF newlines, 1 MiB buffer).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _open_temporary(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n", buffering=WRITE_BUFFER_BYTES) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        Path(tmp).replace(path)
+        tmp.replace(path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+WRITE_BUFFER_BYTES = 1 << 20
+"""Buffer of the export files: few system calls for a multi-gigabyte export."""
 
 
 @dataclass(frozen=True)
@@ -127,50 +307,111 @@ class ExportResult:
     topics: int
 
 
+class ExportTopic(Protocol):
+    """A topic as ``topics.json`` lists it; ``member_ids`` may be a lazy iterable (``domain.Topic`` fits)."""
+
+    @property
+    def topic_id(self) -> str: ...  # noqa: D102 - described by the class
+    @property
+    def label(self) -> str: ...  # noqa: D102
+    @property
+    def keywords(self) -> list[str]: ...  # noqa: D102
+    @property
+    def summary(self) -> str | None: ...  # noqa: D102
+    @property
+    def size(self) -> int: ...  # noqa: D102
+    @property
+    def member_ids(self) -> Iterable[int]: ...  # noqa: D102
+
+
+_LINE_BATCH = 1000
+
+
 def write_channel_export(
     *,
     out_dir: Path,
     channel_key: str,
     title: str,
-    records: Iterable[dict[str, Any]],
-    topics: list[Topic],
+    records: Iterable[dict[str, Any] | str],
+    topics: Iterable[ExportTopic],
 ) -> ExportResult:
-    """Write ``documents.ndjson`` (streamed) and ``topics.json`` into ``out_dir``.
+    """Write ``documents.ndjson`` and ``topics.json`` into ``out_dir``, both streamed.
+
+    Neither file is held in memory: document lines are written in batches of
+    1,000 and ``topics.json`` member by member, in the layout of
+    ``json.dump(payload, indent=2, ensure_ascii=False)``.
 
     Args:
         out_dir: The channel's export folder (created if missing).
         channel_key: The channel's key.
         title: The channel's title.
-        records: Document objects from :func:`document_record`, in message-id order.
-        topics: The channel's topics.
+        records: In message-id order, document objects from :func:`document_record`
+            or ready lines from :func:`document_line`.
+        topics: The channel's topics, in order; each one's ``member_ids`` is read once.
+
+    Returns:
+        The paths written and the counts of documents and topics.
     """
     docs_path = out_dir / "documents.ndjson"
     count = 0
     with atomic_writer(docs_path) as fh:
+        batch: list[str] = []
         for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-            fh.write("\n")
-            count += 1
+            batch.append(record if isinstance(record, str) else _LINE_ENCODER.encode(record) + "\n")
+            if len(batch) == _LINE_BATCH:
+                fh.write("".join(batch))
+                count += len(batch)
+                batch.clear()
+        fh.write("".join(batch))
+        count += len(batch)
     topics_path = out_dir / "topics.json"
-    payload = {
-        "format_version": EXPORT_FORMAT_VERSION,
-        "channel": channel_key,
-        "title": title,
-        "topics": [
-            {
-                "id": t.topic_id,
-                "label": t.label,
-                "keywords": t.keywords,
-                "summary": t.summary,
-                "size": t.size,
-                "member_ids": [document_id(channel_key, m) for m in t.member_ids],
-            }
-            for t in topics
-        ],
-    }
     with atomic_writer(topics_path) as fh:
-        json.dump(payload, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
-    return ExportResult(
-        documents_path=docs_path, topics_path=topics_path, documents=count, topics=len(topics)
+        n_topics = write_topics_json(fh, channel_key=channel_key, title=title, topics=topics)
+    return ExportResult(documents_path=docs_path, topics_path=topics_path, documents=count, topics=n_topics)
+
+
+def _write_list(fh: IO[str], items: Iterable[str], *, level: int) -> None:
+    """Write a JSON array of already-encoded items as ``json.dump(indent=2)`` lays it out at ``level``."""
+    inner = "\n" + "  " * (level + 1)
+    first = True
+    batch: list[str] = []
+    for item in items:
+        batch.append(("[" if first else ",") + inner + item)
+        first = False
+        if len(batch) == _LINE_BATCH:
+            fh.write("".join(batch))
+            batch.clear()
+    fh.write("".join(batch))
+    fh.write("[]" if first else "\n" + "  " * level + "]")
+
+
+def write_topics_json(fh: IO[str], *, channel_key: str, title: str, topics: Iterable[ExportTopic]) -> int:
+    """Stream ``topics.json`` into ``fh``, byte for byte as ``json.dump(..., indent=2)`` writes it.
+
+    Args:
+        fh: A text handle.
+        channel_key: The channel's key (prefix of member ids).
+        title: The channel's title.
+        topics: The topics, in order.
+
+    Returns:
+        The number of topics written.
+    """
+    enc = _VALUE_ENCODER.encode
+    fh.write(
+        f'{{\n  "format_version": {EXPORT_FORMAT_VERSION},\n  "channel": {enc(channel_key)},\n'
+        f'  "title": {enc(title)},\n  "topics": '
     )
+    n = 0
+    pad = "\n      "
+    for topic in topics:
+        fh.write(("[" if n == 0 else ",") + "\n    {")
+        fh.write(f'{pad}"id": {enc(topic.topic_id)},{pad}"label": {enc(topic.label)},{pad}"keywords": ')
+        _write_list(fh, (enc(k) for k in topic.keywords), level=3)
+        fh.write(f',{pad}"summary": {enc(topic.summary)},{pad}"size": {enc(topic.size)},{pad}"member_ids": ')
+        prefix = enc(channel_key)[:-1] + ":"
+        _write_list(fh, (f'{prefix}{m}"' for m in topic.member_ids), level=3)
+        fh.write("\n    }")
+        n += 1
+    fh.write("[]\n}\n" if n == 0 else "\n  ]\n}\n")
+    return n

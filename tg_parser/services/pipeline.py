@@ -329,21 +329,24 @@ def topicize_channel(
     Returns:
         The number of topics (``-1`` when skipped as a redelivery).
     """
-    from tg_parser.topics import TopicInput, build_topics
+    from tg_parser.topics import build_topics_from
 
     db = settings.database_url
     with session_scope(db) as session:
         ch = channels.get_channel(session, key=channel)
         if run_id is not None and runs.get_run(session, run_id=run_id).status is not RunStatus.TOPICIZING:
             return -1
-        rows = documents.topic_inputs(session, channel_pk=ch.pk)
-    items = [TopicInput(message_id=mid, text=text, keywords=tuple(kw)) for _pk, mid, text, kw in rows]
-    found = build_topics(items, channel_key=channel, seed=settings.topic_seed)
+        # Texts stream from the database in batches (twice above the fit
+        # sample); only ids and labels are held per post.
+        posts = documents.TopicPosts(session, channel_pk=ch.pk)
+        found = build_topics_from(posts, channel_key=channel, seed=settings.topic_seed)
+        n_documents = len(posts.message_ids())
+        pk_by_message_id = posts.message_pks()
     if _labels_from_llm(settings):
         from tg_parser.services.topic_labels import label_topics_with_llm
 
-        texts = {mid: text for _pk, mid, text, _kw in rows}
         with session_scope(db) as session:
+            texts = {mid: text for _pk, mid, text, _kw in documents.topic_inputs(session, channel_pk=ch.pk)}
             previous = topics.list_topics(session, channel_pk=ch.pk)
         found, calls = label_topics_with_llm(
             settings=settings, topics=found, previous=previous, texts=texts, run_id=run_id, channel=channel
@@ -353,13 +356,11 @@ def topicize_channel(
                 session, usage=calls, run_id=run_id, channel_pk=ch.pk, message_pk=None, purpose="topic_label"
             )
     with session_scope(db) as session:
-        topics.replace_topics(
-            session, channel_pk=ch.pk, topics=found, pk_by_message_id={mid: pk for pk, mid, _t, _k in rows}
-        )
+        topics.replace_topics(session, channel_pk=ch.pk, topics=found, pk_by_message_id=pk_by_message_id)
         moved = True
         if run_id is not None:
             moved = runs.finish_topicize(session, run_id=run_id, topics=len(found))
-    log.info("topicize_done", channel=channel, run_id=run_id, topics=len(found), documents=len(items))
+    log.info("topicize_done", channel=channel, run_id=run_id, topics=len(found), documents=n_documents)
     if run_id is not None and moved and dispatcher is not None:
         dispatcher.export(channel_key=channel, run_id=run_id)
     return len(found)
@@ -381,7 +382,7 @@ def export_channel(
     Returns:
         The report, or ``None`` when skipped as a redelivery.
     """
-    from tg_parser.export import document_record, write_channel_export
+    from tg_parser.export import document_line, write_channel_export
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -394,25 +395,15 @@ def export_channel(
             run_dir = run.export_dir
         base = export_dir or run_dir or ch.export_dir or settings.export_dir
         out = Path(base) / channel
-        stored_topics = topics.list_topics(session, channel_pk=ch.pk)
-        records = (
-            document_record(
-                channel_key=ch.key,
-                username=ch.username,
-                telegram_id=ch.telegram_id,
-                message=r.message,
-                language=r.language,
-                summary=r.summary,
-                keywords=r.keywords,
-                processor=r.processor,
-                model=r.model,
-                topic_id=r.topic_key,
-                topic_label=r.topic_label,
-            )
-            for r in documents.iter_export_rows(session, channel_pk=ch.pk, telegram_id=ch.telegram_id)
+        # Both files stream: documents through one server-side cursor, topic
+        # members through one per topic; nothing holds the channel in memory.
+        lines = (
+            document_line(row, channel_key=ch.key, username=ch.username, telegram_id=ch.telegram_id)
+            for row in documents.iter_export_rows(session, channel_pk=ch.pk)
         )
+        stored_topics = topics.list_topic_summaries(session, channel_pk=ch.pk)
         written = write_channel_export(
-            out_dir=out, channel_key=ch.key, title=ch.title, records=records, topics=stored_topics
+            out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics
         )
     if run_id is not None:
         with session_scope(db) as session:

@@ -6,13 +6,15 @@ commits); reads return domain :class:`~tg_parser.domain.Topic` objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Topic
 from tg_parser.storage._common import strip_nul
+from tg_parser.storage.documents import plan_cursor_for_whole_result
 from tg_parser.storage.tables import MessageRow, TopicMemberRow, TopicRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
@@ -89,3 +91,102 @@ def list_topics(session: Session, *, channel_pk: int) -> list[Topic]:
 def _topic_order(topic_key: str) -> tuple[int, str]:
     tail = topic_key.rsplit("-", 1)[-1]
     return (int(tail), topic_key) if tail.isdigit() else (1 << 30, topic_key)
+
+
+@dataclass(frozen=True)
+class StoredTopic:
+    """A stored topic without its members, with a lazy way to read them.
+
+    Attributes:
+        pk: The topic's primary key.
+        topic_id: Its deterministic key (``<channel>:topic-<n>``).
+        label: Its label.
+        keywords: Its keywords, best first.
+        summary: Its summary, or ``None``.
+        size: Number of member posts stored for it.
+    """
+
+    pk: int
+    topic_id: str
+    label: str
+    keywords: list[str]
+    summary: str | None
+    size: int
+    _session: Session = field(repr=False, compare=False)
+    _channel_pk: int = field(repr=False, compare=False)
+
+    @property
+    def member_ids(self) -> Iterator[int]:
+        """The members' message ids, ascending, streamed while the session is open (read once)."""
+        return iter_member_ids(self._session, channel_pk=self._channel_pk, topic_pk=self.pk)
+
+
+MEMBER_BATCH_ROWS = 10_000
+"""Member ids fetched per round trip of the server-side cursor."""
+
+
+def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTopic]:
+    """Return the channel's topics with their sizes but no member ids, in :func:`list_topics` order.
+
+    Sizes count the same memberships :func:`list_topics` lists, so a
+    streamed ``topics.json`` is identical to one built from it.
+
+    Args:
+        session: An open session.
+        channel_pk: The channel's primary key.
+
+    Returns:
+        One :class:`StoredTopic` per topic (a channel has at most a few dozen).
+    """
+    sizes: dict[int, int] = {
+        int(topic_pk): int(count)
+        for topic_pk, count in session.execute(
+            select(TopicMemberRow.topic_id, func.count())
+            .join(MessageRow, MessageRow.id == TopicMemberRow.message_pk)
+            .where(MessageRow.channel_id == channel_pk)
+            .group_by(TopicMemberRow.topic_id)
+        )
+    }
+    rows = session.execute(
+        select(TopicRow.id, TopicRow.topic_key, TopicRow.label, TopicRow.keywords, TopicRow.summary)
+        .where(TopicRow.channel_id == channel_pk)
+        .order_by(TopicRow.id)
+    ).all()
+    out = [
+        StoredTopic(
+            pk=pk,
+            topic_id=key,
+            label=label,
+            keywords=list(kw or []),
+            summary=summary,
+            size=int(sizes.get(pk, 0)),
+            _session=session,
+            _channel_pk=channel_pk,
+        )
+        for pk, key, label, kw, summary in rows
+    ]
+    return sorted(out, key=lambda t: _topic_order(t.topic_id))
+
+
+def iter_member_ids(session: Session, *, channel_pk: int, topic_pk: int) -> Iterator[int]:
+    """Yield the message ids of a topic's members, ascending, through a server-side cursor.
+
+    Args:
+        session: An open session.
+        channel_pk: The channel's primary key.
+        topic_pk: The topic's primary key (:attr:`StoredTopic.pk`).
+
+    Yields:
+        Message ids.
+    """
+    stmt = (
+        select(MessageRow.message_id)
+        .join(TopicMemberRow, MessageRow.id == TopicMemberRow.message_pk)
+        .where(TopicMemberRow.topic_id == topic_pk, MessageRow.channel_id == channel_pk)
+        .order_by(MessageRow.message_id)
+        .execution_options(stream_results=True, yield_per=MEMBER_BATCH_ROWS)
+    )
+    plan_cursor_for_whole_result(session)
+    for partition in session.execute(stmt).scalars().partitions():
+        for mid in partition:
+            yield int(mid)

@@ -6,6 +6,6 @@ modules behind it are :mod:`~tg_parser.topics.vectorize`,
 :mod:`~tg_parser.topics.cluster` and :mod:`~tg_parser.topics.label`.
 """
 
-from tg_parser.topics.build import TopicInput, build_topics
+from tg_parser.topics.build import PostSource, TopicInput, build_topics, build_topics_from
 
-__all__ = ["TopicInput", "build_topics"]
+__all__ = ["PostSource", "TopicInput", "build_topics", "build_topics_from"]

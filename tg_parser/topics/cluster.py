@@ -20,7 +20,14 @@ from sklearn.metrics import silhouette_score
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["DEFAULT_MAX_TOPICS", "MIN_POSTS_TO_SPLIT", "MIN_SILHOUETTE", "cluster", "k_candidates"]
+__all__ = [
+    "DEFAULT_MAX_TOPICS",
+    "MIN_POSTS_TO_SPLIT",
+    "MIN_SILHOUETTE",
+    "cluster",
+    "fit_clusters",
+    "k_candidates",
+]
 
 DEFAULT_MAX_TOPICS = 40
 """Most topics for a channel unless the caller says otherwise."""
@@ -62,12 +69,28 @@ def k_candidates(n_posts: int, *, max_topics: int | None, n_distinct: int) -> li
     return sorted({round(float(k)) for k in grid})
 
 
-def _fit(vectors: NDArray[np.float32], k: int, seed: int) -> NDArray[np.int64]:
+def _fit(vectors: NDArray[np.float32], k: int, seed: int) -> tuple[NDArray[np.int64], KMeans]:
     model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed)
-    return np.asarray(model.fit_predict(vectors), dtype=np.int64)
+    return np.asarray(model.fit_predict(vectors), dtype=np.int64), model
 
 
 def cluster(vectors: NDArray[np.float32], *, seed: int, max_topics: int | None = None) -> NDArray[np.int64]:
+    """Assign every post to a cluster (the labels of :func:`fit_clusters`).
+
+    Args:
+        vectors: ``(n, d)`` unit (or zero) rows, in a deterministic order.
+        seed: Random state of k-means and of the silhouette sample.
+        max_topics: Cap on the number of clusters, or ``None`` for the default.
+
+    Returns:
+        ``n`` labels in ``0..k-1``; all zero when the corpus is one topic.
+    """
+    return fit_clusters(vectors, seed=seed, max_topics=max_topics)[0]
+
+
+def fit_clusters(
+    vectors: NDArray[np.float32], *, seed: int, max_topics: int | None = None
+) -> tuple[NDArray[np.int64], KMeans | None]:
     """Assign every post to a cluster.
 
     On more than :data:`SELECTION_SAMPLE` posts, candidates are scored on a
@@ -81,13 +104,14 @@ def cluster(vectors: NDArray[np.float32], *, seed: int, max_topics: int | None =
         max_topics: Cap on the number of clusters, or ``None`` for the default.
 
     Returns:
-        ``n`` labels in ``0..k-1``; all zero when the corpus is one topic.
+        ``n`` labels in ``0..k-1`` (all zero when the corpus is one topic), and
+        the fitted k-means that assigns other posts (``None`` for one topic).
     """
     n = vectors.shape[0]
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), None
     if vectors.shape[1] == 0:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=np.int64), None
     n_distinct = len(np.unique(np.round(vectors, 5), axis=0))
     candidates = k_candidates(n, max_topics=max_topics, n_distinct=n_distinct)
     if n > SELECTION_SAMPLE:
@@ -95,16 +119,17 @@ def cluster(vectors: NDArray[np.float32], *, seed: int, max_topics: int | None =
         sample = vectors[picked]
     else:
         sample = vectors
-    best_k, best_labels, best_score = 1, np.zeros(len(sample), dtype=np.int64), MIN_SILHOUETTE
+    best_k, best_score = 1, MIN_SILHOUETTE
+    best_labels, best_model = np.zeros(len(sample), dtype=np.int64), None
     for k in candidates:
-        labels = _fit(sample, k, seed)
+        labels, model = _fit(sample, k, seed)
         if len(np.unique(labels)) < 2:  # noqa: PLR2004 - silhouette needs two clusters
             continue
         score = float(silhouette_score(sample, labels))
         if score > best_score:
-            best_k, best_labels, best_score = k, labels, score
+            best_k, best_labels, best_model, best_score = k, labels, model, score
     if best_k == 1:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=np.int64), None
     if sample is vectors:
-        return best_labels
+        return best_labels, best_model
     return _fit(vectors, best_k, seed)

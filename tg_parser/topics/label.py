@@ -21,11 +21,13 @@ from sklearn.feature_extraction.text import CountVectorizer
 from tg_parser.topics.vectorize import MAX_DF, MIN_DOCS_FOR_DF_LIMITS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from numpy.typing import NDArray
 
     from tg_parser.topics.vectorize import Analyzer, Tokens
 
-__all__ = ["LABEL_WORDS", "MAX_KEYWORDS", "topic_terms"]
+__all__ = ["LABEL_WORDS", "MAX_KEYWORDS", "TermCounts", "topic_terms"]
 
 MAX_KEYWORDS = 10
 """Keywords kept per topic."""
@@ -63,16 +65,30 @@ def topic_terms(tokens: Tokens, labels: NDArray[np.int64], *, analyzer: Analyzer
         shape=(max(clusters) + 1, len(labels)),
     )
     per_class = np.asarray((membership @ counts).todense(), dtype=np.float64)
+    return _best_terms(per_class, vocabulary, clusters=clusters, n_posts=len(tokens.stems), analyzer=analyzer)
+
+
+def _best_terms(
+    per_class: NDArray[np.float64],
+    vocabulary: Sequence[str] | NDArray[np.str_],
+    *,
+    clusters: list[int],
+    n_posts: int,
+    analyzer: Analyzer,
+) -> dict[int, list[str]]:
+    """Score ``(k, V)`` per-cluster post counts of alphabetically sorted stems by c-TF-IDF."""
+    out: dict[int, list[str]] = {c: [] for c in clusters}
     totals = per_class.sum(axis=1, keepdims=True)
     tf = np.divide(per_class, totals, out=np.zeros_like(per_class), where=totals > 0)
     avg_terms = float(totals.mean())
-    idf = np.log1p(avg_terms / np.maximum(per_class.sum(axis=0), 1.0))
+    # A term is counted once per post and every post is in one cluster, so
+    # the column sums are the terms' document frequencies.
+    doc_freq = per_class.sum(axis=0)
+    idf = np.log1p(avg_terms / np.maximum(doc_freq, 1.0))
     scores = tf * idf
-    n_posts = len(tokens.stems)
     if n_posts >= MIN_DOCS_FOR_DF_LIMITS:
         # Channel boilerplate ("Подписаться", the channel's name) is in most
         # posts; like the vectors, labels ignore words in over half the posts.
-        doc_freq = np.asarray(counts.sum(axis=0)).ravel()
         scores[:, doc_freq > MAX_DF * n_posts] = 0.0
     for c in clusters:
         row = scores[c]
@@ -86,3 +102,70 @@ def topic_terms(tokens: Tokens, labels: NDArray[np.int64], *, analyzer: Analyzer
                 words.append(word)
         out[c] = words
     return out
+
+
+class TermCounts:
+    """Per-cluster post counts of every stem, accumulated batch by batch (bounded by the vocabulary).
+
+    The streaming form of :func:`topic_terms`: the same counts, so the same
+    keywords, without holding every post's tokens.
+    """
+
+    def __init__(self) -> None:
+        """Start with no posts."""
+        self._vocabulary: dict[str, int] = {}
+        self._counts: sparse.csr_matrix | None = None
+        self._n_posts = 0
+        self._seen: set[int] = set()
+
+    def add(self, stems: list[list[str]], labels: NDArray[np.int64]) -> None:
+        """Count each stem once per post, in the post's cluster.
+
+        Args:
+            stems: Per post, its stems.
+            labels: Cluster of each post.
+        """
+        vocabulary = self._vocabulary
+        rows: list[int] = []
+        cols: list[int] = []
+        for post_stems, label in zip(stems, labels.tolist(), strict=True):
+            for stem in set(post_stems):
+                col = vocabulary.get(stem)
+                if col is None:
+                    col = vocabulary[stem] = len(vocabulary)
+                cols.append(col)
+                rows.append(label)
+        self._n_posts += len(stems)
+        self._seen.update(labels.tolist())
+        if not cols:
+            return
+        n_rows = max(max(rows) + 1, 0 if self._counts is None else self._counts.shape[0])
+        batch = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=np.float64), (np.asarray(rows), np.asarray(cols))),
+            shape=(n_rows, len(vocabulary)),
+        )
+        if self._counts is None:
+            self._counts = batch
+        else:
+            self._counts.resize((n_rows, len(vocabulary)))
+            self._counts = sparse.csr_matrix(self._counts + batch)
+
+    def terms(self, *, analyzer: Analyzer) -> dict[int, list[str]]:
+        """Return each cluster's most characteristic words, as :func:`topic_terms` does.
+
+        Args:
+            analyzer: The analyzer that made the stems.
+
+        Returns:
+            For every cluster seen, up to :data:`MAX_KEYWORDS` words, best first.
+        """
+        clusters = sorted(self._seen)
+        if self._counts is None:
+            return {c: [] for c in clusters}
+        stems = list(self._vocabulary)
+        order = sorted(range(len(stems)), key=stems.__getitem__)  # CountVectorizer's sorted vocabulary
+        counts = self._counts
+        counts.resize((max(clusters) + 1, counts.shape[1]))
+        per_class = np.asarray(counts[:, order].todense(), dtype=np.float64)
+        vocabulary = [stems[i] for i in order]
+        return _best_terms(per_class, vocabulary, clusters=clusters, n_posts=self._n_posts, analyzer=analyzer)

@@ -34,7 +34,16 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-__all__ = ["MAX_DF", "MIN_DOCS_FOR_DF_LIMITS", "Analyzer", "Tokens", "embed", "tokenize"]
+__all__ = [
+    "MAX_DF",
+    "MIN_DOCS_FOR_DF_LIMITS",
+    "Analyzer",
+    "Embedding",
+    "Tokens",
+    "embed",
+    "fit_embedding",
+    "tokenize",
+]
 
 MAX_SVD_COMPONENTS = 100
 """LSA dimensions for large corpora (the scikit-learn example uses 100)."""
@@ -193,10 +202,9 @@ def _identity(doc: list[str]) -> list[str]:
     return doc
 
 
-def _word_block(tokens: Tokens) -> sparse.csr_matrix | None:
-    n = len(tokens.stems)
-    limits = n >= MIN_DOCS_FOR_DF_LIMITS
-    vectorizer = TfidfVectorizer(
+def _word_vectorizer(n_posts: int) -> TfidfVectorizer:
+    limits = n_posts >= MIN_DOCS_FOR_DF_LIMITS
+    return TfidfVectorizer(
         analyzer=_identity,
         sublinear_tf=True,
         min_df=2 if limits else 1,
@@ -204,28 +212,6 @@ def _word_block(tokens: Tokens) -> sparse.csr_matrix | None:
         max_features=MAX_WORD_FEATURES,
         dtype=np.float32,
     )
-    try:
-        matrix = vectorizer.fit_transform(tokens.stems)
-    except ValueError:
-        # Empty vocabulary: every post is stop words, numbers or links (or the
-        # df limits removed everything); the character block carries on alone.
-        return None
-    return sparse.csr_matrix(matrix)
-
-
-def _char_block(tokens: Tokens) -> sparse.csr_matrix | None:
-    content = [" ".join(words)[:MAX_CHARS_PER_POST] for words in tokens.words]
-    if not any(content):
-        return None
-    hashed = HashingVectorizer(
-        analyzer="char_wb",
-        ngram_range=(3, 5),
-        n_features=CHAR_FEATURES,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
-    ).transform(content)
-    return sparse.csr_matrix(TfidfTransformer(sublinear_tf=True).fit_transform(hashed))
 
 
 def _total_variance(matrix: sparse.csr_matrix) -> float:
@@ -235,6 +221,57 @@ def _total_variance(matrix: sparse.csr_matrix) -> float:
     squares = float(data.multiply(data).sum()) / n
     mean = np.asarray(data.mean(axis=0)).ravel()
     return (squares - float(mean @ mean)) / max(squares, 1e-300)
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A fitted vectorizer: word vocabulary, character IDF, used columns and SVD, reusable on new posts.
+
+    Attributes:
+        word: The fitted word TF-IDF, or ``None`` when the fit corpus had no word vocabulary.
+        char: The fitted character-n-gram IDF, or ``None`` when the fit corpus had no content.
+        columns: Columns of the stacked blocks kept (those the fit corpus used).
+        svd: The fitted SVD, or ``None`` when the vectors are the (normalised) columns themselves.
+    """
+
+    word: TfidfVectorizer | None
+    char: TfidfTransformer | None
+    columns: NDArray[np.int64]
+    svd: TruncatedSVD | None
+
+    def transform(self, tokens: Tokens) -> NDArray[np.float32]:
+        """Vectorise other posts in the fitted space (unit or zero rows).
+
+        Args:
+            tokens: The posts' tokens.
+
+        Returns:
+            An ``(n, d)`` float32 array, ``d`` as for the fit corpus.
+        """
+        blocks = []
+        if self.word is not None:
+            blocks.append(normalize(sparse.csr_matrix(self.word.transform(tokens.stems))))
+        if self.char is not None:
+            hashed = _hashed_chars(tokens)
+            blocks.append(CHAR_WEIGHT * normalize(sparse.csr_matrix(self.char.transform(hashed))))
+        matrix = sparse.hstack(blocks, format="csr")[:, self.columns]
+        if self.svd is None:
+            return np.asarray(normalize(matrix.toarray()), dtype=np.float32)
+        return np.asarray(normalize(self.svd.transform(matrix)), dtype=np.float32)
+
+
+def _hashed_chars(tokens: Tokens) -> sparse.csr_matrix:
+    content = [" ".join(words)[:MAX_CHARS_PER_POST] for words in tokens.words]
+    return sparse.csr_matrix(
+        HashingVectorizer(
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            n_features=CHAR_FEATURES,
+            alternate_sign=False,
+            norm=None,
+            dtype=np.float32,
+        ).transform(content)
+    )
 
 
 def embed(tokens: Tokens, *, seed: int) -> NDArray[np.float32]:
@@ -250,23 +287,46 @@ def embed(tokens: Tokens, *, seed: int) -> NDArray[np.float32]:
         and at most ``n - 1``. It is ``(n, 0)`` when there is nothing to
         cluster: no content words at all, or every post the same.
     """
+    return fit_embedding(tokens, seed=seed)[0]
+
+
+def fit_embedding(tokens: Tokens, *, seed: int) -> tuple[NDArray[np.float32], Embedding | None]:
+    """Fit the vectorizer on tokenised posts and return their vectors with the fitted model.
+
+    Args:
+        tokens: The fit corpus's tokens, in a deterministic order.
+        seed: Random state of the randomized SVD.
+
+    Returns:
+        The vectors of :func:`embed`, and the :class:`Embedding` that maps other
+        posts into the same space (``None`` when the vectors are ``(n, 0)``).
+    """
     blocks = []
-    word = _word_block(tokens)
-    if word is not None:
-        blocks.append(normalize(word))
-    char = _char_block(tokens)
-    if char is not None:
-        blocks.append(CHAR_WEIGHT * normalize(char))
+    word = _word_vectorizer(len(tokens.stems))
+    try:
+        blocks.append(normalize(sparse.csr_matrix(word.fit_transform(tokens.stems))))
+    except ValueError:
+        # Empty vocabulary: every post is stop words, numbers or links (or the
+        # df limits removed everything); the character block carries on alone.
+        word = None
+    char: TfidfTransformer | None = None
+    if any(tokens.words):
+        char = TfidfTransformer(sublinear_tf=True)
+        blocks.append(CHAR_WEIGHT * normalize(sparse.csr_matrix(char.fit_transform(_hashed_chars(tokens)))))
     n = len(tokens.stems)
     if not blocks:
-        return np.zeros((n, 0), dtype=np.float32)
+        return np.zeros((n, 0), dtype=np.float32), None
     matrix = sparse.hstack(blocks, format="csr")
     if _total_variance(matrix) < _NO_VARIANCE:
         # Every post says the same thing: nothing to reduce or to split.
-        return np.zeros((n, 0), dtype=np.float32)
-    matrix = matrix[:, np.unique(matrix.nonzero()[1])]  # hashed space: keep used columns only
+        return np.zeros((n, 0), dtype=np.float32), None
+    matrix.eliminate_zeros()
+    columns = np.unique(matrix.indices).astype(np.int64)  # hashed space: keep used columns only
+    matrix = matrix[:, columns]
     components = min(MAX_SVD_COMPONENTS, n - 1, matrix.shape[1] - 1)
     if components < 2:  # noqa: PLR2004 - SVD to one dimension would lose everything
-        return np.asarray(normalize(matrix.toarray()), dtype=np.float32)
+        model = Embedding(word=word, char=char, columns=columns, svd=None)
+        return np.asarray(normalize(matrix.toarray()), dtype=np.float32), model
     svd = TruncatedSVD(n_components=components, algorithm="randomized", random_state=seed)
-    return np.asarray(normalize(svd.fit_transform(matrix)), dtype=np.float32)
+    vectors = np.asarray(normalize(svd.fit_transform(matrix)), dtype=np.float32)
+    return vectors, Embedding(word=word, char=char, columns=columns, svd=svd)
