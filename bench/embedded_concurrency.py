@@ -110,6 +110,7 @@ def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
         endpoint: server.base_url,
         f"{args.provider}_api_key": "sk-bench",
         "llm_rpm": 0,
+        "llm_tpm": 0,
     }
     if args.provider == "ollama":
         llm.pop("ollama_api_key")
