@@ -72,9 +72,13 @@ class _ContentFaultHandler(_Handler):
         super().do_POST()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server() -> Iterator[FakeLLMServer]:
-    """An OpenAI-protocol loopback server with per-post faults and a fixed latency."""
+    """An OpenAI-protocol loopback server with per-post faults and a fixed latency.
+
+    One for the module: the processor (and its SDK client, with this base URL)
+    is built once per process by ``get_processor``.
+    """
     srv = FakeLLMServer("openai", default=f"slow:{LATENCY_S}")
     srv._server.RequestHandlerClass = _ContentFaultHandler  # noqa: SLF001 - the test's own fault rule
     srv.start()
