@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     processor_factory: str | None = None
+    # Posts processed at once in embedded mode; unset: see
+    # tg_parser.services.processors.process_concurrency (8 for a provider, the cores offline).
+    process_concurrency: int | None = Field(None, ge=1, le=256)
 
     export_dir: str = "./exports"
     topic_seed: int = 42

@@ -12,6 +12,7 @@ Information Sciences 509 (2020) 257-289.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
 
@@ -38,6 +39,34 @@ _MAX_CJK_KEYWORD_CHARS = 8
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _EDGE_PUNCT = " \t\n.,;:!?…\"'«»“”„()[]{}<>—–-*_~`|/\\#@：，。！？；、（）《》【】「」『』〔〕［］"
 _INNER_PUNCT_OK = frozenset("-'’.&+")
+
+
+_extractors = threading.local()
+
+
+def _extractor(language: str, stop_words: frozenset[str]) -> yake.KeywordExtractor:
+    """Return this thread's YAKE extractor for ``language``, built once.
+
+    Building one copies the stop-word set twice (ours, then YAKE's own copy);
+    reusing it also keeps YAKE's similarity cache warm. Its caches hold a pure
+    function's results, so a reused extractor ranks exactly as a new one. One
+    per thread because YAKE clears those caches while extracting.
+    """
+    cache: dict[str, yake.KeywordExtractor] | None = getattr(_extractors, "by_language", None)
+    if cache is None:
+        cache = {}
+        _extractors.by_language = cache
+    extractor = cache.get(language)
+    if extractor is None:
+        extractor = yake.KeywordExtractor(
+            lan=language,
+            n=MAX_NGRAM,
+            dedup_lim=DEDUP_LIMIT,
+            top=_CANDIDATES,
+            stopwords=set(stop_words),
+        )
+        cache[language] = extractor
+    return extractor
 
 
 def _keyword_text(text: str) -> str:
@@ -100,20 +129,18 @@ def extract_keywords(text: str, *, language: str, hashtags: tuple[str, ...] = ()
         if word and _acceptable(word, stop_words, language):
             _add(out, seen, word)
     body = _keyword_text(text)
-    if word_tokens(body):
-        extractor = yake.KeywordExtractor(
-            lan=language,
-            n=MAX_NGRAM,
-            dedup_lim=DEDUP_LIMIT,
-            top=_CANDIDATES,
-            stopwords=set(stop_words),
-        )
+    # Keywords are only appended, and the answer is the first MAX_KEYWORDS: once
+    # that many are taken, nothing later can change it.
+    if len(out) < MAX_KEYWORDS and word_tokens(body):
+        extractor = _extractor(language, stop_words)
         # YAKE's score ties are broken by the phrase so the order never depends on dict order.
         ranked = sorted(extractor.extract_keywords(body), key=lambda kv: (kv[1], kv[0]))
         for phrase, _score in ranked:
             keyword = phrase.strip(_EDGE_PUNCT)
             if _acceptable(keyword, stop_words, language):
                 _add(out, seen, keyword)
+                if len(out) >= MAX_KEYWORDS:
+                    break
     if len(out) < MIN_KEYWORDS:
         counts = Counter(
             t.lower()

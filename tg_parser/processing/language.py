@@ -63,7 +63,9 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+@cache
 def _script_of(ch: str) -> str | None:
+    """Return the Unicode script of a letter (the first word of its name), cached per character."""
     name = unicodedata.name(ch, "")
     if not name:
         return None
@@ -92,7 +94,16 @@ def detect_script_language(text: str) -> str:
         or the script is not one we can name.
     """
     letters = _letters(text)
-    scripts = Counter(s for s in map(_script_of, letters) if s)
+    return _language_of_scripts(letters, _scripts(letters))
+
+
+def _scripts(letters: list[str]) -> Counter[str]:
+    """Count the letters of each Unicode script."""
+    return Counter(s for s in map(_script_of, letters) if s)
+
+
+def _language_of_scripts(letters: list[str], scripts: Counter[str]) -> str:
+    """:func:`detect_script_language` once the letters and their scripts are counted."""
     if not scripts:
         return UNDETERMINED
     # Ties break by script name so the answer never depends on dict order.
@@ -152,16 +163,16 @@ def detect_language(text: str) -> str:
     """
     body = language_text(text)
     letters = _letters(body)
+    scripts = _scripts(letters)
     if len(letters) < MIN_LETTERS_FOR_MODEL:
-        return detect_script_language(body)
+        return _language_of_scripts(letters, scripts)
     code = _best_iso639_1(body)
     if code is None:
-        return detect_script_language(body)
-    scripts = Counter(s for s in map(_script_of, letters) if s)
+        return _language_of_scripts(letters, scripts)
     total = sum(scripts.values()) or 1
     wanted = _code_scripts(code)
     if wanted is not None and sum(scripts[s] for s in wanted) / total < MIN_SCRIPT_SHARE:
-        return detect_script_language(body)
+        return _language_of_scripts(letters, scripts)
     if code in _CYRILLIC_MARKERS and min(scripts, key=lambda s: (-scripts[s], s)) == "CYRILLIC":
         present = set(letters)
         markers, excluders = _CYRILLIC_MARKERS[code]

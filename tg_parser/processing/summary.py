@@ -63,7 +63,10 @@ def _scores(sentences: list[str], stop_words: frozenset[str]) -> list[float]:
         if not bag:
             raw.append(0.0)
             continue
-        weight = sum(tf[t] * math.log(1 + n / df[t]) for t in set(bag))
+        # fsum is exactly rounded, so the weight does not depend on the set's
+        # iteration order (which PYTHONHASHSEED changes): near-ties between
+        # sentences used to break differently from one process to the next.
+        weight = math.fsum(tf[t] * math.log(1 + n / df[t]) for t in set(bag))
         # Square-root length normalisation: long sentences are favoured, but not linearly.
         raw.append(weight / math.sqrt(len(bag)))
     top = max(raw) or 1.0

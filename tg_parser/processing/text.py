@@ -42,6 +42,7 @@ _INVISIBLE = dict.fromkeys(
 )
 _LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n\n", "\x0b": "\n", "\x0c": "\n"}
 _LINE_BREAK_RE = re.compile("|".join(re.escape(k) for k in _LINE_BREAKS))
+_BREAKS_AS_SPACE = {ord("\n"): " ", ord("\t"): " "}
 _HSPACE_RE = re.compile(r"[^\S\n]+")
 _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 
@@ -90,9 +91,14 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = _LINE_BREAK_RE.sub(lambda m: _LINE_BREAKS[m.group(0)], text)
     text = text.translate(_INVISIBLE)
-    text = "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") else " " for ch in text
-    )
+    # Cc, Cs, Co and Cn are all "Other", which ``str.isprintable`` refuses (Python
+    # docs, str.isprintable): a text printable but for its line breaks and tabs
+    # has none of them, and skips the per-character pass.
+    if not text.translate(_BREAKS_AS_SPACE).isprintable():
+        text = "".join(
+            ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn") else " "
+            for ch in text
+        )
     text = _HSPACE_RE.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _MANY_NEWLINES_RE.sub("\n\n", text).strip()

@@ -7,8 +7,10 @@ in-process (embedded mode, :class:`InlineDispatcher`) or on the Celery cluster
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,37 +40,124 @@ class WorkItem:
 
 
 class InlineDispatcher:
-    """Queues steps in memory; :meth:`drain` executes them in order in this process.
+    """Queues steps in memory; :meth:`drain` executes them in this process.
 
     Embedded mode uses it: no broker, no worker, the same service functions.
+    With ``concurrency`` above 1, ``process`` steps run in that many threads
+    at once (each still one call of ``execute``, so through the step runner);
+    any other step (topicize, export) waits until no post is in flight and
+    runs alone, as it would after the last post sequentially. With
+    ``concurrency=1`` everything runs in order in the calling thread.
 
     Args:
-        execute: Called with each :class:`WorkItem` by :meth:`drain`.
+        execute: Called with each :class:`WorkItem` by :meth:`drain`; must be
+            safe to call from several threads when ``concurrency`` > 1.
+        concurrency: ``process`` steps in flight at once.
+        on_start: Called by a concurrent :meth:`drain` before its threads start
+            (to start worker processes while this is the only thread).
+        on_close: Called by :meth:`close`, which a concurrent :meth:`drain` calls
+            when it ends (to stop worker processes).
     """
 
-    def __init__(self, execute: Callable[[WorkItem], None]) -> None:
+    def __init__(
+        self,
+        execute: Callable[[WorkItem], None],
+        *,
+        concurrency: int = 1,
+        on_start: Callable[[], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         """Start with an empty queue."""
         self._queue: deque[WorkItem] = deque()
+        self._lock = threading.Lock()
         self._execute = execute
+        self._concurrency = max(1, concurrency)
+        self._on_start = on_start
+        self._on_close = on_close
+
+    @property
+    def concurrency(self) -> int:
+        """``process`` steps in flight at once."""
+        return self._concurrency
+
+    def _push(self, item: WorkItem) -> None:
+        with self._lock:
+            self._queue.append(item)
+
+    def _pop(self) -> WorkItem | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
 
     def process_messages(self, *, run_id: str, message_pks: Sequence[int]) -> None:
         """Queue one ``process`` step per post."""
-        for pk in message_pks:
-            self._queue.append(WorkItem("process", {"run_id": run_id, "message_pk": pk}))
+        with self._lock:
+            self._queue.extend(
+                WorkItem("process", {"run_id": run_id, "message_pk": pk}) for pk in message_pks
+            )
 
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Queue the ``topicize`` step."""
-        self._queue.append(WorkItem("topicize", {"channel_key": channel_key, "run_id": run_id}))
+        self._push(WorkItem("topicize", {"channel_key": channel_key, "run_id": run_id}))
 
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Queue the ``export`` step."""
-        self._queue.append(WorkItem("export", {"channel_key": channel_key, "run_id": run_id}))
+        self._push(WorkItem("export", {"channel_key": channel_key, "run_id": run_id}))
 
     def drain(self) -> None:
-        """Execute queued steps (and the steps they queue) until none is left."""
-        while self._queue:
-            self._execute(self._queue.popleft())
+        """Execute queued steps (and the steps they queue) until none is left.
+
+        Raises:
+            Exception: The first error ``execute`` raised; the posts already
+                in flight finish first, the queued ones stay queued.
+        """
+        if self._concurrency == 1:
+            while (item := self._pop()) is not None:
+                self._execute(item)
+            return
+        try:
+            if self._on_start is not None:
+                self._on_start()
+            with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="tg-process") as pool:
+                self._drain_concurrently(pool)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release what concurrent draining holds (worker processes); draining again restarts it."""
+        if self._on_close is not None:
+            self._on_close()
+
+    def _drain_concurrently(self, pool: ThreadPoolExecutor) -> None:
+        in_flight: set[Future[None]] = set()
+
+        def reap(*, everything: bool) -> None:
+            nonlocal in_flight
+            done, in_flight = wait(in_flight, return_when="ALL_COMPLETED" if everything else FIRST_COMPLETED)
+            for future in done:
+                future.result()  # re-raise a step's error here, in the draining thread
+
+        try:
+            while True:
+                if len(in_flight) >= self._concurrency:
+                    reap(everything=False)
+                    continue
+                item = self._pop()
+                if item is not None and item.step == "process":
+                    in_flight.add(pool.submit(self._execute, item))
+                    continue
+                if in_flight:
+                    if item is not None:
+                        with self._lock:
+                            self._queue.appendleft(item)  # runs once the posts in flight are done
+                    reap(everything=item is not None)
+                    continue
+                if item is None:
+                    return
+                self._execute(item)
+        finally:
+            wait(in_flight)
 
     def __len__(self) -> int:
         """Return the number of queued steps."""
-        return len(self._queue)
+        with self._lock:
+            return len(self._queue)

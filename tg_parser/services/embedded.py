@@ -8,6 +8,7 @@ the step runner waits between attempts with real sleeps instead of
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import structlog
 from tg_parser.config import Settings
 from tg_parser.services import execute, pipeline
 from tg_parser.services.dispatch import InlineDispatcher, WorkItem
+from tg_parser.services.processors import ProcessPoolProcessor, process_concurrency, process_pool_kind
 from tg_parser.services.steps import GaveUp, SleepBackoff
 
 log = structlog.get_logger(__name__)
@@ -78,17 +80,24 @@ def run_channel_embedded(
         if on_progress is not None:
             on_progress(run_id, done, total)
 
-    dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep)
-    report = execute.execute_ingest(
-        settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher, backoff=SleepBackoff(sleep)
-    )
-    if isinstance(report, GaveUp):
-        # Dead-lettered and the run failed, as on the cluster; the caller hears why.
-        raise report.error
-    total = report.to_process
-    if on_ingested is not None:
-        on_ingested(run_id, total)
-    dispatcher.drain()
+    dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep, prestart=True)
+    try:
+        report = execute.execute_ingest(
+            settings=settings,
+            channel=channel,
+            run_id=run_id,
+            dispatcher=dispatcher,
+            backoff=SleepBackoff(sleep),
+        )
+        if isinstance(report, GaveUp):
+            # Dead-lettered and the run failed, as on the cluster; the caller hears why.
+            raise report.error
+        total = report.to_process
+        if on_ingested is not None:
+            on_ingested(run_id, total)
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
     return EmbeddedRun(run_id=run_id, channel=channel, ingest=report)
 
 
@@ -97,16 +106,35 @@ def inline_dispatcher(
     settings: Settings,
     on_processed: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    prestart: bool = False,
 ) -> InlineDispatcher:
     """Return a dispatcher that runs process/topicize/export in this process on :meth:`drain`.
 
+    Posts run :func:`~tg_parser.services.processors.process_concurrency` at a
+    time (``PROCESS_CONCURRENCY``): in threads, and for the offline processor
+    with its CPU work in as many worker processes
+    (:class:`~tg_parser.services.processors.ProcessPoolProcessor`). Each post
+    is still one :func:`~tg_parser.services.execute.execute_process`, so the
+    retries, dead letters and the guarded hand-over to topicize (exactly one
+    post's claim wins) are those of the sequential path.
+
     Args:
         settings: Settings.
-        on_processed: Called with the number of posts finished so far.
+        on_processed: Called with the number of posts finished so far (in
+            increasing order, one call per post, from whichever thread finished it).
         sleep: Sleep function for retry delays.
+        prestart: Start the worker processes now (they boot while ingest
+            runs) rather than at the first post; :meth:`InlineDispatcher.close` stops them.
     """
     finished = 0
+    counter = threading.Lock()
     backoff = SleepBackoff(sleep)
+    concurrency = process_concurrency(settings)
+    pool: ProcessPoolProcessor | None = None
+    if concurrency > 1 and process_pool_kind(settings) == "process":
+        pool = ProcessPoolProcessor(settings, workers=concurrency)
+        if prestart:
+            pool.start()
 
     def run_item(item: WorkItem) -> None:
         nonlocal finished
@@ -120,10 +148,12 @@ def inline_dispatcher(
                 message_pk=int(str(kwargs["message_pk"])),
                 dispatcher=dispatcher,
                 backoff=backoff,
+                processor=pool,
             )
-            finished += 1
-            if on_processed is not None:
-                on_processed(finished)
+            with counter:
+                finished += 1
+                if on_processed is not None:
+                    on_processed(finished)
         elif item.step == "topicize":
             outcome = execute.execute_topicize(
                 settings=settings,
@@ -141,5 +171,13 @@ def inline_dispatcher(
             if isinstance(result, GaveUp):
                 raise result.error
 
-    dispatcher = InlineDispatcher(run_item)
+    # A process worker waits on the database while its post's neighbour computes:
+    # two posts in flight per worker process keep every core busy.
+    in_flight = concurrency * 2 if pool is not None else concurrency
+    dispatcher = InlineDispatcher(
+        run_item,
+        concurrency=in_flight,
+        on_start=pool.start if pool is not None else None,
+        on_close=pool.close if pool is not None else None,
+    )
     return dispatcher

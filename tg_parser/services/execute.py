@@ -20,6 +20,7 @@ from tg_parser.config import Settings
 from tg_parser.domain.runs import ItemStatus, StepType, TaskName
 from tg_parser.errors import NotFoundError
 from tg_parser.export.writer import ExportResult
+from tg_parser.processing.base import Processor
 from tg_parser.services import pipeline
 from tg_parser.services.dispatch import Dispatcher
 from tg_parser.services.processors import get_processor
@@ -160,8 +161,19 @@ def execute_process(
     dispatcher: Dispatcher | None,
     backoff: Backoff,
     attempt: int = 1,
+    processor: Processor | None = None,
 ) -> str:
     """Run the process step of one post under the ``process`` policy.
+
+    Args:
+        settings: Settings.
+        run_id: The run (``None``: a bare ``tg-parser process``).
+        message_pk: The post's key.
+        dispatcher: Where topicize goes when this post is the run's last.
+        backoff: How to wait between attempts.
+        attempt: Number of the first attempt made here.
+        processor: The processor to use (default: the configured one,
+            :func:`~tg_parser.services.processors.get_processor`).
 
     Returns:
         ``processed``, ``current`` or ``skipped`` (see
@@ -175,7 +187,7 @@ def execute_process(
             settings=settings,
             run_id=run_id,
             message_pk=message_pk,
-            processor=get_processor(settings),
+            processor=processor or get_processor(settings),
             dispatcher=dispatcher,
         ),
         on_give_up=_item_failed_hook(run_id=run_id, message_pk=message_pk),

@@ -1,13 +1,30 @@
-"""Choose the processor from settings (``LLM_PROVIDER``), once per process."""
+"""Choose the processor from settings (``LLM_PROVIDER``), once per process; and how many run at once.
+
+Embedded mode processes :func:`process_concurrency` posts at once. A provider
+waits on the network, so threads are enough; the offline processor is
+CPU-bound Python, so :class:`ProcessPoolProcessor` hands each post's
+:meth:`~tg_parser.processing.base.Processor.process` to a pool of worker
+processes (one per core) while the step around it (database, retries, dead
+letters) stays in the calling thread.
+"""
 
 from __future__ import annotations
 
 import importlib
+import multiprocessing
+import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Literal
 
 from tg_parser.config import Settings
-from tg_parser.errors import ConfigurationError
-from tg_parser.processing.base import Processor
+from tg_parser.domain import Message
+from tg_parser.errors import ConfigurationError, RetryableError
+from tg_parser.processing.base import ProcessingResult, Processor
+
+DEFAULT_NETWORK_CONCURRENCY = 8
+"""Posts in flight at once for a provider (or ``PROCESSOR_FACTORY``) when ``PROCESS_CONCURRENCY`` is unset."""
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str | None], Processor] = {}
@@ -91,3 +108,147 @@ def warm_up(settings: Settings) -> None:
 
             for model in (Response, ChatCompletion):
                 model.model_rebuild(force=True)
+
+
+def usable_cores() -> int:
+    """Return the number of cores this process may run on (its CPU affinity, where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def process_pool_kind(settings: Settings) -> Literal["process", "thread"]:
+    """Return how embedded mode runs posts side by side.
+
+    ``process`` for the built-in offline processor (CPU-bound Python: one
+    process per core escapes the GIL); ``thread`` for a provider or a custom
+    processor (they wait on the network, and the rate limiter is in-process).
+    """
+    if settings.llm.llm_provider == "offline" and not settings.processor_factory:
+        return "process"
+    return "thread"
+
+
+def process_concurrency(settings: Settings) -> int:
+    """Return how many posts embedded mode processes at once.
+
+    ``PROCESS_CONCURRENCY`` when set; otherwise the usable core count for the
+    offline processor and :data:`DEFAULT_NETWORK_CONCURRENCY` for the rest.
+    ``1`` means the sequential path.
+    """
+    if settings.process_concurrency is not None:
+        return settings.process_concurrency
+    if process_pool_kind(settings) == "process":
+        return usable_cores()
+    return DEFAULT_NETWORK_CONCURRENCY
+
+
+_worker_processor: Processor | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    """Build the processor of a pool worker and load its models before the first post."""
+    global _worker_processor  # noqa: PLW0603 - one processor per worker process, set once at its start
+    warm_up(settings)
+    _worker_processor = get_processor(settings)
+
+
+def _process_in_worker(message: Message) -> ProcessingResult:
+    """Process one post in a pool worker (see :func:`_init_worker`)."""
+    if _worker_processor is None:  # pragma: no cover - the initializer always runs first
+        msg = "pool worker started without its processor"
+        raise RuntimeError(msg)
+    return _worker_processor.process(message)
+
+
+def _start_method() -> str:
+    """``fork`` where the OS has it (the workers start at once, models loaded), else ``spawn``."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _ready() -> None:
+    """Nothing: submitted to start a worker (its initializer loads the models)."""
+
+
+class ProcessPoolProcessor:
+    """A processor that runs the configured one in worker processes, one post per call.
+
+    Each :meth:`process` call blocks its thread until a worker answers, so
+    callers get concurrency by calling from several threads (embedded mode's
+    dispatcher does). Workers start at :meth:`start` (or the first post) and
+    stop at :meth:`close`; a later :meth:`start` starts them again. They are
+    forked where the OS can (inheriting the loaded language model, so they are
+    ready at once; database engines are dropped in the child by
+    :mod:`tg_parser.storage.session`), else spawned.
+    Satisfies :class:`~tg_parser.processing.base.Processor`, with the name,
+    model and prompt version of the processor it runs.
+
+    Args:
+        settings: Settings (the workers build their processor from them).
+        workers: Number of worker processes.
+    """
+
+    def __init__(self, settings: Settings, *, workers: int) -> None:
+        """Describe the processor; no process starts before the first post."""
+        inner = get_processor(settings)
+        self.name: str = inner.name
+        self.model: str = inner.model
+        self.prompt_version: str = inner.prompt_version
+        self._settings = settings
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context(_start_method())
+                if context.get_start_method() == "fork":
+                    # The workers inherit the loaded models instead of loading them again.
+                    warm_up(self._settings)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._workers,
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=(self._settings,),
+                )
+            return self._pool
+
+    def start(self) -> None:
+        """Start the worker processes now (before any thread of the caller's starts); idempotent.
+
+        With ``fork`` every worker is forked at the pool's first submission
+        (``concurrent.futures`` forks them all at once, before its manager
+        thread), so starting here, from a caller that has not yet started its
+        own threads, forks a process with one thread: what ``fork`` needs to be safe.
+        """
+        with self._lock:
+            started = self._pool is not None
+        if not started:
+            self._executor().submit(_ready)
+
+    def process(self, message: Message) -> ProcessingResult:
+        """Process one post in a worker process; see :meth:`Processor.process`.
+
+        Raises:
+            RetryableError: A worker process died (the pool is rebuilt; the
+                step runner retries the post).
+            PermanentError: From the processor.
+        """
+        pool = self._executor()
+        try:
+            return pool.submit(_process_in_worker, message).result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            msg = f"offline worker process died: {exc}"
+            raise RetryableError(msg) from exc
+
+    def close(self) -> None:
+        """Stop the worker processes (after the posts in flight)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)

@@ -23,12 +23,17 @@ from tg_parser.errors import RetryableError
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
+_sqlite_locks: dict[str, threading.RLock] = {}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL never corrupts the file and loses no committed transaction
+    # when the process dies; only a power loss may undo the last commits (SQLite
+    # docs, "PRAGMA synchronous"). FULL would fsync on every commit: several per post.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
@@ -72,6 +77,30 @@ def session_scope(database_url: str) -> Iterator[Session]:
             (``pg_terminate_backend``, a restart, a locked SQLite file); the
             caller's retry policy applies.
     """
+    with _writer_lock(database_url):
+        yield from _scope(database_url)
+
+
+def _writer_lock(database_url: str) -> contextlib.AbstractContextManager[object]:
+    """Serialise this process's transactions on one SQLite file (nothing for other databases).
+
+    SQLite has one writer at a time; a second writer waits in its busy
+    handler, which sleeps in steps of up to 100 ms (SQLite ``sqliteDefaultBusyCallback``).
+    Threads of one process (embedded mode's concurrent posts) queue on this
+    lock instead and are woken the moment the transaction before them ends.
+    Re-entrant, so a transaction opened inside another in the same thread
+    behaves as before.
+    """
+    if not database_url.startswith("sqlite"):
+        return contextlib.nullcontext()
+    with _lock:
+        lock = _sqlite_locks.get(database_url)
+        if lock is None:
+            lock = _sqlite_locks[database_url] = threading.RLock()
+    return lock
+
+
+def _scope(database_url: str) -> Iterator[Session]:
     session = session_factory(database_url)()
     try:
         yield session

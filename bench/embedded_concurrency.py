@@ -1,0 +1,155 @@
+"""Embedded processing at several ``PROCESS_CONCURRENCY`` values, against a floor measured in the same run.
+
+Two measurements, each a whole embedded run (``run_channel_embedded``: ingest →
+process → topicize → export, SQLite) in this process; the figure is the
+*processing phase*, from the end of ingest to the last post's progress call:
+
+* ``offline``: N real Russian posts (``../shared/data/nktkln``, cycled) through
+  the offline processor at concurrency 1 (the floor) and at each other value
+  (worker processes); prints posts/s and the speed-up over concurrency 1.
+* ``llm``: the 128-post sample (``samples/sample_channel/result.json``) through
+  a provider's real SDK against a loopback server of that provider's protocol
+  (``tests/integration/llm_servers.py``) answering after ``--latency-ms``;
+  prints measured time / ideal, where ideal = posts x latency / concurrency.
+
+Each configuration runs ``--repeat`` times; medians are printed.
+
+Usage:
+    nice -n 10 .venv/bin/python bench/embedded_concurrency.py offline --posts 2000 --concurrency 1,2
+    nice -n 10 .venv/bin/python bench/embedded_concurrency.py llm --latency-ms 500 --concurrency 1,8
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.pipeline_throughput import make_export  # noqa: E402
+from tests.integration.llm_servers import FakeLLMServer  # noqa: E402
+from tg_parser.config import load_settings  # noqa: E402
+from tg_parser.logging import configure_logging  # noqa: E402
+from tg_parser.services.channels import register_export  # noqa: E402
+from tg_parser.services.embedded import run_channel_embedded  # noqa: E402
+from tg_parser.storage.migrate import upgrade  # noqa: E402
+
+SAMPLE = ROOT / "samples" / "sample_channel" / "result.json"
+MODELS = {
+    "openai": "gpt-5-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "ollama": "llama3.2",
+}
+
+
+def processing_seconds(
+    *, export: Path, tmp: Path, concurrency: int, llm: dict[str, Any]
+) -> tuple[float, int]:
+    """Run one embedded run of ``export``; return (processing-phase seconds, posts processed)."""
+    db = f"sqlite:///{tmp}/bench-{concurrency}-{time.monotonic_ns()}.db"
+    upgrade(db)
+    settings = load_settings(
+        _env_file=None,
+        database_url=db,
+        export_dir=str(tmp / "out"),
+        process_concurrency=concurrency,
+        log_level="WARNING",
+        llm=llm,
+    )
+    (channel,) = register_export(database_url=db, path=export)
+    marks: dict[str, float] = {}
+    posts = 0
+
+    def ingested(_run_id: str, total: int) -> None:
+        nonlocal posts
+        posts = total
+        marks["start"] = time.perf_counter()
+
+    def progress(_run_id: str, done: int, total: int) -> None:
+        if done == total:
+            marks["end"] = time.perf_counter()
+
+    run_channel_embedded(settings=settings, channel=channel.key, on_ingested=ingested, on_progress=progress)
+    return marks["end"] - marks["start"], posts
+
+
+def bench_offline(args: argparse.Namespace, tmp: Path) -> None:
+    """Print offline posts/s per concurrency, and the speed-up over concurrency 1."""
+    export = tmp / "export.json"
+    make_export(export, args.posts)
+    results: dict[int, float] = {}
+    print(f"offline, {args.posts} posts, {args.repeat} runs each (median)")
+    print("| concurrency | processing s | posts/s | vs concurrency 1 |")
+    print("|---:|---:|---:|---:|")
+    for c in args.concurrency:
+        runs = [
+            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={})[0] for _ in range(args.repeat)
+        ]
+        results[c] = statistics.median(runs)
+        rate = args.posts / results[c]
+        floor = results.get(1)
+        ratio = f"{floor / results[c]:.2f}x" if floor else "-"
+        print(f"| {c} | {results[c]:.2f} | {rate:.1f} | {ratio} |", flush=True)
+
+
+def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
+    """Print processing time / ideal at a fixed provider latency, per concurrency."""
+    latency_s = args.latency_ms / 1000
+    server = FakeLLMServer(args.provider, default=f"slow:{latency_s}").start()
+    endpoint = "ollama_host" if args.provider == "ollama" else f"{args.provider}_base_url"
+    llm: dict[str, Any] = {
+        "llm_provider": args.provider,
+        "llm_model": MODELS[args.provider],
+        endpoint: server.base_url,
+        f"{args.provider}_api_key": "sk-bench",
+        "llm_rpm": 0,
+        "llm_tpm": 0,
+    }
+    if args.provider == "ollama":
+        llm.pop("ollama_api_key")
+    print(
+        f"{args.provider}, sample ({SAMPLE.name}), {args.latency_ms} ms latency, {args.repeat} runs (median)"
+    )
+    print("| concurrency | posts | processing s | ideal s | measured / ideal |")
+    print("|---:|---:|---:|---:|---:|")
+    try:
+        for c in args.concurrency:
+            measured = [
+                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm) for _ in range(args.repeat)
+            ]
+            posts = measured[0][1]
+            secs = statistics.median(m[0] for m in measured)
+            ideal = posts * latency_s / c
+            print(f"| {c} | {posts} | {secs:.2f} | {ideal:.2f} | {secs / ideal:.3f} |", flush=True)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    """Parse the arguments and run the chosen benchmark."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", choices=["offline", "llm"])
+    parser.add_argument("--posts", type=int, default=2000, help="offline: posts in the generated export")
+    parser.add_argument("--latency-ms", type=float, default=500.0, help="llm: the server's answer delay")
+    parser.add_argument("--provider", default="openai", choices=sorted(MODELS))
+    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    configure_logging(log_format="text", log_level="WARNING")
+    if args.concurrency is None:
+        args.concurrency = [1, 2] if args.mode == "offline" else [1, 8]
+    with tempfile.TemporaryDirectory(prefix="tgp-bench-") as d:
+        (bench_offline if args.mode == "offline" else bench_llm)(args, Path(d))
+
+
+if __name__ == "__main__":
+    main()
