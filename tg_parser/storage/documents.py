@@ -161,11 +161,12 @@ def iter_export_rows(session: Session, *, channel_pk: int) -> Iterator[ExportRow
         .outerjoin(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
         .where(MessageRow.channel_id == channel_pk, MessageRow.deleted.is_(False))
         .order_by(MessageRow.message_id)
-        .execution_options(stream_results=True, yield_per=EXPORT_BATCH_ROWS)
     )
     plan_cursor_for_whole_result(session)
     make = ExportRow._make
-    for partition in session.execute(stmt).partitions():
+    # Core execution on the session's connection: plain rows, no ORM loading per row.
+    options = {"stream_results": True, "yield_per": EXPORT_BATCH_ROWS}
+    for partition in session.connection().execute(stmt, execution_options=options).partitions():
         for row in partition:
             yield make(row)
 

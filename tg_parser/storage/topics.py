@@ -184,9 +184,9 @@ def iter_member_ids(session: Session, *, channel_pk: int, topic_pk: int) -> Iter
         .join(TopicMemberRow, MessageRow.id == TopicMemberRow.message_pk)
         .where(TopicMemberRow.topic_id == topic_pk, MessageRow.channel_id == channel_pk)
         .order_by(MessageRow.message_id)
-        .execution_options(stream_results=True, yield_per=MEMBER_BATCH_ROWS)
     )
     plan_cursor_for_whole_result(session)
-    for partition in session.execute(stmt).scalars().partitions():
+    options = {"stream_results": True, "yield_per": MEMBER_BATCH_ROWS}
+    for partition in session.connection().execute(stmt, execution_options=options).scalars().partitions():
         for mid in partition:
             yield int(mid)
