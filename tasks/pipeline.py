@@ -22,18 +22,13 @@ from tasks.policies import CeleryBackoff
 from tg_parser.config import Settings, get_settings
 from tg_parser.domain.runs import TaskName
 from tg_parser.services import execute, pipeline
-from tg_parser.services.steps import GaveUp
+from tg_parser.services.steps import or_raise
 
 RELIABLE: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 
 
 def _run_id(task: Task, run_id: str | None) -> str:
     return run_id or task.request.root_id or task.request.id
-
-
-def _raise_if_gave_up(outcome: object) -> None:
-    if isinstance(outcome, GaveUp):
-        raise outcome.error
 
 
 @app.task(name=TaskName.RUN_PIPELINE.value, bind=True)
@@ -60,17 +55,17 @@ def ingest_channel(self: Task, channel: str, run_id: str | None = None) -> dict[
         run_id = _run_id(self, None)
         pipeline.start_run(database_url=settings.database_url, channel=channel, run_id=run_id, mode="celery")
     backoff = CeleryBackoff(self)
-    report = execute.execute_ingest(
-        settings=settings,
-        channel=channel,
-        run_id=run_id,
-        dispatcher=CeleryDispatcher(),
-        backoff=backoff,
-        attempt=backoff.attempt,
-        guard=lambda: _channel_lock(settings, channel),
+    report = or_raise(
+        execute.execute_ingest(
+            settings=settings,
+            channel=channel,
+            run_id=run_id,
+            dispatcher=CeleryDispatcher(),
+            backoff=backoff,
+            attempt=backoff.attempt,
+            guard=lambda: _channel_lock(settings, channel),
+        )
     )
-    _raise_if_gave_up(report)
-    assert not isinstance(report, GaveUp)  # noqa: S101 - narrowed above
     return {"run_id": run_id, "posts_read": report.posts_read, "to_process": report.to_process}
 
 
@@ -92,29 +87,28 @@ def process_message(self: Task, run_id: str | None, message_pk: int) -> str:
 def topicize_channel(self: Task, channel: str, run_id: str | None = None) -> int:
     """Group the channel's documents into topics; then export."""
     backoff = CeleryBackoff(self)
-    outcome = execute.execute_topicize(
-        settings=get_settings(),
-        channel=channel,
-        run_id=run_id,
-        dispatcher=CeleryDispatcher(),
-        backoff=backoff,
-        attempt=backoff.attempt,
+    return or_raise(
+        execute.execute_topicize(
+            settings=get_settings(),
+            channel=channel,
+            run_id=run_id,
+            dispatcher=CeleryDispatcher(),
+            backoff=backoff,
+            attempt=backoff.attempt,
+        )
     )
-    _raise_if_gave_up(outcome)
-    return int(outcome)  # type: ignore[arg-type]
 
 
 @app.task(name=TaskName.EXPORT.value, **RELIABLE)
 def export_channel(self: Task, channel: str, run_id: str | None = None) -> str | None:
     """Write the channel's ``documents.ndjson`` and ``topics.json``; the run succeeds."""
     backoff = CeleryBackoff(self)
-    result = execute.execute_export(
-        settings=get_settings(), channel=channel, run_id=run_id, backoff=backoff, attempt=backoff.attempt
+    result = or_raise(
+        execute.execute_export(
+            settings=get_settings(), channel=channel, run_id=run_id, backoff=backoff, attempt=backoff.attempt
+        )
     )
-    _raise_if_gave_up(result)
-    if result is None or isinstance(result, GaveUp):
-        return None
-    return str(result.documents_path)
+    return str(result.documents_path) if result is not None else None
 
 
 @app.task(name=TaskName.SCHEDULE.value, bind=True)

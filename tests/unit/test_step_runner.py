@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tg_parser.config import load_settings
-from tg_parser.domain.runs import StepType, TaskName
+from tg_parser.domain.runs import TaskName
 from tg_parser.errors import PermanentError, RetryableError
 from tg_parser.services.steps import GaveUp, Step, StepRunner
 from tg_parser.storage import dead_letters, session_scope
@@ -42,9 +42,7 @@ def _runner(url: str, backoff: RecordingBackoff, **overrides: object) -> StepRun
     return StepRunner(settings=settings, backoff=backoff, rand=lambda: 0.5)
 
 
-STEP = Step(
-    type=StepType.TOPICS, task_name=TaskName.TOPICIZE, args={"channel": "c1", "run_id": "r1"}, run_id="r1"
-)
+STEP = Step(task_name=TaskName.TOPICIZE, args={"channel": "c1", "run_id": "r1"}, run_id="r1")
 
 
 def _letters(url: str) -> list[dead_letters.DeadLetter]:

@@ -20,7 +20,7 @@ from tg_parser.config import Settings
 from tg_parser.services import execute, pipeline
 from tg_parser.services.dispatch import InlineDispatcher, WorkItem
 from tg_parser.services.processors import ProcessPoolProcessor, process_concurrency, process_pool_kind
-from tg_parser.services.steps import GaveUp, SleepBackoff
+from tg_parser.services.steps import SleepBackoff, or_raise
 
 log = structlog.get_logger(__name__)
 
@@ -82,16 +82,16 @@ def run_channel_embedded(
 
     dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep, prestart=True)
     try:
-        report = execute.execute_ingest(
-            settings=settings,
-            channel=channel,
-            run_id=run_id,
-            dispatcher=dispatcher,
-            backoff=SleepBackoff(sleep),
+        # A step that gave up is dead-lettered and its run failed, as on the cluster; the caller hears why.
+        report = or_raise(
+            execute.execute_ingest(
+                settings=settings,
+                channel=channel,
+                run_id=run_id,
+                dispatcher=dispatcher,
+                backoff=SleepBackoff(sleep),
+            )
         )
-        if isinstance(report, GaveUp):
-            # Dead-lettered and the run failed, as on the cluster; the caller hears why.
-            raise report.error
         total = report.to_process
         if on_ingested is not None:
             on_ingested(run_id, total)
@@ -155,21 +155,21 @@ def inline_dispatcher(
                 if on_processed is not None:
                     on_processed(finished)
         elif item.step == "topicize":
-            outcome = execute.execute_topicize(
-                settings=settings,
-                channel=str(kwargs["channel_key"]),
-                run_id=run,
-                dispatcher=dispatcher,
-                backoff=backoff,
+            or_raise(
+                execute.execute_topicize(
+                    settings=settings,
+                    channel=str(kwargs["channel_key"]),
+                    run_id=run,
+                    dispatcher=dispatcher,
+                    backoff=backoff,
+                )
             )
-            if isinstance(outcome, GaveUp):
-                raise outcome.error
         elif item.step == "export":
-            result = execute.execute_export(
-                settings=settings, channel=str(kwargs["channel_key"]), run_id=run, backoff=backoff
+            or_raise(
+                execute.execute_export(
+                    settings=settings, channel=str(kwargs["channel_key"]), run_id=run, backoff=backoff
+                )
             )
-            if isinstance(result, GaveUp):
-                raise result.error
 
     # A process worker waits on the database while its post's neighbour computes:
     # two posts in flight per worker process keep every core busy.

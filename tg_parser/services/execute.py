@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
 from tg_parser.config import Settings
-from tg_parser.domain.runs import ItemStatus, StepType, TaskName
+from tg_parser.domain.runs import ItemStatus, TaskName
 from tg_parser.errors import NotFoundError
 from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
@@ -46,13 +46,12 @@ def _channel_step(
     settings: Settings,
     backoff: Backoff,
     task: TaskName,
-    step_type: StepType,
     channel: str,
     run_id: str | None,
     call: Callable[[], T],
     attempt: int,
 ) -> T | GaveUp:
-    step = Step(type=step_type, task_name=task, args={"channel": channel, "run_id": run_id}, run_id=run_id)
+    step = Step(task_name=task, args={"channel": channel, "run_id": run_id}, run_id=run_id)
     runner = StepRunner(settings=settings, backoff=backoff)
     return runner.run(step, call, on_give_up=_fail_run_hook(run_id), attempt=attempt)
 
@@ -97,7 +96,6 @@ def execute_ingest(
         settings=settings,
         backoff=backoff,
         task=TaskName.INGEST,
-        step_type=StepType.INGEST,
         channel=channel,
         run_id=run_id,
         call=call,
@@ -119,7 +117,6 @@ def execute_topicize(
         settings=settings,
         backoff=backoff,
         task=TaskName.TOPICIZE,
-        step_type=StepType.TOPICS,
         channel=channel,
         run_id=run_id,
         call=lambda: pipeline.topicize_channel(
@@ -143,7 +140,6 @@ def execute_export(
         settings=settings,
         backoff=backoff,
         task=TaskName.EXPORT,
-        step_type=StepType.EXPORT,
         channel=channel,
         run_id=run_id,
         call=lambda: pipeline.export_channel(
@@ -224,15 +220,18 @@ def record_failure(
 
 
 def _process_step(settings: Settings, *, run_id: str | None, message_pk: int) -> Step:
-    """Return the process step of one post, with its dead-letter arguments (channel key, message id)."""
-    with session_scope(settings.database_url) as session:
-        try:
-            stored = messages.load_message(session, message_pk=message_pk)
-            key, mid = stored.channel.key, stored.message.message_id
-        except NotFoundError:
-            key, mid = None, None
-    args = {"run_id": run_id, "message_pk": message_pk, "channel": key, "message_id": mid}
-    return Step(type=StepType.PROCESS, task_name=TaskName.PROCESS, args=args, run_id=run_id)
+    """Return the process step of one post; its dead-letter arguments are read only on give-up."""
+
+    def args_of() -> dict[str, object]:
+        with session_scope(settings.database_url) as session:
+            try:
+                stored = messages.load_message(session, message_pk=message_pk)
+                key, mid = stored.channel.key, stored.message.message_id
+            except NotFoundError:
+                key, mid = None, None
+        return {"run_id": run_id, "message_pk": message_pk, "channel": key, "message_id": mid}
+
+    return Step(task_name=TaskName.PROCESS, run_id=run_id, args_of=args_of)
 
 
 def _item_failed_hook(*, run_id: str | None, message_pk: int) -> GiveUpHook:

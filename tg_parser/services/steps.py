@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain.runs import StepType, TaskName
+from tg_parser.domain.runs import STEP_OF_TASK, StepType, TaskName
 from tg_parser.storage import Session, dead_letters, session_scope
 
 log = structlog.get_logger(__name__)
@@ -83,16 +83,26 @@ class Step:
     """One step to execute.
 
     Attributes:
-        type: Which ``RETRY_<TYPE>_*`` policy applies.
-        task_name: The task name recorded in a dead letter (``dlq replay`` re-sends by it).
+        task_name: The task name recorded in a dead letter (``dlq replay`` re-sends by it);
+            it also names the retry policy (:data:`~tg_parser.domain.runs.STEP_OF_TASK`).
         args: The arguments recorded in a dead letter (ids, plus the channel key).
         run_id: The run the step belongs to, if any.
+        args_of: Builds ``args`` when they cost a query; called only when the step gives up.
     """
 
-    type: StepType
     task_name: TaskName
     args: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
+    args_of: Callable[[], dict[str, Any]] | None = None
+
+    @property
+    def type(self) -> StepType:
+        """Which ``RETRY_<TYPE>_*`` policy applies."""
+        return STEP_OF_TASK[self.task_name]
+
+    def letter_args(self) -> dict[str, Any]:
+        """Return the arguments to record in the dead letter."""
+        return self.args_of() if self.args_of is not None else self.args
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,17 @@ class GaveUp:
 
     error: BaseException
     attempts: int
+
+
+def or_raise(outcome: T | GaveUp) -> T:
+    """Return a step's value, or raise the last error of a step that gave up (its dead letter is written).
+
+    Raises:
+        Exception: ``outcome.error`` when ``outcome`` is :class:`GaveUp`.
+    """
+    if isinstance(outcome, GaveUp):
+        raise outcome.error
+    return outcome
 
 
 class StepRunner:
@@ -189,6 +210,7 @@ def give_up(
             letter is written (the consequence was already applied by an
             earlier give-up of the same work).
     """
+    args = step.letter_args()
     with session_scope(settings.database_url) as session:
         write = on_give_up(session, error, attempts) if on_give_up is not None else True
         if write:
@@ -196,7 +218,7 @@ def give_up(
                 session,
                 run_id=step.run_id,
                 task_name=step.task_name.value,
-                args=step.args,
+                args=args,
                 error_type=type(error).__name__,
                 error_message=str(error),
                 attempts=attempts,
@@ -205,7 +227,7 @@ def give_up(
         "step_gave_up",
         task=step.task_name.value,
         run_id=step.run_id,
-        args=step.args,
+        args=args,
         error=str(error),
         error_type=type(error).__name__,
         attempts=attempts,

@@ -17,7 +17,7 @@ import structlog
 
 from tg_parser.config import Settings
 from tg_parser.domain import Topic
-from tg_parser.domain.runs import StepType, TaskName
+from tg_parser.domain.runs import TaskName
 from tg_parser.processing.base import LLMUsage
 from tg_parser.services.steps import GaveUp, SleepBackoff, Step, StepRunner
 
@@ -75,7 +75,6 @@ def label_topics_with_llm(
             continue
         samples = [texts[m] for m in topic.member_ids[:12] if texts.get(m)]
         step = Step(
-            type=StepType.TOPICS,
             task_name=TaskName.LABEL,
             args={"channel": channel, "run_id": run_id, "topic_id": topic.topic_id},
             run_id=run_id,

@@ -301,12 +301,6 @@ def load_message(session: Session, *, message_pk: int) -> StoredMessage:
     )
 
 
-def message_ids(session: Session, *, message_pks: Sequence[int]) -> dict[int, int]:
-    """Return ``{message_pk: telegram message id}`` for the given keys (unknown keys are left out)."""
-    stmt = select(MessageRow.id, MessageRow.message_id).where(MessageRow.id.in_(list(message_pks)))
-    return {int(pk): int(mid) for pk, mid in session.execute(stmt)}
-
-
 def stale_message_pks(
     session: Session, *, channel_pk: int, processor: str, model: str, prompt_version: str
 ) -> list[int]:
