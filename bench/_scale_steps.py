@@ -12,6 +12,7 @@ that one process (KiB on Linux), not the maximum over all children so far.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,10 @@ class Step:
         floor_name: How the report names the floor.
         rate: Counts the items the step handled, for items/s (or ``None``).
         env: Extra environment for the child (e.g. a worker count).
+        prepare: Runs before the step (e.g. to clone the database for a floor that needs
+            the state the step starts from), or ``None``.
+        measure: Measures the step some other way than a ``tg-parser`` child given ``argv``
+            (e.g. a bench script of its own), or ``None``.
     """
 
     name: str
@@ -86,6 +91,8 @@ class Step:
     floor_name: str = ""
     rate: Callable[[Context], int] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[Context], None] | None = None
+    measure: Callable[[Context], Measurement] | None = None
 
 
 STEPS: dict[str, Step] = {}
@@ -118,8 +125,13 @@ def run_child(argv: list[str], *, env: dict[str, str], log: Path) -> Measurement
 
 def run_step(step: Step, ctx: Context) -> tuple[Measurement, Measurement | None]:
     """Run ``step`` as a ``tg-parser`` child, then its floor; return both."""
-    argv = [str(BIN / "tg-parser"), *step.argv(ctx)]
-    m = run_child(argv, env={**ctx.env, **step.env}, log=ctx.logs / f"{step.name}.log")
+    if step.prepare is not None:
+        step.prepare(ctx)
+    if step.measure is not None:
+        m = step.measure(ctx)
+    else:
+        argv = [str(BIN / "tg-parser"), *step.argv(ctx)]
+        m = run_child(argv, env={**ctx.env, **step.env}, log=ctx.logs / f"{step.name}.log")
     if step.rate is not None:
         m = Measurement(wall_s=m.wall_s, rss_mb=m.rss_mb, count=step.rate(ctx))
     floor = step.floor(ctx) if step.floor is not None else None
@@ -135,6 +147,15 @@ def create_database(prefix: str = "scale_import") -> str:
     with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def clone_database(url: str) -> str:
+    """Copy a database (``CREATE DATABASE … TEMPLATE``, nobody connected to it); return the copy's URL."""
+    source = url.rsplit("/", 1)[1]
+    clone = f"{source}_c{uuid.uuid4().hex[:4]}"
+    with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{clone}" TEMPLATE "{source}"')
+    return url.rsplit("/", 1)[0] + "/" + clone
 
 
 def drop_database(url: str) -> None:
@@ -211,6 +232,69 @@ def dump_floor(ctx: Context) -> Measurement:
     return Measurement(wall_s=time.perf_counter() - started)
 
 
+def process_floor_prepare(ctx: Context) -> None:
+    """Before ``process``: clone the imported database, keeping the first posts for the 1-process floor."""
+    keep = int(ctx.facts.get("process_floor_posts", "10000"))
+    clone = clone_database(ctx.database_url)
+    with psycopg.connect(clone.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(
+            "DELETE FROM messages WHERE id NOT IN (SELECT id FROM messages ORDER BY message_id LIMIT %s)",
+            (keep,),
+        )
+    ctx.facts["process_floor_db"] = clone
+
+
+def process_floor(ctx: Context) -> Measurement:
+    """``tg-parser process`` with ``PROCESS_CONCURRENCY=1`` on the clone made before the step.
+
+    The figure is a rate (posts per second), so the clone holds fewer posts
+    than the step (``--process-floor-posts``) and the ratio is taken per post.
+    """
+    clone = ctx.facts.pop("process_floor_db")
+    env = {**ctx.env, "DATABASE_URL": clone, "PROCESS_CONCURRENCY": "1"}
+    try:
+        argv = [str(BIN / "tg-parser"), "process", ctx.channel_key()]
+        m = run_child(argv, env=env, log=ctx.logs / "process_floor.log")
+        with psycopg.connect(clone.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            row = conn.execute("SELECT count(*) FROM documents").fetchone()
+        return Measurement(wall_s=m.wall_s, rss_mb=m.rss_mb, count=int(row[0]) if row else 0)
+    finally:
+        drop_database(clone)
+
+
+def llm_sample(ctx: Context) -> Measurement:
+    """Measure the sample export through the OpenAI SDK against a loopback server at 500 ms per call.
+
+    Runs ``bench/embedded_concurrency.py llm --json`` on PostgreSQL as a child;
+    returns the processing phase and keeps the ideal (posts x latency /
+    concurrency) for :func:`llm_ideal`.
+    """
+    log = ctx.logs / "llm_sample.log"
+    argv = [
+        sys.executable,
+        str(Path(__file__).with_name("embedded_concurrency.py")),
+        "llm",
+        "--latency-ms",
+        ctx.facts.get("llm_latency_ms", "500"),
+        "--concurrency",
+        ctx.facts.get("llm_concurrency", "8"),
+        "--repeat",
+        "1",
+        "--postgres",
+        "--json",
+    ]
+    run_child(argv, env=ctx.env, log=log)
+    last = [line for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("{")][-1]
+    data = json.loads(last)
+    ctx.facts["llm_ideal_s"] = str(data["ideal_s"])
+    return Measurement(wall_s=data["processing_s"], count=data["posts"])
+
+
+def llm_ideal(ctx: Context) -> Measurement:
+    """Return the ideal of the ``llm`` step just measured: posts x latency / concurrency."""
+    return Measurement(wall_s=float(ctx.facts.pop("llm_ideal_s")))
+
+
 # --- the steps ---------------------------------------------------------------
 
 register(
@@ -226,6 +310,9 @@ register(
     Step(
         name="process",
         argv=lambda ctx: ["process", ctx.channel_key()],
+        prepare=process_floor_prepare,
+        floor=process_floor,
+        floor_name="the same CLI at PROCESS_CONCURRENCY=1 (a prefix of the posts): ratio = speed-up",
         rate=lambda ctx: int(str(ctx.query("SELECT count(*) FROM documents"))),
     )
 )
@@ -236,5 +323,14 @@ register(
         argv=lambda ctx: ["export", ctx.channel_key(), "--out", str(ctx.workdir / "out")],
         floor=dump_floor,
         floor_name="raw JSON-lines dump",
+    )
+)
+register(
+    Step(
+        name="llm",
+        argv=lambda _ctx: [],
+        measure=llm_sample,
+        floor=llm_ideal,
+        floor_name="ideal = posts x 500 ms / 8 (sample, OpenAI SDK, loopback server); target >= 0.77x",
     )
 )

@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._scale_steps import create_database, drop_database  # noqa: E402
 from bench.pipeline_throughput import make_export  # noqa: E402
 from tests.integration.llm_servers import FakeLLMServer  # noqa: E402
 from tg_parser.config import load_settings  # noqa: E402
@@ -50,10 +52,26 @@ MODELS = {
 
 
 def processing_seconds(
-    *, export: Path, tmp: Path, concurrency: int, llm: dict[str, Any]
+    *, export: Path, tmp: Path, concurrency: int, llm: dict[str, Any], postgres: bool = False
 ) -> tuple[float, int]:
-    """Run one embedded run of ``export``; return (processing-phase seconds, posts processed)."""
+    """Run one embedded run of ``export``; return (processing-phase seconds, posts processed).
+
+    The database is a new SQLite file, or with ``postgres`` a new PostgreSQL
+    database at 127.0.0.1:5432 (dropped afterwards).
+    """
+    if postgres:
+        db = create_database("bench_embedded")
+        try:
+            return _processing_seconds(db=db, export=export, tmp=tmp, concurrency=concurrency, llm=llm)
+        finally:
+            drop_database(db)
     db = f"sqlite:///{tmp}/bench-{concurrency}-{time.monotonic_ns()}.db"
+    return _processing_seconds(db=db, export=export, tmp=tmp, concurrency=concurrency, llm=llm)
+
+
+def _processing_seconds(
+    *, db: str, export: Path, tmp: Path, concurrency: int, llm: dict[str, Any]
+) -> tuple[float, int]:
     upgrade(db)
     settings = load_settings(
         _env_file=None,
@@ -90,7 +108,8 @@ def bench_offline(args: argparse.Namespace, tmp: Path) -> None:
     print("|---:|---:|---:|---:|")
     for c in args.concurrency:
         runs = [
-            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={})[0] for _ in range(args.repeat)
+            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={}, postgres=args.postgres)[0]
+            for _ in range(args.repeat)
         ]
         results[c] = statistics.median(runs)
         rate = args.posts / results[c]
@@ -122,12 +141,16 @@ def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
     try:
         for c in args.concurrency:
             measured = [
-                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm) for _ in range(args.repeat)
+                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm, postgres=args.postgres)
+                for _ in range(args.repeat)
             ]
             posts = measured[0][1]
             secs = statistics.median(m[0] for m in measured)
             ideal = posts * latency_s / c
             print(f"| {c} | {posts} | {secs:.2f} | {ideal:.2f} | {secs / ideal:.3f} |", flush=True)
+            if args.json:
+                fields = {"concurrency": c, "posts": posts, "processing_s": secs, "ideal_s": ideal}
+                print(json.dumps(fields), flush=True)
     finally:
         server.stop()
 
@@ -143,6 +166,8 @@ def main() -> None:
     parser.add_argument("--provider", default="openai", choices=sorted(MODELS))
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=None)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres", action="store_true", help="a new PostgreSQL database per run")
+    parser.add_argument("--json", action="store_true", help="llm: also print each result as a JSON line")
     args = parser.parse_args()
     configure_logging(log_format="text", log_level="WARNING")
     if args.concurrency is None:

@@ -60,6 +60,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the last database and the scratch folder")
     p.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a new temp folder)")
     p.add_argument("--export", type=Path, default=None, help="reuse this result.json instead of building one")
+    p.add_argument(
+        "--process-floor-posts",
+        type=int,
+        default=10_000,
+        help="posts processed at PROCESS_CONCURRENCY=1 for the process step's floor",
+    )
     args = p.parse_args(argv)
     unknown = [s for s in args.steps.split(",") if s not in STEPS]
     if unknown:
@@ -80,13 +86,20 @@ def _child_env(database_url: str, workdir: Path) -> dict[str, str]:
 
 
 def one_run(
-    steps: list[str], *, export: ExportFile, workdir: Path, keep: bool
+    steps: list[str], *, export: ExportFile, workdir: Path, keep: bool, facts: dict[str, str]
 ) -> dict[str, tuple[Measurement, Measurement | None]]:
     """Run ``steps`` in order on a fresh database; return each step's measurement and floor."""
     url = create_database()
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    ctx = Context(database_url=url, export=export, workdir=workdir, env=_child_env(url, workdir), logs=logs)
+    ctx = Context(
+        database_url=url,
+        export=export,
+        workdir=workdir,
+        env=_child_env(url, workdir),
+        logs=logs,
+        facts=dict(facts),
+    )
     results = {}
     try:
         run_child([str(BIN / "tg-parser"), "db", "upgrade"], env=ctx.env, log=logs / "db_upgrade.log")
@@ -94,13 +107,21 @@ def one_run(
             results[name] = run_step(STEPS[name], ctx)
             m, floor = results[name]
             extra = f", floor {floor.wall_s:.2f} s" if floor else ""
-            print(f"  {name}: {m.wall_s:.2f} s, peak RSS {m.rss_mb:.0f} MB{extra}", flush=True)
+            rss = f", peak RSS {m.rss_mb:.0f} MB" if m.rss_mb is not None else ""
+            print(f"  {name}: {m.wall_s:.2f} s{rss}{extra}", flush=True)
     finally:
         if keep:
             print(f"  kept database {url}")
         else:
             drop_database(url)
     return results
+
+
+def _ratio(step: Measurement, floor: Measurement) -> float:
+    """Floor time / step time, per item when both counted theirs (1.0 = as fast as the floor)."""
+    if step.count and floor.count:
+        return (floor.wall_s / floor.count) / (step.wall_s / step.count)
+    return floor.wall_s / step.wall_s
 
 
 def _median(values: list[float]) -> float:
@@ -120,18 +141,18 @@ def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, exp
         ms = [r[name][0] for r in runs]
         floors = [f for r in runs if (f := r[name][1]) is not None]
         wall = _median([m.wall_s for m in ms])
-        rss = _median([m.rss_mb or 0.0 for m in ms])
+        rsss = [m.rss_mb for m in ms if m.rss_mb is not None]
+        rss = f"{_median(rsss):.0f}" if rsss else "-"
         floor_s = ratio = ""
         if floors:
             floor_s = f"{_median([f.wall_s for f in floors]):.2f}"
-            ratios = [f.wall_s / r[name][0].wall_s for r, f in zip(runs, floors, strict=True)]
+            ratios = [_ratio(r[name][0], f) for r, f in zip(runs, floors, strict=True)]
             ratio = f"{_median(ratios):.2f}x"
         rate = ""
         if ms[0].count is not None:
             rate = f"{_median([(m.count or 0) / m.wall_s for m in ms]):,.0f}"
         print(
-            f"{name:<10} {wall:>8.2f} {rss:>12.0f} {floor_s:>8} {ratio:>10} {rate:>9}"
-            f"  {STEPS[name].floor_name}"
+            f"{name:<10} {wall:>8.2f} {rss:>12} {floor_s:>8} {ratio:>10} {rate:>9}  {STEPS[name].floor_name}"
         )
 
 
@@ -155,7 +176,13 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(args.repeat):
             print(f"run {i + 1}/{args.repeat}:", flush=True)
             runs.append(
-                one_run(steps, export=export, workdir=workdir, keep=args.keep and i == args.repeat - 1)
+                one_run(
+                    steps,
+                    export=export,
+                    workdir=workdir,
+                    keep=args.keep and i == args.repeat - 1,
+                    facts={"process_floor_posts": str(args.process_floor_posts)},
+                )
             )
         report(runs, export=export)
     finally:
