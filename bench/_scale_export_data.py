@@ -12,8 +12,9 @@ Two steps:
   processes them for real.
 * ``replicate DATABASE_URL CHANNEL TIMES`` copies the channel's messages and
   documents ``TIMES - 1`` more times in SQL (message ids shifted by
-  ``k * 10**7``, ``(повтор k)`` appended to text and clean text), so 100k or
-  1M posts exist without processing each one (PostgreSQL only).
+  ``k * 10**7``, ``(повтор k)`` appended to text and clean text; each copy
+  joins its original's topic), so 100k or 1M posts exist without processing
+  or topicizing each one (PostgreSQL only).
 
 Usage:
     .venv/bin/python bench/_scale_export_data.py export 11000 /tmp/x.json
@@ -148,6 +149,23 @@ def replicate(database_url: str, channel: str, times: int) -> None:
                 ),
                 {"pk": pk},
             )
+            # Each copy joins its original's topic, so topics.json lists every post (as after topicize).
+            conn.execute(
+                text(
+                    "insert into topic_members (message_pk, topic_id) select m2.id, tm.topic_id "  # noqa: S608 - bench
+                    "from topic_members tm join messages m on m.id = tm.message_pk "
+                    f"join messages m2 on m2.channel_id = m.channel_id and m2.message_id = m.message_id + {k * SHIFT} "
+                    f"where m.channel_id = :pk and m.message_id < {SHIFT}"
+                ),
+                {"pk": pk},
+            )
+        conn.execute(
+            text(
+                "update topics t set size = (select count(*) from topic_members tm where tm.topic_id = t.id) "
+                "where t.channel_id = :pk"
+            ),
+            {"pk": pk},
+        )
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("vacuum analyze"))
 

@@ -12,9 +12,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 
+from tests.export_data import fill_channel
 from tg_parser.domain import Entity, EntityType, Message, Topic
-from tg_parser.export import atomic_writer, document_line, document_record
+from tg_parser.export import atomic_writer, document_line, document_record, write_channel_export
 from tg_parser.export.writer import entity_lists, write_topics_json
+from tg_parser.storage import session_scope, topics
 from tg_parser.topics import TopicInput, build_topics, build_topics_from
 from tg_parser.topics import build as build_module
 from tg_parser.topics.label import TermCounts, topic_terms
@@ -195,3 +197,34 @@ def test_sampled_topicize_is_deterministic_and_order_free(monkeypatch: pytest.Mo
     purity = sum(max(sum(1 for m in t.member_ids if by_subject[m] == s) for s in range(3)) for t in first)
     assert purity / 600 > 0.9
     assert build_topics_from is not None
+
+
+def test_topic_members_stream_equals_list_topics_in_any_order(sqlite_url: str) -> None:
+    """Topics read in listed order (one shared query) or out of it give list_topics' members and sizes."""
+    with session_scope(sqlite_url) as session:
+        pk, _key = fill_channel(session, posts=200, seed=5, username=None)
+    with session_scope(sqlite_url) as session:
+        expected = [(t.topic_id, t.size, t.member_ids) for t in topics.list_topics(session, channel_pk=pk)]
+        assert all(size for _, size, _ in expected)
+        listed = topics.list_topic_summaries(session, channel_pk=pk)
+        assert [(t.topic_id, t.size, list(t.member_ids)) for t in listed] == expected
+        again = topics.list_topic_summaries(session, channel_pk=pk)
+        backwards = [(t.topic_id, t.size, list(t.member_ids)) for t in reversed(again)]
+        assert backwards[::-1] == expected
+        skipping = topics.list_topic_summaries(session, channel_pk=pk)
+        assert list(skipping[1].member_ids) == expected[1][2]
+        assert list(skipping[0].member_ids) == expected[0][2]
+        assert list(skipping[2].member_ids) == expected[2][2]
+
+
+def test_byte_chunks_are_written_verbatim_and_counted(tmp_path: Path) -> None:
+    """Chunks of whole lines (the PostgreSQL path) land as they are, and every line is counted."""
+    chunks = [b'{"id":"c:1"}\n{"id":"c:2","t":"\xe2\x80\xa8"}\n', b'{"id":"c:3"}\n']
+    old = os.umask(0o022)
+    try:
+        result = write_channel_export(out_dir=tmp_path, channel_key="c", title="t", records=chunks, topics=[])
+    finally:
+        os.umask(old)
+    assert result.documents == 3
+    assert result.documents_path.read_bytes() == b"".join(chunks)
+    assert result.documents_path.stat().st_mode & 0o777 == 0o644

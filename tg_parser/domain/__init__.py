@@ -11,7 +11,13 @@ from tg_parser.domain.models import (
     Reaction,
     Topic,
 )
-from tg_parser.domain.permalinks import bare_channel_id, channel_key, normalise_username, permalink
+from tg_parser.domain.permalinks import (
+    bare_channel_id,
+    channel_key,
+    normalise_username,
+    permalink,
+    permalink_base,
+)
 
 __all__ = [
     "ChatInfo",
@@ -27,4 +33,5 @@ __all__ = [
     "channel_key",
     "normalise_username",
     "permalink",
+    "permalink_base",
 ]

@@ -62,9 +62,22 @@ def permalink(*, username: str | None, channel_id: int, message_id: int) -> str:
     Returns:
         ``https://t.me/<username>/<id>`` or ``https://t.me/c/<channel_id>/<id>``.
     """
+    return f"{permalink_base(username=username, channel_id=channel_id)}{message_id}"
+
+
+def permalink_base(*, username: str | None, channel_id: int) -> str:
+    """Return what every post link of a chat starts with: :func:`permalink` without the message id.
+
+    Args:
+        username: The chat's public username, or ``None`` when unknown.
+        channel_id: The chat's Telegram id (any of the forms :func:`bare_channel_id` accepts).
+
+    Returns:
+        ``https://t.me/<username>/`` or ``https://t.me/c/<channel_id>/``.
+    """
     if username:
-        return f"https://t.me/{username}/{message_id}"
-    return f"https://t.me/c/{bare_channel_id(channel_id)}/{message_id}"
+        return f"https://t.me/{username}/"
+    return f"https://t.me/c/{bare_channel_id(channel_id)}/"
 
 
 def channel_key(*, username: str | None, telegram_id: int) -> str:

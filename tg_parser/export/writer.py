@@ -9,6 +9,7 @@ atomic on POSIX), so a reader never sees half a file.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -264,8 +265,8 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextmanager
-def atomic_writer(path: Path) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``path``; on success rename it over ``path``.
+def atomic_binary_writer(path: Path) -> Iterator[IO[bytes]]:
+    """Open a temporary file beside ``path`` for bytes; on success rename it over ``path``.
 
     The file is flushed and fsynced before the rename (``os.replace`` is atomic
     on POSIX) and the folder after it. Its mode is what the umask gives a new
@@ -277,12 +278,12 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
         path: The file to (re)place.
 
     Yields:
-        A text handle (UTF-8, LF newlines, 1 MiB buffer).
+        A binary handle with a :data:`WRITE_BUFFER_BYTES` buffer.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _open_temporary(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n", buffering=WRITE_BUFFER_BYTES) as fh:
+        with os.fdopen(fd, "wb", buffering=WRITE_BUFFER_BYTES) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -291,6 +292,25 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[str]]:
+    """Open ``path`` for text through :func:`atomic_binary_writer` (same atomicity and mode).
+
+    Args:
+        path: The file to (re)place.
+
+    Yields:
+        A text handle (UTF-8, LF newlines) over the binary one.
+    """
+    with atomic_binary_writer(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n", write_through=True)
+        try:
+            yield text
+            text.flush()
+        finally:
+            text.detach()
 
 
 WRITE_BUFFER_BYTES = 1 << 20
@@ -332,21 +352,22 @@ def write_channel_export(
     out_dir: Path,
     channel_key: str,
     title: str,
-    records: Iterable[dict[str, Any] | str],
+    records: Iterable[dict[str, Any] | str | bytes],
     topics: Iterable[ExportTopic],
 ) -> ExportResult:
     """Write ``documents.ndjson`` and ``topics.json`` into ``out_dir``, both streamed.
 
     Neither file is held in memory: document lines are written in batches of
-    1,000 and ``topics.json`` member by member, in the layout of
-    ``json.dump(payload, indent=2, ensure_ascii=False)``.
+    1,000 (or as the byte chunks they come in) and ``topics.json`` member by
+    member, in the layout of ``json.dump(payload, indent=2, ensure_ascii=False)``.
 
     Args:
         out_dir: The channel's export folder (created if missing).
         channel_key: The channel's key.
         title: The channel's title.
-        records: In message-id order, document objects from :func:`document_record`
-            or ready lines from :func:`document_line`.
+        records: In message-id order, document objects from :func:`document_record`,
+            ready lines from :func:`document_line`, or UTF-8 chunks of whole lines
+            (each ending in a newline, as ``storage.export_lines`` streams them).
         topics: The channel's topics, in order; each one's ``member_ids`` is read once.
 
     Returns:
@@ -354,15 +375,19 @@ def write_channel_export(
     """
     docs_path = out_dir / "documents.ndjson"
     count = 0
-    with atomic_writer(docs_path) as fh:
+    with atomic_binary_writer(docs_path) as fh:
         batch: list[str] = []
         for record in records:
+            if isinstance(record, bytes):
+                fh.write(record)
+                count += record.count(b"\n")
+                continue
             batch.append(record if isinstance(record, str) else _LINE_ENCODER.encode(record) + "\n")
             if len(batch) == _LINE_BATCH:
-                fh.write("".join(batch))
+                fh.write("".join(batch).encode())
                 count += len(batch)
                 batch.clear()
-        fh.write("".join(batch))
+        fh.write("".join(batch).encode())
         count += len(batch)
     topics_path = out_dir / "topics.json"
     with atomic_writer(topics_path) as fh:

@@ -14,14 +14,14 @@ a run forward even when a message is delivered twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain import Document
+from tg_parser.domain import Document, permalink_base
 from tg_parser.domain.runs import ItemStatus, RunStatus, TaskName
 from tg_parser.errors import InputError
 from tg_parser.export.writer import ExportResult
@@ -34,7 +34,17 @@ from tg_parser.services.sources import (
     export_batches,
     prefetched,
 )
-from tg_parser.storage import channels, dead_letters, documents, messages, runs, session_scope, topics, usage
+from tg_parser.storage import (
+    channels,
+    dead_letters,
+    documents,
+    export_lines,
+    messages,
+    runs,
+    session_scope,
+    topics,
+    usage,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -395,12 +405,23 @@ def export_channel(
             run_dir = run.export_dir
         base = export_dir or run_dir or ch.export_dir or settings.export_dir
         out = Path(base) / channel
-        # Both files stream: documents through one server-side cursor, topic
-        # members through one per topic; nothing holds the channel in memory.
-        lines = (
-            document_line(row, channel_key=ch.key, username=ch.username, telegram_id=ch.telegram_id)
-            for row in documents.iter_export_rows(session, channel_pk=ch.pk)
-        )
+        # Both files stream: documents as lines PostgreSQL renders (COPY), or
+        # through one server-side cursor (SQLite); topic members through one
+        # more query. Nothing holds the channel in memory.
+        lines: Iterable[str | bytes]
+        if export_lines.renders_lines(session):
+            lines = export_lines.copy_document_lines(
+                session,
+                channel_pk=ch.pk,
+                channel_key=ch.key,
+                source_base=permalink_base(username=ch.username, channel_id=ch.telegram_id),
+                telegram_id=ch.telegram_id,
+            )
+        else:
+            lines = (
+                document_line(row, channel_key=ch.key, username=ch.username, telegram_id=ch.telegram_id)
+                for row in documents.iter_export_rows(session, channel_pk=ch.pk)
+            )
         stored_topics = topics.list_topic_summaries(session, channel_pk=ch.pk)
         written = write_channel_export(
             out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics

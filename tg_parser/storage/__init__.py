@@ -6,6 +6,7 @@ One module per aggregate, each a set of keyword-only functions over a
 * :mod:`~tg_parser.storage.channels`: channels, schedules, cursors;
 * :mod:`~tg_parser.storage.messages`: posts, versions, deletions;
 * :mod:`~tg_parser.storage.documents`: documents and the export/topicize reads;
+* :mod:`~tg_parser.storage.export_lines`: ``documents.ndjson`` lines rendered by PostgreSQL;
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
 * :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
 * :mod:`~tg_parser.storage.dead_letters`: work that gave up;
@@ -16,7 +17,7 @@ Open a transaction with :func:`session_scope`; :class:`Session` is its type.
 
 from sqlalchemy.orm import Session
 
-from tg_parser.storage import channels, dead_letters, documents, messages, runs, topics, usage
+from tg_parser.storage import channels, dead_letters, documents, export_lines, messages, runs, topics, usage
 from tg_parser.storage.session import session_scope
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "channels",
     "dead_letters",
     "documents",
+    "export_lines",
     "messages",
     "runs",
     "session_scope",

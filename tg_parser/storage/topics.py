@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Topic
@@ -112,24 +112,74 @@ class StoredTopic:
     keywords: list[str]
     summary: str | None
     size: int
-    _session: Session = field(repr=False, compare=False)
-    _channel_pk: int = field(repr=False, compare=False)
+    _members: _MemberStream = field(repr=False, compare=False)
 
     @property
     def member_ids(self) -> Iterator[int]:
         """The members' message ids, ascending, streamed while the session is open (read once)."""
-        return iter_member_ids(self._session, channel_pk=self._channel_pk, topic_pk=self.pk)
+        return self._members.member_ids(self.pk)
 
 
 MEMBER_BATCH_ROWS = 10_000
 """Member ids fetched per round trip of the server-side cursor."""
 
 
+class _MemberStream:
+    """Every member of a channel's topics from one server-side cursor, handed out topic by topic.
+
+    The topics are read in their listed order (as ``topics.json`` writes
+    them), so one query sorted by (topic's place, message id) serves all of
+    them: one sort in the database instead of one index walk per topic (40
+    topics at 100k posts cost 1-4 s that way). A topic asked for out of that
+    order, or twice, gets its own query.
+    """
+
+    def __init__(self, session: Session, *, channel_pk: int, topic_pks: list[int]) -> None:
+        self._session = session
+        self._channel_pk = channel_pk
+        self._place = {pk: i for i, pk in enumerate(topic_pks)}
+        self._rows: Iterator[tuple[int, int]] | None = None
+        self._next: tuple[int, int] | None = None
+        self._done = -1  # the place of the last topic handed out from the shared stream
+
+    def _shared_rows(self) -> Iterator[tuple[int, int]]:
+        place = case(self._place, value=TopicMemberRow.topic_id)
+        stmt = (
+            select(place, MessageRow.message_id)
+            .join(TopicMemberRow, MessageRow.id == TopicMemberRow.message_pk)
+            .where(TopicMemberRow.topic_id.in_(list(self._place)), MessageRow.channel_id == self._channel_pk)
+            .order_by(place, MessageRow.message_id)
+        )
+        plan_cursor_for_whole_result(self._session)
+        options = {"stream_results": True, "yield_per": MEMBER_BATCH_ROWS}
+        for partition in self._session.connection().execute(stmt, execution_options=options).partitions():
+            for topic_place, mid in partition:
+                yield int(topic_place), int(mid)
+
+    def member_ids(self, topic_pk: int) -> Iterator[int]:
+        """Yield one topic's member message ids, ascending."""
+        wanted = self._place.get(topic_pk)
+        if wanted is None or wanted <= self._done:
+            yield from iter_member_ids(self._session, channel_pk=self._channel_pk, topic_pk=topic_pk)
+            return
+        self._done = wanted
+        if self._rows is None:
+            self._rows = self._shared_rows()
+            self._next = next(self._rows, None)
+        while self._next is not None and self._next[0] < wanted:  # members of topics nobody asked for
+            self._next = next(self._rows, None)
+        while self._next is not None and self._next[0] == wanted:
+            yield self._next[1]
+            self._next = next(self._rows, None)
+
+
 def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTopic]:
     """Return the channel's topics with their sizes but no member ids, in :func:`list_topics` order.
 
     Sizes count the same memberships :func:`list_topics` lists, so a
-    streamed ``topics.json`` is identical to one built from it.
+    streamed ``topics.json`` is identical to one built from it. Reading the
+    topics' ``member_ids`` in the listed order streams all members through one
+    query.
 
     Args:
         session: An open session.
@@ -152,7 +202,9 @@ def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTop
         .where(TopicRow.channel_id == channel_pk)
         .order_by(TopicRow.id)
     ).all()
-    out = [
+    rows = sorted(rows, key=lambda r: _topic_order(r[1]))
+    members = _MemberStream(session, channel_pk=channel_pk, topic_pks=[int(r[0]) for r in rows])
+    return [
         StoredTopic(
             pk=pk,
             topic_id=key,
@@ -160,12 +212,10 @@ def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTop
             keywords=list(kw or []),
             summary=summary,
             size=int(sizes.get(pk, 0)),
-            _session=session,
-            _channel_pk=channel_pk,
+            _members=members,
         )
         for pk, key, label, kw, summary in rows
     ]
-    return sorted(out, key=lambda t: _topic_order(t.topic_id))
 
 
 def iter_member_ids(session: Session, *, channel_pk: int, topic_pk: int) -> Iterator[int]:
