@@ -23,11 +23,12 @@ import numpy as np
 import Stemmer
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from tg_parser.processing.stopwords import topic_stop_words
 from tg_parser.processing.text import EMAIL_RE, MENTION_RE, URL_RE
+from tg_parser.topics.grams import CHAR_FEATURES, MAX_CHARS_PER_POST, WordGrams
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,11 +36,14 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "CHAR_FEATURES",
+    "MAX_CHARS_PER_POST",
     "MAX_DF",
     "MIN_DOCS_FOR_DF_LIMITS",
     "Analyzer",
     "Embedding",
     "Tokens",
+    "WordGrams",
     "embed",
     "fit_embedding",
     "tokenize",
@@ -49,10 +53,6 @@ MAX_SVD_COMPONENTS = 100
 """LSA dimensions for large corpora (the scikit-learn example uses 100)."""
 CHAR_WEIGHT = 0.5
 """Weight of the character n-gram block against the word block (each L2-normalised first)."""
-CHAR_FEATURES = 2**18
-"""Hashed character n-gram features: bounded memory whatever the corpus size."""
-MAX_CHARS_PER_POST = 2000
-"""Character n-grams read at most this many characters of a post (bounds memory on long posts)."""
 MIN_DOCS_FOR_DF_LIMITS = 20
 """From this many posts on, words in one post only or in over half the posts are dropped."""
 MAX_DF = 0.5
@@ -267,90 +267,6 @@ def _total_variance(matrix: sparse.csr_matrix) -> float:
     squares /= n
     mean = column_sums / n
     return (squares - float(mean @ mean)) / max(squares, 1e-300)
-
-
-class _Index(dict[str, int]):
-    """Strings -> 0, 1, 2, … in order of first sight (continuing the numbering of a copied index)."""
-
-    def __missing__(self, key: str) -> int:
-        value = self[key] = len(self)
-        return value
-
-
-def _hash_words(words: list[str]) -> sparse.csr_matrix:
-    """Hashed character 3-5-gram counts of single words, ``(len(words), CHAR_FEATURES)`` float32."""
-    if not words:
-        return sparse.csr_matrix((0, CHAR_FEATURES), dtype=np.float32)
-    return sparse.csr_matrix(
-        HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            n_features=CHAR_FEATURES,
-            alternate_sign=False,
-            norm=None,
-            dtype=np.float32,
-        ).transform(words)
-    )
-
-
-@dataclass(frozen=True)
-class WordGrams:
-    """Hashed character n-gram counts per word, so each distinct word is hashed once.
-
-    Post counts are those of scikit-learn's ``HashingVectorizer(analyzer="char_wb",
-    ngram_range=(3, 5))`` on the post's content words joined by spaces and cut
-    to :data:`MAX_CHARS_PER_POST` characters. ``char_wb`` takes n-grams inside
-    each whitespace-separated word padded with one space (``_char_wb_ngrams``
-    in scikit-learn), so a post's counts are the sum of its words' counts: one
-    sparse product (posts × words) @ (words × features) gives the same numbers
-    without building n-gram strings per post.
-
-    Attributes:
-        index: Row of each known word in ``matrix``.
-        matrix: ``(len(index), CHAR_FEATURES)`` float32 n-gram counts of the known words.
-    """
-
-    index: dict[str, int]
-    matrix: sparse.csr_matrix
-
-    @classmethod
-    def empty(cls) -> WordGrams:
-        """Return a table that knows no word (every word is hashed when met)."""
-        return cls(index={}, matrix=_hash_words([]))
-
-    def post_counts(self, tokens: Tokens) -> tuple[sparse.csr_matrix, WordGrams]:
-        """Count the hashed character n-grams of each post.
-
-        Args:
-            tokens: The posts' tokens.
-
-        Returns:
-            ``(n, CHAR_FEATURES)`` float32 counts with sorted indices, and this
-            table extended by the words it did not know (the caller keeps it or not).
-        """
-        index = _Index(self.index)
-        indices: list[int] = []
-        indptr = [0]
-        for words in tokens.words:
-            joined = " ".join(words)
-            cut = joined[:MAX_CHARS_PER_POST].split() if len(joined) > MAX_CHARS_PER_POST else words
-            indices.extend(map(index.__getitem__, cut))
-            indptr.append(len(indices))
-        known = len(self.index)
-        matrix = self.matrix
-        if len(index) > known:
-            matrix = sparse.vstack([matrix, _hash_words(list(index)[known:])], format="csr")
-        word_counts = sparse.csr_matrix(
-            (
-                np.ones(len(indices), dtype=np.float32),
-                np.asarray(indices, dtype=np.int64),
-                np.asarray(indptr),
-            ),
-            shape=(len(tokens.words), len(index)),
-        )
-        counts = sparse.csr_matrix(word_counts @ matrix)
-        counts.sort_indices()
-        return counts, WordGrams(index=index, matrix=matrix)
 
 
 @dataclass(frozen=True)
