@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import tracemalloc
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,8 +14,8 @@ import pytest
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from tg_parser.topics import TopicInput, build_topics, build_topics_from
 from tg_parser.topics import build as build_module
-from tg_parser.topics import build_topics_from
 from tg_parser.topics.vectorize import (
     CHAR_FEATURES,
     MAX_CHARS_PER_POST,
@@ -164,3 +165,54 @@ def test_sampled_topicize_keeps_every_post_once_and_splits_by_subject(
     purity = sum(max(sum(1 for m in t.member_ids if m % 3 == s) for s in range(3)) for t in topics)
     assert purity / 900 > 0.9
     assert 3 <= len(topics) <= 40
+
+
+def test_database_source_gives_the_topics_of_the_list(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Topicize read from the database (sample by id, then all) equals topicize of the posts as a list."""
+    from sqlalchemy import insert, select
+
+    from tg_parser.domain import Message
+    from tg_parser.storage import channels, documents, messages
+    from tg_parser.storage.session import session_scope
+    from tg_parser.storage.tables import DocumentRow, MessageRow
+
+    monkeypatch.setattr(build_module, "FIT_SAMPLE", 150)
+    monkeypatch.setattr(build_module, "ASSIGN_BATCH", 80)
+    monkeypatch.setattr(documents, "WANTED_IDS_PER_QUERY", 40)
+    texts = _texts(500, 5)
+    when = datetime(2024, 5, 1, tzinfo=UTC)
+    with session_scope(sqlite_url) as s:
+        pk = channels.upsert_channel(
+            s,
+            key="c",
+            telegram_id=1,
+            username=None,
+            title="c",
+            chat_type=None,
+            source_kind="export",
+            source="{}",
+        )
+        batch = [Message(channel_id=1, message_id=3 * i + 1, date=when, text=t) for i, t in enumerate(texts)]
+        messages.upsert_messages(s, channel_pk=pk, messages=batch)
+        pks = {int(m): int(p) for m, p in s.execute(select(MessageRow.message_id, MessageRow.id))}
+        rows = [
+            {
+                "message_pk": pks[3 * i + 1],
+                "channel_id": pk,
+                "content_hash": "h",
+                "processor": "offline",
+                "model": "m",
+                "prompt_version": "1",
+                "clean_text": t,
+                "keywords": ["марс"] if i % 50 == 0 else [],
+            }
+            for i, t in enumerate(texts)
+        ]
+        s.execute(insert(DocumentRow), rows)
+    items = [TopicInput(3 * i + 1, t, keywords=("марс",) if i % 50 == 0 else ()) for i, t in enumerate(texts)]
+    with session_scope(sqlite_url) as s:
+        from_db = build_topics_from(documents.TopicPosts(s, channel_pk=pk), channel_key="c", seed=2)
+    assert from_db == build_topics(items, channel_key="c", seed=2)
+    assert sum(t.size for t in from_db) == 500
