@@ -171,6 +171,10 @@ def iter_export_rows(session: Session, *, channel_pk: int) -> Iterator[ExportRow
             yield make(row)
 
 
+WANTED_IDS_PER_QUERY = 900
+"""Message ids per ``IN (...)`` when topicize reads its fit sample (under SQLite's old 999-variable limit)."""
+
+
 class TopicPosts:
     """The channel's live documents as a re-readable source for topicize (``topics.PostSource``).
 
@@ -214,6 +218,9 @@ class TopicPosts:
     ) -> Iterator[list[tuple[int, str, list[str]]]]:
         """Yield ``(message_id, clean_text, keywords)`` by message id, ``size`` at a time.
 
+        With ``wanted``, only those rows are read: the ids go to the database
+        :data:`WANTED_IDS_PER_QUERY` at a time, in ascending order.
+
         Args:
             wanted: Only these message ids, or ``None`` for all.
             size: Posts per batch.
@@ -222,15 +229,24 @@ class TopicPosts:
             Batches of posts.
         """
         plan_cursor_for_whole_result(self._session)
-        stmt = self._where().execution_options(stream_results=True, yield_per=size)
+        # Core execution on the session's connection: plain rows, no ORM loading per row.
+        connection = self._session.connection()
+        options = {"stream_results": True, "yield_per": size}
+        if wanted is None:
+            statements = [self._where()]
+        else:
+            ids = sorted(wanted)
+            statements = [
+                self._where().where(MessageRow.message_id.in_(ids[start : start + WANTED_IDS_PER_QUERY]))
+                for start in range(0, len(ids), WANTED_IDS_PER_QUERY)
+            ]
         batch: list[tuple[int, str, list[str]]] = []
-        for partition in self._session.execute(stmt).partitions():
-            for mid, text_, keywords in partition:
-                if wanted is None or mid in wanted:
-                    batch.append((int(mid), text_, list(keywords or [])))
-            if len(batch) >= size:
-                yield batch
-                batch = []
+        for stmt in statements:
+            for partition in connection.execute(stmt, execution_options=options).partitions():
+                batch.extend((int(mid), text_, list(keywords or [])) for mid, text_, keywords in partition)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
         if batch:
             yield batch
 

@@ -23,11 +23,12 @@ import numpy as np
 import Stemmer
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from tg_parser.processing.stopwords import topic_stop_words
 from tg_parser.processing.text import EMAIL_RE, MENTION_RE, URL_RE
+from tg_parser.topics.grams import CHAR_FEATURES, MAX_CHARS_PER_POST, WordGrams
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,11 +36,14 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "CHAR_FEATURES",
+    "MAX_CHARS_PER_POST",
     "MAX_DF",
     "MIN_DOCS_FOR_DF_LIMITS",
     "Analyzer",
     "Embedding",
     "Tokens",
+    "WordGrams",
     "embed",
     "fit_embedding",
     "tokenize",
@@ -49,10 +53,6 @@ MAX_SVD_COMPONENTS = 100
 """LSA dimensions for large corpora (the scikit-learn example uses 100)."""
 CHAR_WEIGHT = 0.5
 """Weight of the character n-gram block against the word block (each L2-normalised first)."""
-CHAR_FEATURES = 2**18
-"""Hashed character n-gram features: bounded memory whatever the corpus size."""
-MAX_CHARS_PER_POST = 2000
-"""Character n-grams read at most this many characters of a post (bounds memory on long posts)."""
 MIN_DOCS_FOR_DF_LIMITS = 20
 """From this many posts on, words in one post only or in over half the posts are dropped."""
 MAX_DF = 0.5
@@ -65,6 +65,43 @@ _CYRILLIC_RE = re.compile(r"[а-яё]")
 _LATIN_RE = re.compile(r"[a-z]")
 
 
+class _StemCache(dict[str, str]):
+    """Word -> Snowball stem (Russian or English by script, the word itself otherwise), filled on a miss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ru = Stemmer.Stemmer("russian")
+        self._en = Stemmer.Stemmer("english")
+
+    def __missing__(self, word: str) -> str:
+        if _CYRILLIC_RE.search(word):
+            stem = str(self._ru.stemWord(word))
+        elif _LATIN_RE.search(word):
+            stem = str(self._en.stemWord(word))
+        else:
+            stem = word
+        self[word] = stem
+        return stem
+
+
+class _ContentCache(dict[str, str]):
+    """Lower-case token -> content word (``ё`` as ``е``), or ``""`` for a stop word, filled on a miss."""
+
+    def __init__(self, stems: _StemCache) -> None:
+        super().__init__()
+        self._stems = stems
+        stop = topic_stop_words()
+        self._stop = stop
+        self._stop_stems = frozenset(stems[w] for w in stop)
+
+    def __missing__(self, token: str) -> str:
+        word = token.replace("ё", "е")
+        if len(word) < _MIN_TOKEN_CHARS or word in self._stop or self._stems[word] in self._stop_stems:
+            word = ""
+        self[token] = word
+        return word
+
+
 @dataclass
 class Analyzer:
     """Tokeniser for topic vectors: lower-cased content words, stemmed, stop words out.
@@ -72,16 +109,14 @@ class Analyzer:
     Cyrillic words go through the Snowball Russian stemmer, Latin words through
     the Snowball English one, others are kept as they are. The analyzer counts
     which surface form each stem came from, so labels can show a real word.
-
-    Attributes:
-        surface: For each stem, how often each lower-cased word produced it.
+    Every distinct word is classified and stemmed once (the caches grow with
+    the vocabulary, not with the number of posts).
     """
 
-    surface: dict[str, Counter[str]] = field(default_factory=dict)
-    _cache: dict[str, str] = field(default_factory=dict, repr=False)
-    _stop_stems: frozenset[str] | None = field(default=None, repr=False)
-    _ru: Stemmer.Stemmer = field(default_factory=lambda: Stemmer.Stemmer("russian"), repr=False)
-    _en: Stemmer.Stemmer = field(default_factory=lambda: Stemmer.Stemmer("english"), repr=False)
+    _stems: _StemCache = field(default_factory=_StemCache, repr=False)
+    _content: _ContentCache | None = field(default=None, repr=False)
+    _word_counts: Counter[str] = field(default_factory=Counter, repr=False)
+    _surface: dict[str, Counter[str]] | None = field(default=None, repr=False)
 
     def words(self, text: str) -> list[str]:
         """Return the content words of a text, lower-cased, ``ё`` as ``е``, unstemmed.
@@ -96,18 +131,17 @@ class Analyzer:
         Returns:
             Words of at least three letters that are not stop words, in order.
         """
-        text = URL_RE.sub(" ", text)
-        text = EMAIL_RE.sub(" ", text)
-        text = MENTION_RE.sub(" ", text)
-        stop = topic_stop_words()
-        if self._stop_stems is None:
-            self._stop_stems = frozenset(self.stem(w) for w in stop)
-        out = []
-        for match in _TOKEN_RE.finditer(text.lower()):
-            word = match.group(0).replace("ё", "е")
-            if len(word) >= _MIN_TOKEN_CHARS and word not in stop and self.stem(word) not in self._stop_stems:
-                out.append(word)
-        return out
+        lowered = text.lower()
+        if "://" in lowered or "www." in lowered or "t.me/" in lowered:  # URL_RE cannot match otherwise
+            text = URL_RE.sub(" ", text)
+            lowered = text.lower()
+        if "@" in text:  # EMAIL_RE and MENTION_RE need one
+            text = EMAIL_RE.sub(" ", text)
+            text = MENTION_RE.sub(" ", text)
+            lowered = text.lower()
+        if self._content is None:
+            self._content = _ContentCache(self._stems)
+        return [word for word in map(self._content.__getitem__, _TOKEN_RE.findall(lowered)) if word]
 
     def stem(self, word: str) -> str:
         """Return the stem of a lower-case word (cached).
@@ -118,16 +152,7 @@ class Analyzer:
         Returns:
             Its Snowball stem (Russian or English by script), or the word itself.
         """
-        stem = self._cache.get(word)
-        if stem is None:
-            if _CYRILLIC_RE.search(word):
-                stem = self._ru.stemWord(word)
-            elif _LATIN_RE.search(word):
-                stem = self._en.stemWord(word)
-            else:
-                stem = word
-            self._cache[word] = stem
-        return stem
+        return self._stems[word]
 
     def stems(self, words: Sequence[str]) -> list[str]:
         """Return the stems of content words, recording their surface forms.
@@ -138,12 +163,9 @@ class Analyzer:
         Returns:
             Stems in order (repeats kept).
         """
-        out = []
-        for word in words:
-            stem = self.stem(word)
-            self.surface.setdefault(stem, Counter())[word] += 1
-            out.append(stem)
-        return out
+        self._word_counts.update(words)
+        self._surface = None
+        return list(map(self._stems.__getitem__, words))
 
     def __call__(self, text: str) -> list[str]:
         """Return the stems of a text's content words, recording their surface forms.
@@ -155,6 +177,16 @@ class Analyzer:
             Stems in order (repeats kept).
         """
         return self.stems(self.words(text))
+
+    @property
+    def surface(self) -> dict[str, Counter[str]]:
+        """For each stem, how often each lower-cased word produced it (in posts passed to :meth:`stems`)."""
+        if self._surface is None:
+            surface: dict[str, Counter[str]] = {}
+            for word, count in self._word_counts.items():
+                surface.setdefault(self._stems[word], Counter())[word] = count
+            self._surface = surface
+        return self._surface
 
     def display(self, stem: str) -> str:
         """Return the most frequent word a stem came from (ties: alphabetical).
@@ -214,12 +246,26 @@ def _word_vectorizer(n_posts: int) -> TfidfVectorizer:
     )
 
 
+_VARIANCE_CHUNK = 1 << 20
+"""Stored values read at a time by :func:`_total_variance` (bounds its float64 temporaries)."""
+
+
 def _total_variance(matrix: sparse.csr_matrix) -> float:
-    """Sum of the column variances relative to the mean squared row norm (0 when all rows are equal)."""
+    """Sum of the column variances relative to the mean squared row norm (0 when all rows are equal).
+
+    Accumulated in float64 over chunks of the stored values, so no float64 copy of the matrix exists.
+    """
     n = int(matrix.shape[0])
-    data = matrix.astype(np.float64)
-    squares = float(data.multiply(data).sum()) / n
-    mean = np.asarray(data.mean(axis=0)).ravel()
+    squares = 0.0
+    column_sums = np.zeros(int(matrix.shape[1]), dtype=np.float64)
+    for start in range(0, matrix.nnz, _VARIANCE_CHUNK):
+        values = matrix.data[start : start + _VARIANCE_CHUNK].astype(np.float64)
+        squares += float(values @ values)
+        column_sums += np.bincount(
+            matrix.indices[start : start + _VARIANCE_CHUNK], weights=values, minlength=len(column_sums)
+        )
+    squares /= n
+    mean = column_sums / n
     return (squares - float(mean @ mean)) / max(squares, 1e-300)
 
 
@@ -238,6 +284,8 @@ class Embedding:
     char: TfidfTransformer | None
     columns: NDArray[np.int64]
     svd: TruncatedSVD | None
+    grams: WordGrams = field(default_factory=WordGrams.empty, repr=False)
+    projection: NDArray[np.float32] | None = field(default=None, repr=False)
 
     def transform(self, tokens: Tokens) -> NDArray[np.float32]:
         """Vectorise other posts in the fitted space (unit or zero rows).
@@ -250,28 +298,25 @@ class Embedding:
         """
         blocks = []
         if self.word is not None:
-            blocks.append(normalize(sparse.csr_matrix(self.word.transform(tokens.stems))))
+            blocks.append(normalize(sparse.csr_matrix(self.word.transform(tokens.stems)), copy=False))
         if self.char is not None:
-            hashed = _hashed_chars(tokens)
-            blocks.append(CHAR_WEIGHT * normalize(sparse.csr_matrix(self.char.transform(hashed))))
+            hashed, _more = self.grams.post_counts(tokens)
+            blocks.append(_char_block(self.char, hashed))
         matrix = sparse.hstack(blocks, format="csr")[:, self.columns]
+        del blocks
         if self.svd is None:
             return np.asarray(normalize(matrix.toarray()), dtype=np.float32)
-        return np.asarray(normalize(self.svd.transform(matrix)), dtype=np.float32)
+        # The SVD's own transform (X @ components_.T) with the transposed
+        # components laid out once, not copied to C order for every batch.
+        projection = self.projection if self.projection is not None else self.svd.components_.T
+        return np.asarray(normalize(matrix @ projection), dtype=np.float32)
 
 
-def _hashed_chars(tokens: Tokens) -> sparse.csr_matrix:
-    content = [" ".join(words)[:MAX_CHARS_PER_POST] for words in tokens.words]
-    return sparse.csr_matrix(
-        HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            n_features=CHAR_FEATURES,
-            alternate_sign=False,
-            norm=None,
-            dtype=np.float32,
-        ).transform(content)
-    )
+def _char_block(char: TfidfTransformer, hashed: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Return the weighted character block of hashed counts, computed in place (``hashed`` is consumed)."""
+    block = normalize(sparse.csr_matrix(char.transform(hashed, copy=False)), copy=False)
+    block.data *= CHAR_WEIGHT
+    return block
 
 
 def embed(tokens: Tokens, *, seed: int) -> NDArray[np.float32]:
@@ -304,29 +349,40 @@ def fit_embedding(tokens: Tokens, *, seed: int) -> tuple[NDArray[np.float32], Em
     blocks = []
     word = _word_vectorizer(len(tokens.stems))
     try:
-        blocks.append(normalize(sparse.csr_matrix(word.fit_transform(tokens.stems))))
+        blocks.append(normalize(sparse.csr_matrix(word.fit_transform(tokens.stems)), copy=False))
     except ValueError:
         # Empty vocabulary: every post is stop words, numbers or links (or the
         # df limits removed everything); the character block carries on alone.
         word = None
     char: TfidfTransformer | None = None
+    grams = WordGrams.empty()
     if any(tokens.words):
         char = TfidfTransformer(sublinear_tf=True)
-        blocks.append(CHAR_WEIGHT * normalize(sparse.csr_matrix(char.fit_transform(_hashed_chars(tokens)))))
+        hashed, grams = grams.post_counts(tokens)
+        blocks.append(_char_block(char.fit(hashed), hashed))
+        del hashed
     n = len(tokens.stems)
     if not blocks:
         return np.zeros((n, 0), dtype=np.float32), None
     matrix = sparse.hstack(blocks, format="csr")
+    del blocks
     if _total_variance(matrix) < _NO_VARIANCE:
         # Every post says the same thing: nothing to reduce or to split.
         return np.zeros((n, 0), dtype=np.float32), None
     matrix.eliminate_zeros()
     columns = np.unique(matrix.indices).astype(np.int64)  # hashed space: keep used columns only
-    matrix = matrix[:, columns]
+    # matrix[:, columns] without a copy of the values: every stored column is kept, in order.
+    matrix = sparse.csr_matrix(
+        (matrix.data, np.searchsorted(columns, matrix.indices).astype(matrix.indices.dtype), matrix.indptr),
+        shape=(n, len(columns)),
+    )
     components = min(MAX_SVD_COMPONENTS, n - 1, matrix.shape[1] - 1)
     if components < 2:  # noqa: PLR2004 - SVD to one dimension would lose everything
-        model = Embedding(word=word, char=char, columns=columns, svd=None)
+        model = Embedding(word=word, char=char, columns=columns, svd=None, grams=grams)
         return np.asarray(normalize(matrix.toarray()), dtype=np.float32), model
     svd = TruncatedSVD(n_components=components, algorithm="randomized", random_state=seed)
     vectors = np.asarray(normalize(svd.fit_transform(matrix)), dtype=np.float32)
-    return vectors, Embedding(word=word, char=char, columns=columns, svd=svd)
+    projection = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+    return vectors, Embedding(
+        word=word, char=char, columns=columns, svd=svd, grams=grams, projection=projection
+    )
