@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.llm_servers import FakeLLMServer  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS = "redis://127.0.0.1:6379/13"
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+"""Broker, rate limiter and no-op result backend (``--redis-url`` or ``BENCH_REDIS_URL``)."""
 BIN = Path(sys.executable).parent
 
 
@@ -99,10 +101,11 @@ def drop_db(url: str) -> None:
 
 
 POOL = "prefork"
+CONCURRENCY = 1
 
 
 def start_workers(app: str, count: int, env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` single-slot workers of ``app`` (pool :data:`POOL`) and wait until they answer ping."""
+    """Start ``count`` workers of ``app`` (:data:`POOL`, :data:`CONCURRENCY` slots each); wait for pings."""
     procs = []
     for i in range(count):
         log = (logs / f"{app.replace('.', '_')}_{count}_{i}.log").open("wb")
@@ -115,7 +118,7 @@ def start_workers(app: str, count: int, env: dict[str, str], logs: Path) -> list
                     "worker",
                     "-n",
                     f"b{i}-{os.getpid()}@localhost",
-                    "--concurrency=1",
+                    f"--concurrency={CONCURRENCY}",
                     f"--pool={POOL}",
                     "--prefetch-multiplier=1",
                     "--without-gossip",
@@ -262,9 +265,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    parser.add_argument("--concurrency", type=int, default=1, help="slots per worker process (-c)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per worker count; medians are printed")
+    parser.add_argument("--redis-url", default=None, help="broker and rate limiter (default BENCH_REDIS_URL)")
     args = parser.parse_args()
-    global POOL  # noqa: PLW0603 - a command-line choice for the whole run
-    POOL = args.pool
+    global POOL, CONCURRENCY, REDIS  # noqa: PLW0603 - command-line choices for the whole run
+    POOL, CONCURRENCY = args.pool, args.concurrency
+    REDIS = args.redis_url or REDIS
     n, latency = args.posts, args.latency_ms / 1000
     counts = [int(x) for x in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as d:
@@ -274,14 +281,18 @@ def main() -> None:
         make_export(export, n)
         results = []
         for w in counts:
-            r = run_pipeline(w, latency, export, tmp)
-            r["noop_s"] = run_noop(w, n, tmp)
-            results.append(r)
-            print(json.dumps(r), flush=True)
+            repeats = []
+            for _ in range(args.repeat):
+                r = run_pipeline(w, latency, export, tmp)
+                r["noop_s"] = run_noop(w, n, tmp)
+                repeats.append(r)
+                print(json.dumps(r), flush=True)
+            # Median of each figure over the repeats (pipeline and no-op alternate: the same load).
+            results.append({k: statistics.median(r[k] for r in repeats) for k in repeats[0]})
     print()
     print(
         f"pipeline throughput: {n} posts, {args.latency_ms:.0f} ms provider latency, "
-        f"one {POOL} slot per worker process"
+        f"{CONCURRENCY} {POOL} slot(s) per worker process, median of {args.repeat} run(s)"
     )
     print(
         "ideal = posts x latency / workers; 'nominal' uses the configured latency, 'observed' the mean"
@@ -290,14 +301,14 @@ def main() -> None:
     print("the SDK measured (llm_calls.latency_ms: the loopback server's own time included)")
     print(
         f"{'workers':>7} {'posts/s':>8} {'observed':>9} {'process/ideal':>14} {'run/ideal':>10} "
-        f"{'run/ideal':>10} {'overhead/post':>14} {'noop/task':>10}"
+        f"{'run/ideal':>10} {'overhead/post':>14} {'noop/task':>10} {'overhead/noop':>14}"
     )
     print(
         f"{'':>7} {'':>8} {'latency':>9} {'(observed)':>14} {'(nominal)':>10} {'(observed)':>10} "
         f"{'(observed)':>14} {'':>10}"
     )
     for r in results:
-        w = r["workers"]
+        w = r["workers"] * CONCURRENCY
         observed = r["provider_latency_ms"] / 1000
         ideal_nominal = n * latency / w
         ideal_observed = n * observed / w
@@ -305,9 +316,10 @@ def main() -> None:
         overhead_ms = (r["process_s"] * w / n - observed) * 1000
         noop_ms = r["noop_s"] * w / (n + 3) * 1000
         print(
-            f"{w:>7} {pps:>8.2f} {observed * 1000:>6.0f} ms {r['process_s'] / ideal_observed:>14.3f} "
+            f"{r['workers']:>7} {pps:>8.2f} {observed * 1000:>6.0f} ms "
+            f"{r['process_s'] / ideal_observed:>14.3f} "
             f"{r['run_s'] / ideal_nominal:>10.3f} {r['run_s'] / ideal_observed:>10.3f} "
-            f"{overhead_ms:>11.1f} ms {noop_ms:>7.1f} ms"
+            f"{overhead_ms:>11.1f} ms {noop_ms:>7.1f} ms {overhead_ms / noop_ms:>13.2f}x"
         )
     by_w = {r["workers"]: r for r in results}
     if 1 in by_w and 4 in by_w:

@@ -5,6 +5,7 @@
 * ``task_prerun``/``task_postrun``: bind ``task_id``, ``task_name``, ``run_id``
   (the Celery root id), ``channel`` and ``message_id`` to the log context and
   write one summary line per task (outcome, duration, attempt).
+* ``worker_init``: size the database connection pool for the worker's concurrency.
 * ``worker_process_init``: drop database connections inherited over fork.
 """
 
@@ -21,7 +22,7 @@ from tg_parser.config import get_settings
 from tg_parser.domain.runs import TaskName
 from tg_parser.errors import ConfigurationError
 from tg_parser.logging import bind_context, clear_context, configure_logging, get_logger
-from tg_parser.storage.session import dispose_engines
+from tg_parser.storage.session import dispose_engines, reserve_connections
 
 log = get_logger("tasks")
 _started: dict[str, float] = {}
@@ -38,6 +39,21 @@ def _early_logging(**_: Any) -> None:
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging(log_format=settings.effective_log_format, log_level=settings.log_level)
+
+
+@signals.worker_init.connect
+@signals.worker_ready.connect
+def _size_connection_pool(sender: Any = None, **_: Any) -> None:
+    """Keep a database connection per task slot: ``pool_size >= --concurrency`` (threads run at once).
+
+    At ``worker_init`` (before any task) for a number; again at
+    ``worker_ready`` (sent by the worker's consumer), once Celery has
+    resolved ``--concurrency=auto``.
+    """
+    worker = getattr(sender, "controller", None) or sender
+    concurrency = getattr(worker, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0:
+        reserve_connections(concurrency)
 
 
 @signals.worker_init.connect

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +18,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, func, select, text, update
 
 from tg_parser.config import load_settings
 from tg_parser.domain import Message
+from tg_parser.domain.runs import ItemStatus
 from tg_parser.errors import PermanentError
 from tg_parser.processing.base import ProcessingResult
 from tg_parser.processing.offline import OfflineProcessor
@@ -30,7 +32,7 @@ from tg_parser.services.dead_letters import replay_dead_letters
 from tg_parser.services.schedule import claim_due_channels
 from tg_parser.services.sweeper import sweep_stalled_runs
 from tg_parser.storage import channels, messages, runs
-from tg_parser.storage.session import session_scope
+from tg_parser.storage.session import session_factory, session_scope
 from tg_parser.storage.tables import ChannelRow, DeadLetterRow, DocumentRow, RunItemRow, RunRow, utcnow
 
 pytestmark = pytest.mark.integration
@@ -227,3 +229,55 @@ def test_two_schedulers_never_claim_the_same_run(pg_url: str, sample_export: Pat
         claimed = [k for batch in pool.map(lambda _: tick(), range(6)) for k in batch]
     assert sorted(claimed) == sorted(keys[1:])  # once each; paused and unscheduled channels not at all
     assert claim_due_channels(database_url=pg_url) == []  # next run is in 15 minutes
+
+
+def _wait_for_a_lock_wait(url: str, *, timeout_s: float = 30.0) -> None:
+    """Return once a session of the database waits on a lock; fail after ``timeout_s``."""
+    probe = create_engine(url, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + timeout_s
+    try:
+        with probe.connect() as conn:
+            while time.monotonic() < deadline:
+                waiting = conn.execute(
+                    text(
+                        "select count(*) from pg_stat_activity"
+                        " where datname = current_database() and wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+                if waiting:
+                    return
+                time.sleep(0.05)
+    finally:
+        probe.dispose()
+    pytest.fail("the second post's test for the run's end did not wait for the first post's transaction")
+
+
+def test_the_later_of_two_racing_posts_ends_processing(
+    pg_url: str, sample_export: Path, tmp_path: Path
+) -> None:
+    """The last two posts mark their items and test for the run's end before either commits: one ends it."""
+    disp = RecordingDispatcher()
+    _key, run_id, pks = _ingest(pg_url, sample_export, disp, tmp_path)
+    *rest, first_pk, second_pk = pks
+    with session_scope(pg_url) as s:
+        for pk in rest:
+            runs.finish_item(s, run_id=run_id, message_pk=pk, status=ItemStatus.DONE)
+    factory = session_factory(pg_url)
+    first, second = factory(), factory()
+    try:
+        # Both items marked, neither transaction committed: each sees the other item pending.
+        runs.finish_item(first, run_id=run_id, message_pk=first_pk, status=ItemStatus.DONE)
+        runs.finish_item(second, run_id=run_id, message_pk=second_pk, status=ItemStatus.DONE)
+        assert runs.claim_processing_done(first, run_id=run_id) is False
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            claimed = pool.submit(runs.claim_processing_done, second, run_id=run_id)
+            _wait_for_a_lock_wait(pg_url)  # the second test waits for the first transaction ...
+            first.commit()
+            assert claimed.result(timeout=60) is True  # ... and then sees its item done
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    with session_scope(pg_url) as s:
+        assert s.get(RunRow, run_id).status == "topicizing"
+        assert runs.run_counts(s, run_id=run_id).pending == 0

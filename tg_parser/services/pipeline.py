@@ -35,6 +35,7 @@ from tg_parser.services.sources import (
     prefetched,
 )
 from tg_parser.storage import (
+    Session,
     channels,
     dead_letters,
     documents,
@@ -261,65 +262,77 @@ def process_message(
         NotFoundError: Unknown message.
     """
     db = settings.database_url
-    with session_scope(db) as session:
-        stored = messages.load_message(session, message_pk=message_pk)
-        current = documents.has_current_document(
+    with session_scope(db, read_only=True) as session:
+        loaded = messages.load_message_to_process(
             session,
             message_pk=message_pk,
-            content_hash=stored.content_hash,
-            processor=processor.name,
-            model=processor.model,
-            prompt_version=processor.prompt_version,
+            processed_by=(processor.name, processor.model, processor.prompt_version),
         )
+    stored = loaded.stored
     message, key, channel_pk = stored.message, stored.channel.key, stored.channel.pk
-    outcome = "current"
     if message.deleted or not message.text.strip():
         outcome = "skipped"
-    elif not current:
-        started = time.perf_counter()
-        result = processor.process(message)
-        document = Document(
-            channel_key=key,
-            message_id=message.message_id,
-            content_hash=stored.content_hash,
-            processor=processor.name,
-            model=processor.model,
-            prompt_version=processor.prompt_version,
-            clean_text=result.clean_text,
-            analysis=result.analysis,
-        )
-        with session_scope(db) as session:
-            documents.upsert_document(
-                session, message_pk=message_pk, channel_pk=channel_pk, document=document
-            )
-            usage.record_llm_calls(
-                session, usage=result.usage, run_id=run_id, channel_pk=channel_pk, message_pk=message_pk
-            )
-            if run_id is not None:
-                runs.finish_item(session, run_id=run_id, message_pk=message_pk, status=ItemStatus.DONE)
+    elif loaded.current:
+        outcome = "current"
+    else:
         outcome = "processed"
-        log.debug(
-            "post_processed",
-            channel=key,
-            message_id=message.message_id,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-    if run_id is not None:
-        if outcome != "processed":
+    if outcome != "processed":
+        if run_id is not None:
             with session_scope(db) as session:
-                runs.finish_item(session, run_id=run_id, message_pk=message_pk, status=ItemStatus.DONE)
-        maybe_finish_processing(db, channel=key, run_id=run_id, dispatcher=dispatcher)
+                done = _finish_item(session, run_id=run_id, message_pk=message_pk)
+            _after_item(done, channel=key, run_id=run_id, dispatcher=dispatcher)
+        return outcome
+    started = time.perf_counter()
+    result = processor.process(message)
+    document = Document(
+        channel_key=key,
+        message_id=message.message_id,
+        content_hash=stored.content_hash,
+        processor=processor.name,
+        model=processor.model,
+        prompt_version=processor.prompt_version,
+        clean_text=result.clean_text,
+        analysis=result.analysis,
+    )
+    # One transaction per post: its document, its usage, its item and the test for the run's end.
+    done = False
+    with session_scope(db) as session:
+        documents.upsert_document(session, message_pk=message_pk, channel_pk=channel_pk, document=document)
+        usage.record_llm_calls(
+            session, usage=result.usage, run_id=run_id, channel_pk=channel_pk, message_pk=message_pk
+        )
+        if run_id is not None:
+            done = _finish_item(session, run_id=run_id, message_pk=message_pk)
+    log.debug(
+        "post_processed",
+        channel=key,
+        message_id=message.message_id,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    if run_id is not None:
+        _after_item(done, channel=key, run_id=run_id, dispatcher=dispatcher)
     return outcome
+
+
+def _finish_item(session: Session, *, run_id: str, message_pk: int) -> bool:
+    """Mark a post's item ``done`` and claim the run's end, in the caller's transaction; ``True`` if won."""
+    runs.finish_item(session, run_id=run_id, message_pk=message_pk, status=ItemStatus.DONE)
+    return runs.claim_processing_done(session, run_id=run_id)
+
+
+def _after_item(won: bool, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:  # noqa: FBT001
+    """After the commit: the one caller that ended the run's processing hands it on to topicize."""
+    if won:
+        log.info("processing_done", channel=channel, run_id=run_id)
+        if dispatcher is not None:
+            dispatcher.topicize(channel_key=channel, run_id=run_id)
 
 
 def maybe_finish_processing(db: str, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:
     """Hand the run on to topicize when its last item became terminal (exactly one caller wins)."""
     with session_scope(db) as session:
         won = runs.claim_processing_done(session, run_id=run_id)
-    if won:
-        log.info("processing_done", channel=channel, run_id=run_id)
-        if dispatcher is not None:
-            dispatcher.topicize(channel_key=channel, run_id=run_id)
+    _after_item(won, channel=channel, run_id=run_id, dispatcher=dispatcher)
 
 
 def topicize_channel(

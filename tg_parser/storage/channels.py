@@ -72,7 +72,8 @@ class ChannelRecord:
         return self.pk
 
 
-def _record(row: ChannelRow) -> ChannelRecord:
+def channel_record(row: ChannelRow) -> ChannelRecord:
+    """Return the :class:`ChannelRecord` of a ``channels`` row (for reads that join it)."""
     return ChannelRecord(
         pk=row.id,
         key=row.key,
@@ -175,7 +176,7 @@ def get_channel(session: Session, *, key: str) -> ChannelRecord:
     Raises:
         NotFoundError: No such channel.
     """
-    return _record(_row(session, key))
+    return channel_record(_row(session, key))
 
 
 def get_channel_by_pk(session: Session, *, pk: int) -> ChannelRecord:
@@ -188,7 +189,7 @@ def get_channel_by_pk(session: Session, *, pk: int) -> ChannelRecord:
     if row is None:
         msg = f"no channel with primary key {pk}"
         raise NotFoundError(msg)
-    return _record(row)
+    return channel_record(row)
 
 
 def list_channels(session: Session) -> list[ChannelSummary]:

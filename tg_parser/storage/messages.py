@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, false, func, select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Entity, Message, Reaction
 from tg_parser.errors import NotFoundError
 from tg_parser.storage._common import changed as _changed
 from tg_parser.storage._common import strip_nul
-from tg_parser.storage.channels import ChannelRecord, get_channel_by_pk
-from tg_parser.storage.tables import DocumentRow, MessageRow, MessageVersionRow, utcnow
+from tg_parser.storage.channels import ChannelRecord, channel_record
+from tg_parser.storage.tables import ChannelRow, DocumentRow, MessageRow, MessageVersionRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
 
@@ -283,22 +283,72 @@ def _row_to_message(row: MessageRow, *, telegram_id: int) -> Message:
 
 
 def load_message(session: Session, *, message_pk: int) -> StoredMessage:
-    """Return a stored post and its channel.
+    """Return a stored post and its channel (one query).
 
     Raises:
         NotFoundError: No such message.
     """
-    row = session.get(MessageRow, message_pk)
-    if row is None:
+    return load_message_to_process(session, message_pk=message_pk, processed_by=None).stored
+
+
+@dataclass(frozen=True)
+class MessageToProcess:
+    """A stored post and whether its document is already current.
+
+    Attributes:
+        stored: The post and its channel.
+        current: Whether its document matches its content, processor, model
+            and prompt version (always ``False`` when no processor was asked about).
+    """
+
+    stored: StoredMessage
+    current: bool
+
+
+def load_message_to_process(
+    session: Session, *, message_pk: int, processed_by: tuple[str, str, str] | None
+) -> MessageToProcess:
+    """Return a stored post, its channel and whether its document is current, in one query.
+
+    Args:
+        session: An open session.
+        message_pk: The post's primary key.
+        processed_by: ``(processor, model, prompt_version)`` to test the
+            document against, or ``None`` not to test.
+
+    Returns:
+        The post and whether its document is current (see :func:`stale_message_pks`).
+
+    Raises:
+        NotFoundError: No such message.
+    """
+    current: Any = false()
+    if processed_by is not None:
+        processor, model, prompt_version = processed_by
+        current = exists().where(
+            DocumentRow.message_pk == MessageRow.id,
+            DocumentRow.content_hash == MessageRow.content_hash,
+            DocumentRow.processor == processor,
+            DocumentRow.model == model,
+            DocumentRow.prompt_version == prompt_version,
+        )
+    found = session.execute(
+        select(MessageRow, ChannelRow, current.label("current"))
+        .join(ChannelRow, ChannelRow.id == MessageRow.channel_id)
+        .where(MessageRow.id == message_pk)
+    ).first()
+    if found is None:
         msg = f"no message with primary key {message_pk}"
         raise NotFoundError(msg)
-    channel = get_channel_by_pk(session, pk=row.channel_id)
-    return StoredMessage(
+    row, channel_row, is_current = found
+    channel = channel_record(channel_row)
+    stored = StoredMessage(
         pk=row.id,
         channel=channel,
         message=_row_to_message(row, telegram_id=channel.telegram_id),
         content_hash=row.content_hash,
     )
+    return MessageToProcess(stored=stored, current=bool(is_current))
 
 
 def stale_message_pks(

@@ -295,14 +295,24 @@ def finish_ingest(
 def claim_processing_done(session: Session, *, run_id: str) -> bool:
     """Move a run from ``processing`` to ``topicizing`` once no item is pending.
 
-    Call it in its own transaction, after the transaction that marked an item
-    terminal has committed: then the last committer always sees every item
-    terminal, and the guarded update lets exactly one caller win.
+    Call it in the transaction that marked an item terminal (one transaction
+    per post), or in a transaction of its own. It first locks the run's row
+    (``SELECT … FOR UPDATE``), so the claims of one run are serialised; the
+    guarded update after it reads a snapshot taken once the lock is held
+    (PostgreSQL's default ``READ COMMITTED`` takes one per statement,
+    https://www.postgresql.org/docs/current/transaction-iso.html). So of the
+    transactions that each mark an item terminal and then claim, the last to
+    get the lock sees every other item committed: the run never stays in
+    ``processing`` with no item pending, and the guarded update lets exactly
+    one caller win. SQLite has one writer at a time, so a transaction that
+    has written sees every committed item anyway (SQLAlchemy omits
+    ``FOR UPDATE`` there).
 
     Returns:
         ``True`` for exactly one caller per run.
     """
     check_run_transition(RunStatus.PROCESSING, RunStatus.TOPICIZING)
+    session.execute(select(RunRow.id).where(RunRow.id == run_id).with_for_update())
     pending = exists().where(RunItemRow.run_id == run_id, RunItemRow.status == ItemStatus.PENDING.value)
     result = session.execute(
         update(RunRow)

@@ -23,7 +23,16 @@ from tg_parser.errors import RetryableError
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
+_read_factories: dict[str, sessionmaker[Session]] = {}
 _sqlite_locks: dict[str, threading.RLock] = {}
+
+DEFAULT_POOL_SIZE = 5
+"""Connections a PostgreSQL engine keeps open when nothing asks for more (SQLAlchemy's own default)."""
+
+POOL_OVERFLOW = 5
+"""Connections opened beyond the pool size at a burst, closed again when returned."""
+
+_min_pool_size = DEFAULT_POOL_SIZE
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,7 +57,53 @@ def make_engine(database_url: str) -> Engine:
         engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800)
+    return create_engine(
+        database_url,
+        pool_pre_ping=True,
+        pool_size=_min_pool_size,
+        max_overflow=POOL_OVERFLOW,
+        pool_recycle=1800,
+    )
+
+
+def reserve_connections(concurrency: int) -> None:
+    """Size the connection pool of every PostgreSQL engine for ``concurrency`` threads of this process.
+
+    A Celery worker with ``--pool threads -c 32`` runs 32 posts at once, each
+    holding a connection for its transactions. With a smaller pool the
+    threads beyond it either wait for a connection or open one that is closed
+    again when returned (the overflow), and a PostgreSQL connection costs a
+    server process fork each time. So the pool keeps at least one connection
+    per thread: ``pool_size = max(DEFAULT_POOL_SIZE, concurrency)``. Engines
+    already made with a smaller pool are dropped and made again on next use.
+
+    Args:
+        concurrency: Threads of this process that use the database at once (``>= 1``).
+    """
+    global _min_pool_size  # noqa: PLW0603 - one pool size per process, set at its start
+    size = max(DEFAULT_POOL_SIZE, concurrency)
+    with _lock:
+        if size <= _min_pool_size:
+            return
+        _min_pool_size = size
+        for url in [u for u, e in _engines.items() if not u.startswith("sqlite")]:
+            _engines.pop(url).dispose()
+            _factories.pop(url, None)
+            _read_factories.pop(url, None)
+
+
+def pool_size(database_url: str) -> int:
+    """Return how many connections the process-wide engine of ``database_url`` keeps (its pool size).
+
+    Raises:
+        TypeError: The engine's pool has no fixed size (SQLite's).
+    """
+    pool = get_engine(database_url).pool
+    size = getattr(pool, "size", None)
+    if size is None:
+        msg = f"the pool of {type(pool).__name__} has no size"
+        raise TypeError(msg)
+    return int(size())
 
 
 def get_engine(database_url: str) -> Engine:
@@ -68,17 +123,44 @@ def session_factory(database_url: str) -> sessionmaker[Session]:
     return _factories[database_url]
 
 
+def _read_factory(database_url: str) -> sessionmaker[Session]:
+    """Return the factory of sessions without a transaction (PostgreSQL autocommit) for reads."""
+    engine = get_engine(database_url)
+    with _lock:
+        factory = _read_factories.get(database_url)
+        if factory is None:
+            if database_url.startswith("sqlite"):
+                # pysqlite opens a transaction only before a write: a read never has one.
+                factory = _factories[database_url]
+            else:
+                bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+                factory = sessionmaker(bind, expire_on_commit=False)
+            _read_factories[database_url] = factory
+        return factory
+
+
 @contextmanager
-def session_scope(database_url: str) -> Iterator[Session]:
+def session_scope(database_url: str, *, read_only: bool = False) -> Iterator[Session]:
     """Yield a session that commits on success and rolls back on error.
+
+    Args:
+        database_url: The database.
+        read_only: The caller only reads: on PostgreSQL every statement then
+            runs on its own (autocommit), without ``BEGIN`` and ``COMMIT``
+            round trips, so several reads do not share one snapshot; on
+            SQLite the in-process writer lock is not taken. Writing in such a
+            session is a bug (each write would commit at once).
 
     Raises:
         RetryableError: The database connection was lost or refused
             (``pg_terminate_backend``, a restart, a locked SQLite file); the
             caller's retry policy applies.
     """
+    if read_only:
+        yield from _scope(_read_factory(database_url))
+        return
     with _writer_lock(database_url):
-        yield from _scope(database_url)
+        yield from _scope(session_factory(database_url))
 
 
 def _writer_lock(database_url: str) -> contextlib.AbstractContextManager[object]:
@@ -100,8 +182,8 @@ def _writer_lock(database_url: str) -> contextlib.AbstractContextManager[object]
     return lock
 
 
-def _scope(database_url: str) -> Iterator[Session]:
-    session = session_factory(database_url)()
+def _scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = factory()
     try:
         yield session
         session.commit()
@@ -144,6 +226,7 @@ def dispose_engines() -> None:
             engine.dispose(close=False)
         _engines.clear()
         _factories.clear()
+        _read_factories.clear()
 
 
 def _after_fork_in_child() -> None:
@@ -153,6 +236,7 @@ def _after_fork_in_child() -> None:
         engine.dispose(close=False)
     _engines.clear()
     _factories.clear()
+    _read_factories.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from tg_parser.processing.base import LLMUsage
@@ -34,24 +34,29 @@ def record_llm_calls(
     message_pk: int | None,
     purpose: str = "process",
 ) -> None:
-    """Store one ``llm_calls`` row per provider call."""
-    for u in usage:
-        session.add(
-            LLMCallRow(
-                run_id=run_id,
-                channel_id=channel_pk,
-                message_pk=message_pk,
-                purpose=purpose,
-                provider=u.provider,
-                model=u.model,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                latency_ms=u.latency_ms,
-                cost_usd=u.cost_usd,
-                cache_hit=u.cache_hit,
-                created_at=utcnow(),
-            )
-        )
+    """Store one ``llm_calls`` row per provider call, in one ``INSERT`` (nothing for no call)."""
+    if not usage:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "run_id": run_id,
+            "channel_id": channel_pk,
+            "message_pk": message_pk,
+            "purpose": purpose,
+            "provider": u.provider,
+            "model": u.model,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "latency_ms": u.latency_ms,
+            "cost_usd": u.cost_usd,
+            "cache_hit": u.cache_hit,
+            "created_at": now,
+        }
+        for u in usage
+    ]
+    # Core, not the ORM unit of work: a post's calls are written by one statement, no flush.
+    session.execute(insert(LLMCallRow).values(rows))
 
 
 @dataclass(frozen=True)
