@@ -25,6 +25,7 @@ from tg_parser.services.processors import (
     get_processor,
     process_concurrency,
     process_pool_kind,
+    warm_up,
 )
 from tg_parser.services.steps import SleepBackoff, or_raise
 
@@ -142,6 +143,7 @@ def inline_dispatcher(
         sleep: Sleep function for retry delays.
         prestart: Start the worker processes now (they boot while ingest
             runs) rather than at the first post; :meth:`InlineDispatcher.close` stops them.
+            Offline without worker processes (concurrency 1), load its models now instead.
         on_failed: Called once per post that gave up (dead-lettered).
     """
     concurrency = process_concurrency(settings)
@@ -151,6 +153,8 @@ def inline_dispatcher(
         pool = ProcessPoolProcessor(settings, workers=concurrency)
         if prestart:
             pool.start()
+    elif prestart and batched:
+        warm_up(settings)  # what the worker processes do when they start: load the models now
     steps = _EmbeddedSteps(
         settings=settings,
         pool=pool,
