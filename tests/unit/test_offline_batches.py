@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ _ALL_DOCUMENTS = text(
 )
 
 
-def _settings(tmp_path: Path, name: str, *, concurrency: int) -> Settings:
-    url = f"sqlite:///{tmp_path / name}.db"
+def _settings(tmp_path: Path, name: str, *, concurrency: int, url: str | None = None) -> Settings:
+    """Settings over a new database (``url``, else a SQLite file named ``name``), migrated."""
+    url = url or f"sqlite:///{tmp_path / name}.db"
     upgrade(url)
     return load_settings(
         _env_file=None,
@@ -64,9 +66,14 @@ def _documents(settings: Settings) -> list[tuple[Any, ...]]:
     return [tuple(row[:-2]) for row in rows]
 
 
-def test_batches_write_the_documents_of_the_one_post_path(tmp_path: Path) -> None:
-    """`tg-parser process` by batches (in-process, in 2 worker processes) = post by post, each post once."""
-    one = _settings(tmp_path, "one", concurrency=1)
+def check_batches_match_one_post_path(tmp_path: Path, database: Callable[[str], str | None]) -> None:
+    """Process the sample post by post, then by batches at concurrency 1 and 2: the same document rows.
+
+    Args:
+        tmp_path: Scratch folder.
+        database: Returns the URL of a new empty database for a name (``None``: a SQLite file).
+    """
+    one = _settings(tmp_path, "one", concurrency=1, url=database("one"))
     key = _imported(one)
     due = pipeline.stale_posts(settings=one, channel=key, processor=get_processor(one))
     assert len(due) > BATCH_SIZE  # several batches, the last one partial
@@ -79,7 +86,8 @@ def test_batches_write_the_documents_of_the_one_post_path(tmp_path: Path) -> Non
     assert len(expected) == len(due)
 
     for concurrency in (1, 2):
-        settings = _settings(tmp_path, f"batch{concurrency}", concurrency=concurrency)
+        name = f"batch{concurrency}"
+        settings = _settings(tmp_path, name, concurrency=concurrency, url=database(name))
         key = _imported(settings)
         progress: list[tuple[int, int]] = []
         report = process_channel_embedded(
@@ -92,6 +100,11 @@ def test_batches_write_the_documents_of_the_one_post_path(tmp_path: Path) -> Non
         assert progress == [(n, len(due)) for n in range(1, len(due) + 1)]
         again = process_channel_embedded(settings=settings, channel=key)
         assert (again.posts, again.failed) == (0, 0)
+
+
+def test_batches_write_the_documents_of_the_one_post_path(tmp_path: Path) -> None:
+    """`tg-parser process` by batches (in-process, in 2 worker processes) = post by post, each post once."""
+    check_batches_match_one_post_path(tmp_path, lambda _name: None)
 
 
 def test_a_batch_leaves_current_documents_alone(tmp_path: Path) -> None:
