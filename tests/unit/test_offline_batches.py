@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,38 @@ def test_post_failing_in_a_batch_follows_the_process_policy(
     assert sleeps == [pytest.approx(0.1)]  # the retryable post waited once, as the policy says
     assert documented == set(due) - {due[3]}
     assert progress == list(range(1, len(due) + 1))
+
+
+def test_worker_process_dying_mid_batch_loses_and_duplicates_no_post(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process that dies mid-batch: its posts are retried one by one, each gets one document."""
+    settings = _settings(tmp_path, "db", concurrency=2)
+    key = _imported(settings)
+    due = pipeline.stale_posts(settings=settings, channel=key, processor=get_processor(settings))
+    with session_scope(settings.database_url) as session:
+        ids = {int(pk): int(mid) for pk, mid in session.execute(text("SELECT id, message_id FROM messages"))}
+    victim = ids[due[BATCH_SIZE + 7]]
+    died = tmp_path / "died"
+    real = OfflineProcessor.process
+
+    def dying(self: OfflineProcessor, message: Message) -> ProcessingResult:
+        if message.message_id == victim and not died.exists():
+            died.touch()
+            os._exit(1)  # the worker process is gone, as after SIGKILL
+        return real(self, message)
+
+    monkeypatch.setattr(OfflineProcessor, "process", dying)
+    sleeps: list[float] = []
+    run = run_channel_embedded(settings=settings, channel=key, sleep=sleeps.append)
+    with session_scope(settings.database_url) as session:
+        record = runs.get_run(session, run_id=run.run_id)
+        counts = runs.run_counts(session, run_id=run.run_id)
+        letters = dead_letters.list_dead_letters(session, run_id=run.run_id, limit=10)
+        documented = [int(m) for (m,) in session.execute(text("SELECT message_pk FROM documents"))]
+    assert died.exists()
+    assert sleeps  # the lost batch's posts were retried under the process policy
+    assert record.status.value == "succeeded"
+    assert (counts.total, counts.done, counts.failed) == (len(due), len(due), 0)
+    assert not letters
+    assert sorted(documented) == sorted(due)
