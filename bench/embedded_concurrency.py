@@ -12,11 +12,22 @@ process → topicize → export, SQLite) in this process; the figure is the
   (``tests/integration/llm_servers.py``) answering after ``--latency-ms``;
   prints measured time / ideal, where ideal = posts x latency / concurrency.
 
-Each configuration runs ``--repeat`` times; medians are printed.
+* ``process``: ``tg-parser process`` (:func:`process_channel_embedded`)
+  of N real posts imported once into ``--database`` (``sqlite`` or
+  ``postgres``: a fresh ``offline_bench_*`` database at 127.0.0.1:5432,
+  dropped afterwards); before each measurement the documents are deleted, so
+  every post is processed again. Timed from the call to its return (worker
+  start-up and the query for due posts included); prints posts/s and the
+  speed-up over concurrency 1, and checks every post got exactly one document.
+
+Each configuration runs ``--repeat`` times; medians are printed. With
+``process``, the repeats of the concurrencies alternate (1, 2, 1, 2, …) so a
+change of load on the machine hits both.
 
 Usage:
     nice -n 10 .venv/bin/python bench/embedded_concurrency.py offline --posts 2000 --concurrency 1,2
     nice -n 10 .venv/bin/python bench/embedded_concurrency.py llm --latency-ms 500 --concurrency 1,8
+    nice -n 10 .venv/bin/python bench/embedded_concurrency.py process --database postgres --posts 100000
 """
 
 from __future__ import annotations
@@ -39,7 +50,10 @@ from tests.integration.llm_servers import FakeLLMServer  # noqa: E402
 from tg_parser.config import load_settings  # noqa: E402
 from tg_parser.logging import configure_logging  # noqa: E402
 from tg_parser.services.channels import register_export  # noqa: E402
-from tg_parser.services.embedded import run_channel_embedded  # noqa: E402
+from tg_parser.services.embedded import process_channel_embedded, run_channel_embedded  # noqa: E402
+from tg_parser.services.pipeline import ingest_channel  # noqa: E402
+from tg_parser.services.processors import get_processor  # noqa: E402
+from tg_parser.storage import session_scope  # noqa: E402
 from tg_parser.storage.migrate import upgrade  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "sample_channel" / "result.json"
@@ -155,12 +169,72 @@ def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
         server.stop()
 
 
+def _count_documents(db: str) -> tuple[int, int]:
+    """Return (documents, distinct posts with a document)."""
+    from sqlalchemy import text
+
+    with session_scope(db) as session:
+        row = session.execute(text("SELECT count(*), count(DISTINCT message_pk) FROM documents")).one()
+    return int(row[0]), int(row[1])
+
+
+def _delete_documents(db: str) -> None:
+    from sqlalchemy import text
+
+    with session_scope(db) as session:
+        session.execute(text("DELETE FROM documents"))
+
+
+def bench_process(args: argparse.Namespace, tmp: Path) -> None:
+    """Print ``tg-parser process`` posts/s per concurrency on one imported channel, and the speed-up."""
+    from bench._scale_steps import create_database, drop_database
+
+    export = tmp / "export.json"
+    make_export(export, args.posts)
+    db = create_database("offline_bench") if args.database == "postgres" else f"sqlite:///{tmp}/bench.db"
+    try:
+        upgrade(db)
+        base = load_settings(
+            _env_file=None, database_url=db, export_dir=str(tmp / "out"), log_level="WARNING"
+        )
+        (channel,) = register_export(database_url=db, path=export)
+        report = ingest_channel(
+            settings=base, channel=channel.key, run_id=None, processor=get_processor(base), dispatcher=None
+        )
+        posts = report.new
+        print(f"process, {posts} posts on {args.database}, {args.repeat} runs each (median, alternating)")
+        times: dict[int, list[float]] = {c: [] for c in args.concurrency}
+        for _ in range(args.repeat):
+            for c in args.concurrency:
+                _delete_documents(db)
+                settings = base.model_copy(update={"process_concurrency": c})
+                started = time.perf_counter()
+                done = process_channel_embedded(settings=settings, channel=channel.key)
+                times[c].append(time.perf_counter() - started)
+                found = _count_documents(db)
+                if done.posts != posts or found != (posts, posts) or done.failed:
+                    msg = f"concurrency {c}: {done} and documents {found}, expected {posts} each"
+                    raise SystemExit(msg)
+        print("| concurrency | process s (runs) | posts/s | vs concurrency 1 |")
+        print("|---:|---:|---:|---:|")
+        floor = statistics.median(times[1]) if 1 in times else None
+        for c, runs in times.items():
+            secs = statistics.median(runs)
+            ratio = f"{floor / secs:.2f}x" if floor else "-"
+            each = ", ".join(f"{r:.1f}" for r in runs)
+            print(f"| {c} | {secs:.2f} ({each}) | {posts / secs:.1f} | {ratio} |", flush=True)
+    finally:
+        if args.database == "postgres":
+            drop_database(db)
+
+
 def main() -> None:
     """Parse the arguments and run the chosen benchmark."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", choices=["offline", "llm"])
+    parser.add_argument("mode", choices=["offline", "llm", "process"])
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite", help="process only")
     parser.add_argument("--posts", type=int, default=2000, help="offline: posts in the generated export")
     parser.add_argument("--latency-ms", type=float, default=500.0, help="llm: the server's answer delay")
     parser.add_argument("--provider", default="openai", choices=sorted(MODELS))
@@ -171,9 +245,10 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging(log_format="text", log_level="WARNING")
     if args.concurrency is None:
-        args.concurrency = [1, 2] if args.mode == "offline" else [1, 8]
+        args.concurrency = [1, 8] if args.mode == "llm" else [1, 2]
+    modes = {"offline": bench_offline, "llm": bench_llm, "process": bench_process}
     with tempfile.TemporaryDirectory(prefix="tgp-bench-") as d:
-        (bench_offline if args.mode == "offline" else bench_llm)(args, Path(d))
+        modes[args.mode](args, Path(d))
 
 
 if __name__ == "__main__":

@@ -247,30 +247,27 @@ def import_(export_file: ExportFile, username: Username = None, out: OutDir = No
 
 
 def process(channel: Annotated[str, typer.Argument(help="Channel key (see `channels list`).")]) -> None:
-    """Process the channel's posts that have no current document (in-process)."""
+    """Process the channel's posts that have no current document (in-process, PROCESS_CONCURRENCY at once)."""
     settings = load_cli_settings()
     ensure_schema(settings)
-    from tg_parser.services import pipeline
-    from tg_parser.services.execute import execute_process
-    from tg_parser.services.processors import get_processor
-    from tg_parser.services.steps import SleepBackoff
+    from tg_parser.services.embedded import process_channel_embedded
+
+    progress = progress_bar()
+    task = progress.add_task(f"{channel}: processing", total=None)
+
+    def advance(done: int, total: int) -> None:
+        # Started at the first post: the worker processes are forked before its refresh thread exists.
+        progress.start()
+        progress.update(task, completed=done, total=total)
 
     try:
-        pks = pipeline.stale_posts(settings=settings, channel=channel, processor=get_processor(settings))
+        # A post that gives up is dead-lettered and counted as failed: it never sinks the command.
+        report = process_channel_embedded(settings=settings, channel=channel, on_progress=advance)
     except TgParserError as exc:
         raise fail(exc) from exc
-    failed = 0
-    backoff = SleepBackoff()
-    with progress_bar() as progress:
-        task = progress.add_task(f"{channel}: processing", total=len(pks))
-        for pk in pks:
-            # A post that gives up is dead-lettered and comes back "failed": it never sinks the command.
-            outcome = execute_process(
-                settings=settings, run_id=None, message_pk=pk, dispatcher=None, backoff=backoff
-            )
-            failed += outcome == "failed"
-            progress.advance(task)
-    console.print(f"{channel}: {len(pks) - failed} processed, {failed} failed")
+    finally:
+        progress.stop()
+    console.print(f"{channel}: {report.posts - report.failed} processed, {report.failed} failed")
 
 
 def topicize(channel: Annotated[str, typer.Argument(help="Channel key.")]) -> None:

@@ -22,8 +22,11 @@ __all__ = ["OFFLINE_MODEL", "OFFLINE_RULES_VERSION", "OfflineProcessor", "messag
 
 OFFLINE_MODEL = "offline-extractive-1"
 """Algorithm version recorded as the document's ``model``."""
-OFFLINE_RULES_VERSION = "offline-rules-1"
-"""Rules version recorded as ``prompt_version``; bump it when any output may change."""
+OFFLINE_RULES_VERSION = "offline-rules-2"
+"""Rules version recorded as ``prompt_version``; bump it when any output may change.
+
+``offline-rules-2``: keywords from the Rust port of YAKE (:mod:`tg_parser.processing.keywords`).
+"""
 
 _ENTITY_KIND: dict[EntityType, str] = {
     EntityType.HASHTAG: "hashtag",

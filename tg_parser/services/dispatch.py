@@ -31,6 +31,10 @@ class Dispatcher(Protocol):
         ...
 
 
+PROCESS_STEPS = frozenset({"process", "process_batch"})
+"""Steps that process posts: the ones a concurrent :meth:`InlineDispatcher.drain` runs side by side."""
+
+
 @dataclass(frozen=True)
 class WorkItem:
     """One queued unit of in-process work: a step name and its keyword arguments."""
@@ -43,8 +47,10 @@ class InlineDispatcher:
     """Queues steps in memory; :meth:`drain` executes them in this process.
 
     Embedded mode uses it: no broker, no worker, the same service functions.
-    With ``concurrency`` above 1, ``process`` steps run in that many threads
-    at once (each still one call of ``execute``, so through the step runner);
+    With ``batch_size`` above 1, posts are queued as ``process_batch`` steps
+    of up to that many posts (``message_pks``) instead of one ``process``
+    step each. With ``concurrency`` above 1, ``process`` and ``process_batch``
+    steps run in that many threads at once (each one call of ``execute``);
     any other step (topicize, export) waits until no post is in flight and
     runs alone, as it would after the last post sequentially. With
     ``concurrency=1`` everything runs in order in the calling thread.
@@ -57,6 +63,7 @@ class InlineDispatcher:
             (to start worker processes while this is the only thread).
         on_close: Called by :meth:`close`, which a concurrent :meth:`drain` calls
             when it ends (to stop worker processes).
+        batch_size: Posts per queued step (1: one ``process`` step per post).
     """
 
     def __init__(
@@ -66,12 +73,14 @@ class InlineDispatcher:
         concurrency: int = 1,
         on_start: Callable[[], None] | None = None,
         on_close: Callable[[], None] | None = None,
+        batch_size: int = 1,
     ) -> None:
         """Start with an empty queue."""
         self._queue: deque[WorkItem] = deque()
         self._lock = threading.Lock()
         self._execute = execute
         self._concurrency = max(1, concurrency)
+        self._batch_size = max(1, batch_size)
         self._on_start = on_start
         self._on_close = on_close
 
@@ -88,11 +97,21 @@ class InlineDispatcher:
         with self._lock:
             return self._queue.popleft() if self._queue else None
 
-    def process_messages(self, *, run_id: str, message_pks: Sequence[int]) -> None:
-        """Queue one ``process`` step per post."""
+    def process_messages(self, *, run_id: str | None, message_pks: Sequence[int]) -> None:
+        """Queue one ``process`` step per post, or ``process_batch`` steps of ``batch_size`` posts.
+
+        ``run_id`` is ``None`` for posts processed outside a run (``tg-parser process``).
+        """
+        size = self._batch_size
         with self._lock:
+            if size == 1:
+                self._queue.extend(
+                    WorkItem("process", {"run_id": run_id, "message_pk": pk}) for pk in message_pks
+                )
+                return
             self._queue.extend(
-                WorkItem("process", {"run_id": run_id, "message_pk": pk}) for pk in message_pks
+                WorkItem("process_batch", {"run_id": run_id, "message_pks": tuple(message_pks[i : i + size])})
+                for i in range(0, len(message_pks), size)
             )
 
     def topicize(self, *, channel_key: str, run_id: str) -> None:
@@ -142,7 +161,7 @@ class InlineDispatcher:
                     reap(everything=False)
                     continue
                 item = self._pop()
-                if item is not None and item.step == "process":
+                if item is not None and item.step in PROCESS_STEPS:
                     in_flight.add(pool.submit(self._execute, item))
                     continue
                 if in_flight:

@@ -19,7 +19,14 @@ import structlog
 from tg_parser.config import Settings
 from tg_parser.services import execute, pipeline
 from tg_parser.services.dispatch import InlineDispatcher, WorkItem
-from tg_parser.services.processors import ProcessPoolProcessor, process_concurrency, process_pool_kind
+from tg_parser.services.process_batch import BATCH_SIZE, process_batch
+from tg_parser.services.processors import (
+    ProcessPoolProcessor,
+    get_processor,
+    process_concurrency,
+    process_pool_kind,
+    warm_up,
+)
 from tg_parser.services.steps import SleepBackoff, or_raise
 
 log = structlog.get_logger(__name__)
@@ -107,16 +114,27 @@ def inline_dispatcher(
     on_processed: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     prestart: bool = False,
+    on_failed: Callable[[], None] | None = None,
 ) -> InlineDispatcher:
     """Return a dispatcher that runs process/topicize/export in this process on :meth:`drain`.
 
     Posts run :func:`~tg_parser.services.processors.process_concurrency` at a
-    time (``PROCESS_CONCURRENCY``): in threads, and for the offline processor
-    with its CPU work in as many worker processes
-    (:class:`~tg_parser.services.processors.ProcessPoolProcessor`). Each post
-    is still one :func:`~tg_parser.services.execute.execute_process`, so the
-    retries, dead letters and the guarded hand-over to topicize (exactly one
-    post's claim wins) are those of the sequential path.
+    time (``PROCESS_CONCURRENCY``):
+
+    * the built-in offline processor goes by batches of
+      :data:`~tg_parser.services.process_batch.BATCH_SIZE` posts
+      (:func:`~tg_parser.services.process_batch.process_batch`: one read and
+      one write transaction per batch), each batch loaded, processed and
+      written by one of as many worker processes
+      (:class:`~tg_parser.services.processors.ProcessPoolProcessor`), or in
+      this process at concurrency 1;
+    * any other processor runs one :func:`~tg_parser.services.execute.execute_process`
+      per post, in threads.
+
+    A post that failed inside a batch continues its retry policy through
+    :func:`~tg_parser.services.execute.execute_process` (``first_error``), so
+    the retries, dead letters and the guarded hand-over to topicize (exactly
+    one post's claim wins) are those of the one-post path.
 
     Args:
         settings: Settings.
@@ -125,59 +143,187 @@ def inline_dispatcher(
         sleep: Sleep function for retry delays.
         prestart: Start the worker processes now (they boot while ingest
             runs) rather than at the first post; :meth:`InlineDispatcher.close` stops them.
+            Offline without worker processes (concurrency 1), load its models now instead.
+        on_failed: Called once per post that gave up (dead-lettered).
     """
-    finished = 0
-    counter = threading.Lock()
-    backoff = SleepBackoff(sleep)
     concurrency = process_concurrency(settings)
+    batched = process_pool_kind(settings) == "process"
     pool: ProcessPoolProcessor | None = None
-    if concurrency > 1 and process_pool_kind(settings) == "process":
+    if concurrency > 1 and batched:
         pool = ProcessPoolProcessor(settings, workers=concurrency)
         if prestart:
             pool.start()
+    elif prestart and batched:
+        warm_up(settings)  # what the worker processes do when they start: load the models now
+    steps = _EmbeddedSteps(
+        settings=settings,
+        pool=pool,
+        backoff=SleepBackoff(sleep),
+        on_processed=on_processed,
+        on_failed=on_failed,
+    )
+    # A process worker waits on the database while its batch's neighbour computes:
+    # two batches in flight per worker process keep every core busy.
+    in_flight = concurrency * 2 if pool is not None else concurrency
+    steps.dispatcher = InlineDispatcher(
+        steps.run_item,
+        concurrency=in_flight,
+        on_start=pool.start if pool is not None else None,
+        on_close=pool.close if pool is not None else None,
+        batch_size=BATCH_SIZE if batched else 1,
+    )
+    return steps.dispatcher
 
-    def run_item(item: WorkItem) -> None:
-        nonlocal finished
+
+class _EmbeddedSteps:
+    """Executes the :class:`WorkItem` s of :func:`inline_dispatcher` (from several threads at once)."""
+
+    dispatcher: InlineDispatcher | None = None
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pool: ProcessPoolProcessor | None,
+        backoff: SleepBackoff,
+        on_processed: Callable[[int], None] | None,
+        on_failed: Callable[[], None] | None,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._backoff = backoff
+        self._on_processed = on_processed
+        self._on_failed = on_failed
+        self._finished = 0
+        self._counter = threading.Lock()
+
+    def run_item(self, item: WorkItem) -> None:
+        """Execute one queued step."""
         kwargs = item.kwargs
         run_id = kwargs.get("run_id")
         run = str(run_id) if run_id is not None else None
-        if item.step == "process":
-            execute.execute_process(
-                settings=settings,
-                run_id=run,
-                message_pk=int(str(kwargs["message_pk"])),
-                dispatcher=dispatcher,
-                backoff=backoff,
-                processor=pool,
-            )
-            with counter:
-                finished += 1
-                if on_processed is not None:
-                    on_processed(finished)
+        if item.step == "process_batch":
+            pks = kwargs["message_pks"]
+            self._process_many(run, [int(str(pk)) for pk in pks] if isinstance(pks, tuple | list) else [])
+        elif item.step == "process":
+            self._count(1, failed=int(self._process_one(run, int(str(kwargs["message_pk"])))))
         elif item.step == "topicize":
             or_raise(
                 execute.execute_topicize(
-                    settings=settings,
+                    settings=self._settings,
                     channel=str(kwargs["channel_key"]),
                     run_id=run,
-                    dispatcher=dispatcher,
-                    backoff=backoff,
+                    dispatcher=self.dispatcher,
+                    backoff=self._backoff,
                 )
             )
         elif item.step == "export":
             or_raise(
                 execute.execute_export(
-                    settings=settings, channel=str(kwargs["channel_key"]), run_id=run, backoff=backoff
+                    settings=self._settings,
+                    channel=str(kwargs["channel_key"]),
+                    run_id=run,
+                    backoff=self._backoff,
                 )
             )
 
-    # A process worker waits on the database while its post's neighbour computes:
-    # two posts in flight per worker process keep every core busy.
-    in_flight = concurrency * 2 if pool is not None else concurrency
-    dispatcher = InlineDispatcher(
-        run_item,
-        concurrency=in_flight,
-        on_start=pool.start if pool is not None else None,
-        on_close=pool.close if pool is not None else None,
+    def _count(self, posts: int, *, failed: int) -> None:
+        with self._counter:
+            for _ in range(failed):
+                if self._on_failed is not None:
+                    self._on_failed()
+            for _ in range(posts):
+                self._finished += 1
+                if self._on_processed is not None:
+                    self._on_processed(self._finished)
+
+    def _process_one(
+        self, run: str | None, message_pk: int, first_error: BaseException | None = None
+    ) -> bool:
+        """Run one post through the step runner; return whether it gave up."""
+        outcome = execute.execute_process(
+            settings=self._settings,
+            run_id=run,
+            message_pk=message_pk,
+            dispatcher=self.dispatcher,
+            backoff=self._backoff,
+            processor=self._pool,
+            first_error=first_error,
+        )
+        return outcome == "failed"
+
+    def _process_many(self, run: str | None, message_pks: list[int]) -> None:
+        """Process a batch (in a worker process when there is a pool); its failed posts one by one."""
+        if self._pool is not None:
+            outcome = self._pool.process_batch(run_id=run, message_pks=message_pks)
+        else:
+            outcome = process_batch(
+                settings=self._settings,
+                run_id=run,
+                message_pks=message_pks,
+                processor=get_processor(self._settings),
+            )
+        failed = sum(self._process_one(run, pk, error) for pk, error in outcome.errors.items())
+        if run is not None and outcome.channel_key is not None and outcome.outcomes:
+            pipeline.maybe_finish_processing(
+                self._settings.database_url,
+                channel=outcome.channel_key,
+                run_id=run,
+                dispatcher=self.dispatcher,
+            )
+        self._count(len(message_pks), failed=failed)
+
+
+@dataclass(frozen=True)
+class ProcessReport:
+    """What :func:`process_channel_embedded` did: posts due, and how many of them gave up."""
+
+    posts: int
+    failed: int
+
+
+def process_channel_embedded(
+    *,
+    settings: Settings,
+    channel: str,
+    on_progress: Callable[[int, int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ProcessReport:
+    """Process the channel's posts that have no current document, in this process (``tg-parser process``).
+
+    The posts go through the same dispatcher as an embedded run's
+    (:func:`inline_dispatcher`: batches in worker processes for the offline
+    processor, ``PROCESS_CONCURRENCY`` at once), outside any run.
+
+    Args:
+        settings: Settings.
+        channel: Channel key.
+        on_progress: Called as ``(posts_finished, posts_total)`` after each post.
+        sleep: Sleep function for retry delays.
+
+    Returns:
+        The number of posts due and of those that gave up (dead-lettered).
+
+    Raises:
+        NotFoundError: Unknown channel.
+    """
+    pks = pipeline.stale_posts(settings=settings, channel=channel, processor=get_processor(settings))
+    failed = 0
+
+    def one_failed() -> None:
+        nonlocal failed
+        failed += 1
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(done, len(pks))
+
+    dispatcher = inline_dispatcher(
+        settings=settings, on_processed=progress, sleep=sleep, prestart=True, on_failed=one_failed
     )
-    return dispatcher
+    try:
+        dispatcher.process_messages(run_id=None, message_pks=pks)
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
+    return ProcessReport(posts=len(pks), failed=failed)

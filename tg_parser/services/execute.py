@@ -158,6 +158,7 @@ def execute_process(
     backoff: Backoff,
     attempt: int = 1,
     processor: Processor | None = None,
+    first_error: BaseException | None = None,
 ) -> str:
     """Run the process step of one post under the ``process`` policy.
 
@@ -170,6 +171,10 @@ def execute_process(
         attempt: Number of the first attempt made here.
         processor: The processor to use (default: the configured one,
             :func:`~tg_parser.services.processors.get_processor`).
+        first_error: What attempt ``attempt`` already raised elsewhere (the post
+            failed inside a batch, :mod:`tg_parser.services.process_batch`): the
+            policy goes on from that failure (wait and retry, or give up) as
+            if this call had made the attempt.
 
     Returns:
         ``processed``, ``current`` or ``skipped`` (see
@@ -177,15 +182,22 @@ def execute_process(
         after the post was dead-lettered; the run goes on either way.
     """
     runner = StepRunner(settings=settings, backoff=backoff)
-    outcome = runner.run(
-        _process_step(settings, run_id=run_id, message_pk=message_pk),
-        lambda: pipeline.process_message(
+    pending_error = [first_error] if first_error is not None else []
+
+    def call() -> str:
+        if pending_error:
+            raise pending_error.pop()
+        return pipeline.process_message(
             settings=settings,
             run_id=run_id,
             message_pk=message_pk,
             processor=processor or get_processor(settings),
             dispatcher=dispatcher,
-        ),
+        )
+
+    outcome = runner.run(
+        _process_step(settings, run_id=run_id, message_pk=message_pk),
+        call,
         on_give_up=_item_failed_hook(run_id=run_id, message_pk=message_pk),
         attempt=attempt,
     )

@@ -13,15 +13,18 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import pickle
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Literal
 
 from tg_parser.config import Settings
 from tg_parser.domain import Message
-from tg_parser.errors import ConfigurationError, RetryableError
+from tg_parser.errors import ConfigurationError, PermanentError, RetryableError
 from tg_parser.processing.base import ProcessingResult, Processor
+from tg_parser.services.process_batch import BatchOutcome, process_batch
 
 DEFAULT_NETWORK_CONCURRENCY = 8
 """Posts in flight at once for a provider (or ``PROCESSOR_FACTORY``) when ``PROCESS_CONCURRENCY`` is unset."""
@@ -144,13 +147,15 @@ def process_concurrency(settings: Settings) -> int:
 
 
 _worker_processor: Processor | None = None
+_worker_settings: Settings | None = None
 
 
 def _init_worker(settings: Settings) -> None:
     """Build the processor of a pool worker and load its models before the first post."""
-    global _worker_processor  # noqa: PLW0603 - one processor per worker process, set once at its start
+    global _worker_processor, _worker_settings  # noqa: PLW0603 - one per worker process, set once at its start
     warm_up(settings)
     _worker_processor = get_processor(settings)
+    _worker_settings = settings
 
 
 def _process_in_worker(message: Message) -> ProcessingResult:
@@ -159,6 +164,22 @@ def _process_in_worker(message: Message) -> ProcessingResult:
         msg = "pool worker started without its processor"
         raise RuntimeError(msg)
     return _worker_processor.process(message)
+
+
+def _process_batch_in_worker(run_id: str | None, message_pks: list[int]) -> BatchOutcome:
+    """Process a batch of posts in a pool worker, database work included (see :func:`process_batch`)."""
+    if _worker_processor is None or _worker_settings is None:  # pragma: no cover - the initializer runs first
+        msg = "pool worker started without its processor"
+        raise RuntimeError(msg)
+    outcome = process_batch(
+        settings=_worker_settings, run_id=run_id, message_pks=message_pks, processor=_worker_processor
+    )
+    for pk, error in list(outcome.errors.items()):
+        try:
+            pickle.dumps(error)
+        except Exception:  # noqa: BLE001 - any error that cannot cross back is named instead
+            outcome.errors[pk] = PermanentError(f"{type(error).__name__}: {error}")
+    return outcome
 
 
 def _start_method() -> str:
@@ -239,12 +260,39 @@ class ProcessPoolProcessor:
         try:
             return pool.submit(_process_in_worker, message).result()
         except BrokenProcessPool as exc:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._drop(pool)
             msg = f"offline worker process died: {exc}"
             raise RetryableError(msg) from exc
+
+    def process_batch(self, *, run_id: str | None, message_pks: Sequence[int]) -> BatchOutcome:
+        """Process a batch of posts in one worker process, loading and writing them there.
+
+        See :func:`~tg_parser.services.process_batch.process_batch`: the worker
+        reads the posts, processes them and writes their documents and run
+        items itself, so the caller's process does no per-post work.
+
+        Returns:
+            The batch's outcome; when a worker process died (the pool is
+            rebuilt) or the outcome could not come back, every post of the
+            batch is in ``errors`` (a :class:`RetryableError` for a dead
+            worker), for the caller to retry one by one.
+        """
+        pool = self._executor()
+        try:
+            return pool.submit(_process_batch_in_worker, run_id, list(message_pks)).result()
+        except BrokenProcessPool as exc:
+            self._drop(pool)
+            error: BaseException = RetryableError(f"offline worker process died: {exc}")
+        except Exception as exc:  # noqa: BLE001 - e.g. an outcome that did not unpickle; the posts go on alone
+            error = exc
+        return BatchOutcome(channel_key=None, errors=dict.fromkeys(message_pks, error))
+
+    def _drop(self, pool: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (the next post starts a new one)."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Stop the worker processes (after the posts in flight)."""

@@ -6,7 +6,7 @@ commits); reads return dataclasses and domain objects, never ORM rows.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -35,10 +35,37 @@ def has_current_document(
     return found is not None
 
 
-def upsert_document(session: Session, *, message_pk: int, channel_pk: int, document: Document) -> None:
-    """Insert or replace the document of one message."""
+def current_document_pks(
+    session: Session, *, content_hashes: Mapping[int, str], processor: str, model: str, prompt_version: str
+) -> set[int]:
+    """Return which posts of ``content_hashes`` have a current document (batch :func:`has_current_document`).
+
+    Args:
+        session: An open session.
+        content_hashes: ``{message_pk: content_hash}`` of the posts to check.
+        processor: Processor name.
+        model: Model name.
+        prompt_version: Prompt (or rules) version.
+
+    Returns:
+        The message keys whose document has this content hash, processor, model and prompt version.
+    """
+    if not content_hashes:
+        return set()
+    rows = session.execute(
+        select(DocumentRow.message_pk, DocumentRow.content_hash).where(
+            DocumentRow.message_pk.in_(list(content_hashes)),
+            DocumentRow.processor == processor,
+            DocumentRow.model == model,
+            DocumentRow.prompt_version == prompt_version,
+        )
+    )
+    return {int(pk) for pk, content_hash in rows if content_hashes.get(int(pk)) == content_hash}
+
+
+def _document_values(*, message_pk: int, channel_pk: int, document: Document) -> dict[str, Any]:
     analysis = document.analysis
-    values = strip_nul(
+    values: dict[str, Any] = strip_nul(
         {
             "message_pk": message_pk,
             "channel_id": channel_pk,
@@ -54,10 +81,54 @@ def upsert_document(session: Session, *, message_pk: int, channel_pk: int, docum
             "output": analysis.model_dump(mode="json"),
         }
     )
+    return values
+
+
+def upsert_document(session: Session, *, message_pk: int, channel_pk: int, document: Document) -> None:
+    """Insert or replace the document of one message."""
+    values = _document_values(message_pk=message_pk, channel_pk=channel_pk, document=document)
     now = utcnow()
     stmt = insert_for(session, DocumentRow).values(**values, created_at=now, updated_at=now)
     update_values = {k: v for k, v in values.items() if k != "message_pk"} | {"updated_at": now}
     session.execute(stmt.on_conflict_do_update(index_elements=["message_pk"], set_=update_values))
+
+
+class NewDocument(NamedTuple):
+    """One document to write with :func:`upsert_documents`: the post, its channel and the document."""
+
+    message_pk: int
+    channel_pk: int
+    document: Document
+
+
+def upsert_documents(session: Session, *, documents: Sequence[NewDocument]) -> None:
+    """Insert or replace the documents of several messages in one statement (batch :func:`upsert_document`).
+
+    The rows are those :func:`upsert_document` writes, one per post (a
+    replaced document keeps its ``created_at``), sent as one multi-row
+    ``INSERT … ON CONFLICT (message_pk) DO UPDATE`` (SQLAlchemy's
+    "insertmanyvalues" batches them).
+
+    Args:
+        session: An open session.
+        documents: The documents, at most one per ``message_pk``.
+    """
+    if not documents:
+        return
+    now = utcnow()
+    rows = [
+        _document_values(message_pk=d.message_pk, channel_pk=d.channel_pk, document=d.document)
+        | {"created_at": now, "updated_at": now}
+        for d in documents
+    ]
+    stmt = insert_for(session, DocumentRow)
+    update_columns = [c for c in rows[0] if c not in {"message_pk", "created_at"}]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["message_pk"], set_={c: stmt.excluded[c] for c in update_columns}
+        ),
+        rows,
+    )
 
 
 class ExportRow(NamedTuple):

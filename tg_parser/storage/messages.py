@@ -351,6 +351,34 @@ def load_message_to_process(
     return MessageToProcess(stored=stored, current=bool(is_current))
 
 
+def load_messages(session: Session, *, message_pks: Sequence[int]) -> dict[int, StoredMessage]:
+    """Return stored posts with their channels in one query (batch :func:`load_message`).
+
+    Args:
+        session: An open session.
+        message_pks: Primary keys of the posts.
+
+    Returns:
+        ``{message_pk: StoredMessage}``; a key with no message is left out.
+    """
+    if not message_pks:
+        return {}
+    rows = session.execute(select(MessageRow).where(MessageRow.id.in_(list(message_pks)))).scalars()
+    channels: dict[int, ChannelRecord] = {}
+    out: dict[int, StoredMessage] = {}
+    for row in rows:
+        channel = channels.get(row.channel_id)
+        if channel is None:
+            channel = channels[row.channel_id] = get_channel_by_pk(session, pk=row.channel_id)
+        out[row.id] = StoredMessage(
+            pk=row.id,
+            channel=channel,
+            message=_row_to_message(row, telegram_id=channel.telegram_id),
+            content_hash=row.content_hash,
+        )
+    return out
+
+
 def stale_message_pks(
     session: Session, *, channel_pk: int, processor: str, model: str, prompt_version: str
 ) -> list[int]:

@@ -467,6 +467,33 @@ def finish_item(
     return changed(result) > 0
 
 
+def finish_items(session: Session, *, run_id: str, message_pks: Sequence[int], status: ItemStatus) -> int:
+    """Move the pending items among ``message_pks`` to ``status`` in one update (batch :func:`finish_item`).
+
+    Each item moves as :func:`finish_item` moves it after one attempt: only
+    from ``pending``, so an item already terminal keeps its state.
+
+    Returns:
+        How many items moved.
+
+    Raises:
+        TransitionError: ``status`` is not terminal.
+    """
+    check_item_transition(ItemStatus.PENDING, status)
+    if not message_pks:
+        return 0
+    result = session.execute(
+        update(RunItemRow)
+        .where(
+            RunItemRow.run_id == run_id,
+            RunItemRow.message_pk.in_(list(message_pks)),
+            RunItemRow.status == ItemStatus.PENDING.value,
+        )
+        .values(status=status.value, attempts=1, error=None, updated_at=utcnow())
+    )
+    return changed(result)
+
+
 def delete_channel_runs(session: Session, *, channel_pk: int) -> None:
     """Delete every run of a channel with its items (when the channel itself is removed)."""
     run_ids = select(RunRow.id).where(RunRow.channel_id == channel_pk)
