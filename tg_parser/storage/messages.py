@@ -21,7 +21,7 @@ from tg_parser.domain import Entity, Message, Reaction
 from tg_parser.errors import NotFoundError
 from tg_parser.storage._common import changed as _changed
 from tg_parser.storage._common import strip_nul
-from tg_parser.storage.channels import ChannelRecord, channel_record
+from tg_parser.storage.channels import ChannelRecord, channel_record, get_channel_by_pk
 from tg_parser.storage.tables import ChannelRow, DocumentRow, MessageRow, MessageVersionRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
