@@ -470,8 +470,8 @@ def finish_item(
 def finish_items(session: Session, *, run_id: str, message_pks: Sequence[int], status: ItemStatus) -> int:
     """Move the pending items among ``message_pks`` to ``status`` in one update (batch :func:`finish_item`).
 
-    Each item moves as :func:`finish_item` moves it after one attempt: only
-    from ``pending``, so an item already terminal keeps its state.
+    Each item moves as :func:`finish_item` moves it after one attempt: only from
+    ``pending`` (an item already terminal keeps its state).
 
     Returns:
         How many items moved.
