@@ -184,7 +184,7 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
             caller adds file and message id).
 
     """
-    message_id = raw.get("id")
+    message_id: Any = raw.get("id")
     if not _is_int(message_id):
         msg = f"message id is {json_kind(message_id)}, expected an integer"
         raise InputError(msg)
@@ -209,7 +209,7 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
     # that validating the result changes nothing.
     return Message.model_construct(
         channel_id=channel_id,
-        message_id=int(message_id),
+        message_id=message_id,
         date=_required_time(raw, "date"),
         text=text,
         entities=entities,
