@@ -617,3 +617,40 @@ def test_exported_chat_is_a_value() -> None:
     first = DesktopExportSource(path).chats()
     assert first == DesktopExportSource(path).chats()
     assert isinstance(first[0], ExportedChat)
+
+
+def test_head_chat_is_the_chat_of_a_single_chat_export(export_path: Path) -> None:
+    """A single-chat export's chat is known from its head, equal to the full metadata pass."""
+    source = DesktopExportSource(export_path)
+    head = source.head_chat()
+    if "messages" in json.loads(export_path.read_text(encoding="utf-8")):
+        assert head is not None
+        assert [head] == source.chats()
+    else:
+        assert head is None
+
+
+def test_head_chat_reads_only_the_head(tmp_path: Path) -> None:
+    """The chat is known even when the file breaks off after the head (nothing after it is parsed)."""
+    path = tmp_path / "result.json"
+    path.write_text(
+        '{"name": "Head", "type": "public_channel", "id": 5, "messages": [{"id": 1, "type": "mess',
+        encoding="utf-8",
+    )
+    chat = DesktopExportSource(path).head_chat()
+    assert chat is not None
+    assert (chat.index, chat.info.telegram_id, chat.info.title) == (0, 5, "Head")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"messages": [], "name": "Late", "type": "public_channel", "id": 1},
+        {"name": "No id", "type": "public_channel", "messages": []},
+        {"chats": {"list": [{"name": "A", "type": "public_channel", "id": 1, "messages": []}]}},
+        ["not", "an", "object"],
+    ],
+)
+def test_head_chat_declines_other_layouts(tmp_path: Path, data: Any) -> None:
+    """Metadata after messages, a full-account export or another shape: no head chat (read it whole)."""
+    assert DesktopExportSource(_write(tmp_path, data)).head_chat() is None

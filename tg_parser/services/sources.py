@@ -108,12 +108,19 @@ def resolve_export_file(path: str | Path) -> Path:
 def list_export_chats(path: str | Path) -> list[ChatInfo]:
     """Return the chats of an export file, in file order.
 
+    A single-chat export (metadata first, as Desktop writes it) is known from
+    the head of the file; any other file is read whole once, metadata only.
+
     Raises:
         InputError: The file is unreadable or malformed.
     """
     from tg_parser.sources.desktop_export import DesktopExportSource
 
-    return [c.info for c in DesktopExportSource(resolve_export_file(path)).chats()]
+    source = DesktopExportSource(resolve_export_file(path))
+    head = source.head_chat()
+    if head is not None:
+        return [head.info]
+    return [c.info for c in source.chats()]
 
 
 def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]:

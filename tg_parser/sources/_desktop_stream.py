@@ -154,6 +154,43 @@ def walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent]:
         raise InputError(msg, path=str(path)) from exc
 
 
+def head_meta(path: Path) -> dict[str, Any] | None:
+    """Read the metadata of a single-chat export from the head of the file only.
+
+    Parsing stops at the top-level ``messages`` key, so the cost does not grow
+    with the file (Desktop writes ``name``, ``type`` and ``id`` first).
+
+    Args:
+        path: The ``result.json`` file.
+
+    Returns:
+        The top-level ``name``/``type``/``id`` seen before ``messages`` (those
+        present), or ``None`` when the top level is not a chat whose
+        ``messages`` key comes before any ``chats``/``left_chats`` section, or
+        the head cannot be parsed (a full read then reports the fault).
+
+    """
+    try:
+        with path.open("rb") as handle:
+            events = _backend().parse(handle, use_float=True)
+            first = next(events, None)
+            if first is None or first[1] != "start_map":
+                return None
+            meta: dict[str, Any] = {}
+            for prefix, event, value in events:
+                if prefix != "" or event != "map_key":
+                    if prefix in META_KEYS and event not in _STRUCTURAL:
+                        meta[prefix] = value
+                    continue
+                if value == "messages":
+                    return meta
+                if value in ("chats", "left_chats"):
+                    return None
+    except (OSError, ijson.JSONError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def _json_error(exc: Exception, *, path: Path, handle: IO[bytes]) -> InputError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "premature EOF" in reason or "Incomplete" in reason:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
 from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message
-from tg_parser.sources._desktop_stream import ChatEnd, ChatStart, RawMessage, walk
+from tg_parser.sources._desktop_stream import ChatEnd, ChatStart, RawMessage, head_meta, walk
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -148,6 +148,29 @@ class DesktopExportSource:
             for index in cut:
                 ended[index] = ExportedChat(info=self._chat_info(started[index], index=index), index=index)
         return [ended[i] for i in sorted(ended)]
+
+    def head_chat(self) -> ExportedChat | None:
+        """Return the chat of a single-chat export, read from the head of the file only.
+
+        Telegram Desktop writes a single-chat export's ``name``, ``type`` and
+        ``id`` before its ``messages``, so the chat is known after a few bytes,
+        whatever the file's size; :meth:`chats` would parse the whole file.
+        Such a file is taken to hold that one chat (Desktop never writes
+        ``chats`` next to a top-level ``messages``).
+
+        Returns:
+            The chat (index 0), or ``None`` when the file is not a single-chat
+            export with its metadata first (a full-account export, a
+            hand-edited file, an unreadable head): use :meth:`chats` then.
+
+        Raises:
+            InputError: When the chat's ``id`` is not an integer.
+
+        """
+        meta = head_meta(self._path)
+        if meta is None or not _meta_complete(meta):
+            return None
+        return ExportedChat(info=self._chat_info(meta, index=0), index=0)
 
     def iter_messages(self, chat: ExportedChat) -> Iterator[Message | InputError]:
         """Stream the posts of one chat, in file order.
