@@ -654,3 +654,40 @@ def test_head_chat_reads_only_the_head(tmp_path: Path) -> None:
 def test_head_chat_declines_other_layouts(tmp_path: Path, data: Any) -> None:
     """Metadata after messages, a full-account export or another shape: no head chat (read it whole)."""
     assert DesktopExportSource(_write(tmp_path, data)).head_chat() is None
+
+
+def _outcome(items: Any) -> tuple[list[str], str | None]:
+    """Every item (post or error) of a read as text, and the error that ended it, if any."""
+    seen: list[str] = []
+    try:
+        seen.extend(repr(item) if isinstance(item, Message) else f"error: {item}" for item in items)
+    except InputError as exc:
+        return seen, str(exc)
+    return seen, None
+
+
+def _cut_export(tmp_path: Path) -> Path:
+    full = json.dumps(_chat([_message(i, text=f"post {i}") for i in range(1, 6)]), indent=1)
+    path = tmp_path / "cut.json"
+    path.write_text(full[: full.index('"post 4"')], encoding="utf-8")
+    return path
+
+
+def test_iter_chat_fast_path_equals_the_event_walk(export_path: Path, tmp_path: Path) -> None:
+    """A single-chat export read by iter_chat (C-built messages) gives what the event walk gives."""
+    cases = [
+        export_path,
+        _write(tmp_path, _chat([_message(1), "oops", _message(2, text=12), _message(3)])),
+        _write(tmp_path, _chat([_message(1), {"id": 2, "type": "service"}, _message(3)]), "s.json"),
+        _cut_export(tmp_path),
+    ]
+    for path in cases:
+        source = DesktopExportSource(path)
+        head = source.head_chat()
+        if head is None:
+            continue
+        fast = _outcome(source.iter_chat(head.info.telegram_id))
+        fast_stats = source.stats(head)
+        assert fast == _outcome(source.iter_messages(head)), path
+        assert fast_stats == source.stats(head)
+        assert fast[0], path

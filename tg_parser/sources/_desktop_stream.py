@@ -166,7 +166,7 @@ def head_meta(path: Path) -> dict[str, Any] | None:
     Returns:
         The top-level ``name``/``type``/``id`` seen before ``messages`` (those
         present), or ``None`` when the top level is not a chat whose
-        ``messages`` key comes before any ``chats``/``left_chats`` section, or
+        ``messages`` list comes before any ``chats``/``left_chats`` section, or
         the head cannot be parsed (a full read then reports the fault).
 
     """
@@ -183,12 +183,47 @@ def head_meta(path: Path) -> dict[str, Any] | None:
                         meta[prefix] = value
                     continue
                 if value == "messages":
-                    return meta
+                    # A list, else a full read reports the wrong shape.
+                    return meta if next(events, ("", "", None))[1] == "start_array" else None
                 if value in ("chats", "left_chats"):
                     return None
     except (OSError, ijson.JSONError, UnicodeDecodeError):
         return None
     return None
+
+
+def top_level_messages(path: Path) -> Iterator[RawMessage]:
+    """Stream the top-level ``messages`` list of a single-chat export, one element at a time.
+
+    Each element is built by ijson's ``items`` (in C with the yajl2_c backend)
+    instead of from parse events in Python: the fast path for the layout
+    :func:`head_meta` recognises. Nothing outside that list is looked at.
+
+    Args:
+        path: A ``result.json`` for which :func:`head_meta` returned metadata.
+
+    Yields:
+        Each element as a :class:`RawMessage` of chat 0, in file order.
+
+    Raises:
+        InputError: Naming the file, when it cannot be read, is not JSON or
+            ends early. Everything before the fault has been yielded already.
+
+    """
+    try:
+        with path.open("rb") as handle:
+            elements = _backend().items(handle, "messages.item", use_float=True)
+            try:
+                for position, value in enumerate(elements):
+                    yield RawMessage(index=0, position=position, value=value)
+            except ijson.JSONError as exc:
+                raise _json_error(exc, path=path, handle=handle) from exc
+            except UnicodeDecodeError as exc:
+                msg = f"not UTF-8 text near byte {handle.tell()}: {exc.reason}"
+                raise InputError(msg, path=str(path)) from exc
+    except OSError as exc:
+        msg = f"cannot read the export: {exc.strerror or exc}"
+        raise InputError(msg, path=str(path)) from exc
 
 
 def _json_error(exc: Exception, *, path: Path, handle: IO[bytes]) -> InputError:
