@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, select, update
@@ -42,6 +42,24 @@ class StoredMessage:
     channel: ChannelRecord
     message: Message
     content_hash: str
+
+
+@dataclass(frozen=True)
+class EncodedPosts:
+    """Posts of one channel encoded as ``messages`` rows for PostgreSQL's ``COPY``.
+
+    Built by :func:`encode_posts` (pure CPU work, no database, so it can run in
+    another process; the object pickles) and stored by :func:`upsert_encoded`.
+
+    Attributes:
+        channel_pk: The channel every post belongs to.
+        records: One tuple per post, unique by message id (a later duplicate
+            wins), in the column order ``upsert_encoded`` writes; times aware
+            UTC, JSON columns as JSON text, no NUL character anywhere.
+    """
+
+    channel_pk: int
+    records: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -130,10 +148,10 @@ def _record(channel_pk: int, msg: Message, *, now: datetime) -> tuple[Any, ...]:
     return (
         channel_pk,
         msg.message_id,
-        msg.date,
+        _utc(msg.date),
         text,
         _json_text(entities),
-        msg.edited,
+        _utc(msg.edited) if msg.edited is not None else None,
         _strip_text(msg.author),
         msg.reply_to,
         _strip_text(msg.forwarded_from),
@@ -169,6 +187,13 @@ def _json_text(value: Any) -> str:
     return text
 
 
+def _utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive time is taken as UTC (as ``UTCDateTime`` does)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def _strip_text(value: str | None) -> str | None:
     return value.replace("\x00", "") if value is not None and "\x00" in value else value
 
@@ -196,18 +221,66 @@ def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Mes
     """
     if not messages:
         return UpsertOutcome(0, 0, 0)
+    if uses_copy(session.get_bind().dialect.name):
+        return upsert_encoded(session, posts=encode_posts(channel_pk=channel_pk, messages=messages))
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
-    if session.get_bind().dialect.name == "postgresql":
-        from tg_parser.storage._message_copy import copy_upsert
-
-        records = [_record(channel_pk, m, now=now) for m in by_id.values()]
-        new, changed = copy_upsert(
-            session, channel_pk=channel_pk, records=records, columns=_COLUMNS, compared=_COMPARED
-        )
-        return UpsertOutcome(new=new, changed=changed, unchanged=len(records) - new - changed)
     rows = [_row(channel_pk, m, now=now) for m in by_id.values()]
     return _executemany_upsert(session, channel_pk=channel_pk, rows=rows, now=now)
+
+
+def uses_copy(backend: str) -> bool:
+    """Tell whether posts are stored through :func:`encode_posts` and ``COPY`` on this database.
+
+    Args:
+        backend: A dialect name (``postgresql``, ``sqlite``) or a database URL.
+
+    Returns:
+        ``True`` for PostgreSQL.
+    """
+    return backend.split(":", 1)[0].split("+", 1)[0] == "postgresql"
+
+
+def encode_posts(*, channel_pk: int, messages: Sequence[Message]) -> EncodedPosts:
+    """Encode posts as the ``COPY`` records of :func:`upsert_encoded` (no database touched).
+
+    This is the CPU-heavy half of a PostgreSQL upsert (NUL stripping, JSON
+    text of ``entities``/``reactions``/``raw``, the content hash); an import
+    runs it in the process that parses the export. ``first_seen_at`` and
+    ``updated_at`` are the time of this call.
+
+    Args:
+        channel_pk: Primary key of the channel.
+        messages: Posts of that channel; later duplicates of an id win.
+
+    Returns:
+        The records, one per distinct message id.
+    """
+    now = utcnow()
+    by_id = {m.message_id: m for m in messages}
+    return EncodedPosts(
+        channel_pk=channel_pk, records=[_record(channel_pk, m, now=now) for m in by_id.values()]
+    )
+
+
+def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
+    """Store posts encoded by :func:`encode_posts`, with :func:`upsert_messages`' semantics (PostgreSQL).
+
+    Args:
+        session: Open session bound to PostgreSQL (the caller commits).
+        posts: The encoded posts.
+
+    Returns:
+        How many posts were new, changed (content hash differs) and unchanged.
+    """
+    if not posts.records:
+        return UpsertOutcome(0, 0, 0)
+    from tg_parser.storage._message_copy import copy_upsert
+
+    new, changed = copy_upsert(
+        session, channel_pk=posts.channel_pk, records=posts.records, columns=_COLUMNS, compared=_COMPARED
+    )
+    return UpsertOutcome(new=new, changed=changed, unchanged=len(posts.records) - new - changed)
 
 
 def _executemany_upsert(
