@@ -124,3 +124,15 @@ def test_input_error_pickles_with_file_and_message() -> None:
     error = pickle.loads(sent)  # noqa: S301 - our own bytes, as multiprocessing sends them
     assert (error.reason, error.path, error.message_id) == ("bad date", "/x/result.json", 7)
     assert str(error) == "file /x/result.json, message 7: bad date"
+
+
+def test_daemonic_process_reads_on_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where children are not allowed (a Celery prefork worker), the same batches come from a thread."""
+    ref = _export(tmp_path / "result.json", [_message(i) for i in range(1, 26)])
+    expected = _summary(list(encoded_export_batches(ref, channel_pk=1, batch_size=10)))
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    before = multiprocessing.active_children()
+    got = list(encoded_export_batches(ref, channel_pk=1, batch_size=10))
+    assert _summary(got) == expected
+    assert all(b.encoded is not None for b in got)
+    assert multiprocessing.active_children() == before

@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from tg_parser.services.sources import ExportSourceRef, SourceBatch, export_batches
+from tg_parser.services.sources import ExportSourceRef, SourceBatch, export_batches, prefetched
 from tg_parser.storage.messages import encode_posts
 
 log = structlog.get_logger(__name__)
@@ -39,10 +39,11 @@ POLL_S = 1.0
 
 @dataclass(frozen=True)
 class _End:
-    """The child's last word: how it ended and its own peak RSS (KiB, ``ru_maxrss`` on Linux)."""
+    """The child's last word: how it ended, its peak RSS (KiB, ``ru_maxrss`` on Linux) and CPU seconds."""
 
     error: BaseException | None
     peak_rss_kib: int
+    cpu_s: float
 
 
 def encoded_export_batches(
@@ -55,6 +56,8 @@ def encoded_export_batches(
     (``messages`` stays empty), in file order, with the same errors and
     cursor :func:`~tg_parser.services.sources.export_batches` gives. When the
     consumer stops early (an exception, ``close()``), the child is stopped.
+    In a daemonic process (a Celery prefork worker), which may not start
+    children, the same batches are read on a thread instead.
 
     Args:
         ref: The export and the chat in it.
@@ -70,6 +73,11 @@ def encoded_export_batches(
             before it) breaks off.
         RuntimeError: The child process died without a word (killed, out of memory).
     """
+    if multiprocessing.current_process().daemon:
+        # A daemonic process (a Celery prefork worker) may not start children:
+        # read on a thread instead, same batches, without the second core.
+        yield from prefetched(_encoded(ref, channel_pk=channel_pk, batch_size=batch_size), depth=depth)
+        return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
     ready: Any = context.Queue(maxsize=max(1, depth))
     child = context.Process(
@@ -83,7 +91,14 @@ def encoded_export_batches(
         while True:
             item = _next(ready, child)
             if isinstance(item, _End):
-                log.debug("export_reader_done", peak_rss_mb=round(item.peak_rss_kib / 1024))
+                own = resource.getrusage(resource.RUSAGE_SELF)
+                log.info(
+                    "export_read",
+                    reader_peak_rss_mb=round(item.peak_rss_kib / 1024),
+                    reader_cpu_s=round(item.cpu_s, 2),
+                    parent_peak_rss_mb=round(own.ru_maxrss / 1024),
+                    parent_cpu_s=round(own.ru_utime + own.ru_stime, 2),
+                )
                 if item.error is not None:
                     raise item.error
                 return
@@ -109,24 +124,28 @@ def _next(ready: Any, child: Any) -> SourceBatch | _End:
         return item
 
 
+def _encoded(ref: ExportSourceRef, *, channel_pk: int, batch_size: int) -> Iterator[SourceBatch]:
+    """Read the export's batches and encode each one's posts for ``COPY``."""
+    for batch in export_batches(ref, batch_size=batch_size):
+        yield SourceBatch(
+            messages=[],
+            errors=batch.errors,
+            cursor=batch.cursor,
+            encoded=encode_posts(channel_pk=channel_pk, messages=batch.messages),
+            posts_read=len(batch.messages),
+        )
+
+
 def _produce(*, ref: ExportSourceRef, channel_pk: int, batch_size: int, ready: Any) -> None:
     """Child process: read, encode and send every batch, then an :class:`_End`."""
     error: BaseException | None = None
     try:
-        for batch in export_batches(ref, batch_size=batch_size):
-            encoded = encode_posts(channel_pk=channel_pk, messages=batch.messages)
-            ready.put(
-                SourceBatch(
-                    messages=[],
-                    errors=batch.errors,
-                    cursor=batch.cursor,
-                    encoded=encoded,
-                    posts_read=len(batch.messages),
-                )
-            )
+        for batch in _encoded(ref, channel_pk=channel_pk, batch_size=batch_size):
+            ready.put(batch)
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which re-raises it
         error = _picklable(exc)
-    ready.put(_End(error=error, peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ready.put(_End(error=error, peak_rss_kib=usage.ru_maxrss, cpu_s=usage.ru_utime + usage.ru_stime))
 
 
 def _picklable(exc: BaseException) -> BaseException:
