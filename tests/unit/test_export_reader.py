@@ -136,3 +136,15 @@ def test_daemonic_process_reads_on_a_thread(tmp_path: Path, monkeypatch: pytest.
     assert _summary(got) == expected
     assert all(b.encoded is not None for b in got)
     assert multiprocessing.active_children() == before
+
+
+def test_child_that_dies_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader process killed mid-way (out of memory, say) fails the read instead of hanging it."""
+    ref = _export(tmp_path / "result.json", [_message(i) for i in range(1, 200)])
+    monkeypatch.setattr("tg_parser.services.export_reader.POLL_S", 0.1)
+    stream = encoded_export_batches(ref, channel_pk=1, batch_size=10, depth=1)
+    next(stream)
+    (child,) = [p for p in multiprocessing.active_children() if p.name == "tg-parser-export-reader"]
+    child.kill()
+    with pytest.raises(RuntimeError, match="export reader process died"):
+        list(stream)

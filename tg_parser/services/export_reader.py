@@ -22,6 +22,7 @@ import multiprocessing
 import pickle
 import queue
 import resource
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,10 +118,13 @@ def _next(ready: Any, child: Any) -> SourceBatch | _End:
         try:
             item: SourceBatch | _End = ready.get(timeout=POLL_S)
         except queue.Empty:
-            if not child.is_alive():
+            if child.is_alive():
+                continue
+            try:  # what it sent just before it ended may have arrived meanwhile
+                item = ready.get(timeout=POLL_S)
+            except queue.Empty:
                 msg = f"the export reader process died (exit code {child.exitcode})"
                 raise RuntimeError(msg) from None
-            continue
         return item
 
 
@@ -138,6 +142,7 @@ def _encoded(ref: ExportSourceRef, *, channel_pk: int, batch_size: int) -> Itera
 
 def _produce(*, ref: ExportSourceRef, channel_pk: int, batch_size: int, ready: Any) -> None:
     """Child process: read, encode and send every batch, then an :class:`_End`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops this child
     error: BaseException | None = None
     try:
         for batch in _encoded(ref, channel_pk=channel_pk, batch_size=batch_size):
