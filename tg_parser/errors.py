@@ -14,6 +14,8 @@ tells the task layer what to do with a failure (after dramatiq's error tree):
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TgParserError(Exception):
     """Root of every error raised on purpose by tg_parser."""
@@ -69,6 +71,18 @@ class InputError(PermanentError):
         prefix = f"{', '.join(where)}: " if where else ""
         super().__init__(f"{prefix}{message}")
         self.reason = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by reason, file and message id (the keyword-only arguments a plain reduce loses).
+
+        An import reads the export in a child process and sends its errors to
+        the parent (:mod:`tg_parser.services.export_reader`).
+        """
+        return (_input_error, (self.reason, self.path, self.message_id))
+
+
+def _input_error(reason: str, path: str | None, message_id: int | str | None) -> InputError:
+    return InputError(reason, path=path, message_id=message_id)
 
 
 class NotFoundError(PermanentError):

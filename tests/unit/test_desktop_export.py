@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tracemalloc
 from datetime import UTC, datetime
@@ -179,6 +180,28 @@ def test_post_fields_match_the_export(export_path: Path) -> None:
         )
         assert post.raw == raw
         assert json.loads(json.dumps(post.raw)) == raw
+
+
+def test_posts_are_what_validation_would_build(export_path: Path) -> None:
+    """Posts are built without pydantic validation; validating them again changes nothing."""
+    for _chat, item in DesktopExportSource(export_path).iter_all():
+        assert isinstance(item, Message)
+        again = Message.model_validate(item.model_dump())
+        assert again == item
+        assert again.model_dump() == item.model_dump()
+
+
+def test_content_hash_is_the_pydantic_form(export_path: Path) -> None:
+    """The hand-built entity JSON and content hash equal pydantic's serialisation of the same post."""
+    for _chat, item in DesktopExportSource(export_path).iter_all():
+        assert isinstance(item, Message)
+        dumped = [e.model_dump(mode="json", exclude_none=True) for e in item.entities]
+        assert [e.json_dict() for e in item.entities] == dumped
+        assert [list(e.json_dict()) for e in item.entities] == [list(d) for d in dumped]
+        blob = json.dumps(
+            {"text": item.text, "entities": dumped}, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
+        assert item.content_hash() == hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def test_full_account_export_lists_chats_and_left_chats() -> None:
@@ -594,3 +617,77 @@ def test_exported_chat_is_a_value() -> None:
     first = DesktopExportSource(path).chats()
     assert first == DesktopExportSource(path).chats()
     assert isinstance(first[0], ExportedChat)
+
+
+def test_head_chat_is_the_chat_of_a_single_chat_export(export_path: Path) -> None:
+    """A single-chat export's chat is known from its head, equal to the full metadata pass."""
+    source = DesktopExportSource(export_path)
+    head = source.head_chat()
+    if "messages" in json.loads(export_path.read_text(encoding="utf-8")):
+        assert head is not None
+        assert [head] == source.chats()
+    else:
+        assert head is None
+
+
+def test_head_chat_reads_only_the_head(tmp_path: Path) -> None:
+    """The chat is known even when the file breaks off after the head (nothing after it is parsed)."""
+    path = tmp_path / "result.json"
+    path.write_text(
+        '{"name": "Head", "type": "public_channel", "id": 5, "messages": [{"id": 1, "type": "mess',
+        encoding="utf-8",
+    )
+    chat = DesktopExportSource(path).head_chat()
+    assert chat is not None
+    assert (chat.index, chat.info.telegram_id, chat.info.title) == (0, 5, "Head")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"messages": [], "name": "Late", "type": "public_channel", "id": 1},
+        {"name": "No id", "type": "public_channel", "messages": []},
+        {"chats": {"list": [{"name": "A", "type": "public_channel", "id": 1, "messages": []}]}},
+        ["not", "an", "object"],
+    ],
+)
+def test_head_chat_declines_other_layouts(tmp_path: Path, data: Any) -> None:
+    """Metadata after messages, a full-account export or another shape: no head chat (read it whole)."""
+    assert DesktopExportSource(_write(tmp_path, data)).head_chat() is None
+
+
+def _outcome(items: Any) -> tuple[list[str], str | None]:
+    """Every item (post or error) of a read as text, and the error that ended it, if any."""
+    seen: list[str] = []
+    try:
+        seen.extend(repr(item) if isinstance(item, Message) else f"error: {item}" for item in items)
+    except InputError as exc:
+        return seen, str(exc)
+    return seen, None
+
+
+def _cut_export(tmp_path: Path) -> Path:
+    full = json.dumps(_chat([_message(i, text=f"post {i}") for i in range(1, 6)]), indent=1)
+    path = tmp_path / "cut.json"
+    path.write_text(full[: full.index('"post 4"')], encoding="utf-8")
+    return path
+
+
+def test_iter_chat_fast_path_equals_the_event_walk(export_path: Path, tmp_path: Path) -> None:
+    """A single-chat export read by iter_chat (C-built messages) gives what the event walk gives."""
+    cases = [
+        export_path,
+        _write(tmp_path, _chat([_message(1), "oops", _message(2, text=12), _message(3)])),
+        _write(tmp_path, _chat([_message(1), {"id": 2, "type": "service"}, _message(3)]), "s.json"),
+        _cut_export(tmp_path),
+    ]
+    for path in cases:
+        source = DesktopExportSource(path)
+        head = source.head_chat()
+        if head is None:
+            continue
+        fast = _outcome(source.iter_chat(head.info.telegram_id))
+        fast_stats = source.stats(head)
+        assert fast == _outcome(source.iter_messages(head)), path
+        assert fast_stats == source.stats(head)
+        assert fast[0], path

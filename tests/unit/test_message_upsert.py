@@ -129,7 +129,17 @@ def scenario_duplicates_later_wins(url: str) -> None:
     assert table_state(url)[0][0][1] == "second"
 
 
+def scenario_raw_json_is_kept_whole(url: str) -> None:
+    """Raw JSON with non-ASCII text, floats and an integer beyond 64 bits is stored as it was."""
+    pk = make_channel(url)
+    raw = {"id": 3, "text": "Привет 😀", "big": 2**70, "lat": 55.75, "parts": [{"type": "bold"}]}
+    assert upsert(url, pk, [post(3).model_copy(update={"raw": raw})]).new == 1
+    with session_scope(url) as s:
+        assert s.execute(select(MessageRow.raw).where(MessageRow.message_id == 3)).scalar_one() == raw
+
+
 SCENARIOS = [
+    scenario_raw_json_is_kept_whole,
     scenario_reimport_writes_nothing,
     scenario_edit_keeps_one_version,
     scenario_metadata_change_is_not_an_edit,
@@ -202,3 +212,21 @@ def test_prefetched_stops_its_thread_when_the_consumer_stops() -> None:
     assert next(stream) == 0
     stream.close()
     assert not [t for t in threading.enumerate() if t.name == "export-prefetch"]
+
+
+def test_encoded_json_columns_hold_the_same_values() -> None:
+    """The JSON text COPY sends for entities, reactions and raw parses back to the post's own values."""
+    path = Path(__file__).parents[2] / "samples" / "sample_channel" / "result.json"
+    posts = [m for m in DesktopExportSource(path).iter_all() if isinstance(m[1], Message)]
+    huge = post(10_000).model_copy(update={"raw": {"id": 10_000, "big": 2**70, "nul\x00": "a\x00b"}})
+    batch = [m for _, m in posts] + [huge]
+    columns = list(messages._COLUMNS)  # noqa: SLF001 - the record layout under test
+    at = {name: columns.index(name) for name in ("entities", "reactions", "raw", "message_id")}
+    records = messages.encode_posts(channel_pk=1, messages=batch).records
+    assert len(records) == len(batch) > 100
+    for message, record in zip(batch, records, strict=True):
+        assert record[at["message_id"]] == message.message_id
+        expected_raw = {"id": 10_000, "big": 2**70, "nul": "ab"} if message is huge else message.raw
+        assert json.loads(record[at["raw"]]) == expected_raw
+        assert json.loads(record[at["entities"]]) == [e.json_dict() for e in message.entities]
+        assert json.loads(record[at["reactions"]]) == [r.model_dump() for r in message.reactions]

@@ -140,11 +140,11 @@ def ingest_channel(
             report.input_errors += 1
             report.errors.append(str(error))
             _dead_letter_input(db, run_id=run_id, channel=channel, error=error)
-        report.posts_read += len(batch.messages)
+        report.posts_read += batch.posts
         with session_scope(db) as s:
             if batch.chat is not None:
                 channels.refresh_channel_info(s, channel_pk=ch.pk, chat=batch.chat)
-            out = messages.upsert_messages(s, channel_pk=ch.pk, messages=batch.messages)
+            out = _upsert(s, channel_pk=ch.pk, batch=batch)
             messages.mark_deleted(s, channel_pk=ch.pk, message_ids=batch.deleted_ids)
             if run_id is not None:
                 runs.heartbeat(s, run_id=run_id)
@@ -196,12 +196,28 @@ def ingest_channel(
     return report
 
 
+def _upsert(session: Session, *, channel_pk: int, batch: SourceBatch) -> messages.UpsertOutcome:
+    """Store a batch's posts, however they travel (encoded for ``COPY`` or as posts)."""
+    if batch.encoded is not None:
+        return messages.upsert_encoded(session, posts=batch.encoded)
+    return messages.upsert_messages(session, channel_pk=channel_pk, messages=batch.messages)
+
+
 def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterator[SourceBatch]:
     if ch.source_kind == "export":
+        export_ref = ExportSourceRef.from_json(ch.source)
+        if messages.uses_copy(settings.database_url):
+            # Parsed and encoded in a child process (the GIL would serialise a
+            # thread): it fills one core while this one and PostgreSQL share the other.
+            from tg_parser.services.export_reader import encoded_export_batches
+
+            yield from encoded_export_batches(
+                export_ref, channel_pk=ch.pk, batch_size=INGEST_BATCH, depth=INGEST_PREFETCH
+            )
+            return
         # The file is parsed one batch ahead on a thread while this one writes
-        # the previous batch (PostgreSQL works on its own core meanwhile).
-        batches = export_batches(ExportSourceRef.from_json(ch.source), batch_size=INGEST_BATCH)
-        yield from prefetched(batches, depth=INGEST_PREFETCH)
+        # the previous batch (SQLite works meanwhile, without the GIL).
+        yield from prefetched(export_batches(export_ref, batch_size=INGEST_BATCH), depth=INGEST_PREFETCH)
         return
     if ch.source_kind == "telegram":
         from tg_parser.services.telegram_ingest import telegram_batches

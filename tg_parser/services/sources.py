@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
+from tg_parser.storage.messages import EncodedPosts
 
 T = TypeVar("T")
 
@@ -108,12 +109,19 @@ def resolve_export_file(path: str | Path) -> Path:
 def list_export_chats(path: str | Path) -> list[ChatInfo]:
     """Return the chats of an export file, in file order.
 
+    A single-chat export (metadata first, as Desktop writes it) is known from
+    the head of the file; any other file is read whole once, metadata only.
+
     Raises:
         InputError: The file is unreadable or malformed.
     """
     from tg_parser.sources.desktop_export import DesktopExportSource
 
-    return [c.info for c in DesktopExportSource(resolve_export_file(path)).chats()]
+    source = DesktopExportSource(resolve_export_file(path))
+    head = source.head_chat()
+    if head is not None:
+        return [head.info]
+    return [c.info for c in source.chats()]
 
 
 def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]:
@@ -139,6 +147,11 @@ class SourceBatch:
         deleted_ids: Message ids seen deleted at the source.
         cursor: Highest message id covered; the channel cursor moves here after the commit.
         chat: What the source says about the chat now (live sources), or ``None``.
+        encoded: The posts already encoded for PostgreSQL's ``COPY`` (an export
+            read in a child process, see :mod:`tg_parser.services.export_reader`),
+            in which case ``messages`` is empty; else ``None``.
+        posts_read: Posts read, when they travel as ``encoded`` (duplicates of
+            an id count; the records keep one per id).
     """
 
     messages: list[Message]
@@ -146,6 +159,13 @@ class SourceBatch:
     deleted_ids: list[int] = field(default_factory=list)
     cursor: int | None = None
     chat: ChatInfo | None = None
+    encoded: EncodedPosts | None = None
+    posts_read: int | None = None
+
+    @property
+    def posts(self) -> int:
+        """Posts read in this batch, however they travel."""
+        return self.posts_read if self.posts_read is not None else len(self.messages)
 
 
 def export_batches(ref: ExportSourceRef, *, batch_size: int = 500) -> Iterator[SourceBatch]:

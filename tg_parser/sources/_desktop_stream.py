@@ -154,6 +154,78 @@ def walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent]:
         raise InputError(msg, path=str(path)) from exc
 
 
+def head_meta(path: Path) -> dict[str, Any] | None:
+    """Read the metadata of a single-chat export from the head of the file only.
+
+    Parsing stops at the top-level ``messages`` key, so the cost does not grow
+    with the file (Desktop writes ``name``, ``type`` and ``id`` first).
+
+    Args:
+        path: The ``result.json`` file.
+
+    Returns:
+        The top-level ``name``/``type``/``id`` seen before ``messages`` (those
+        present), or ``None`` when the top level is not a chat whose
+        ``messages`` list comes before any ``chats``/``left_chats`` section, or
+        the head cannot be parsed (a full read then reports the fault).
+
+    """
+    try:
+        with path.open("rb") as handle:
+            events = _backend().parse(handle, use_float=True)
+            first = next(events, None)
+            if first is None or first[1] != "start_map":
+                return None
+            meta: dict[str, Any] = {}
+            for prefix, event, value in events:
+                if prefix != "" or event != "map_key":
+                    if prefix in META_KEYS and event not in _STRUCTURAL:
+                        meta[prefix] = value
+                    continue
+                if value == "messages":
+                    # A list, else a full read reports the wrong shape.
+                    return meta if next(events, ("", "", None))[1] == "start_array" else None
+                if value in ("chats", "left_chats"):
+                    return None
+    except (OSError, ijson.JSONError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def top_level_messages(path: Path) -> Iterator[RawMessage]:
+    """Stream the top-level ``messages`` list of a single-chat export, one element at a time.
+
+    Each element is built by ijson's ``items`` (in C with the yajl2_c backend)
+    instead of from parse events in Python: the fast path for the layout
+    :func:`head_meta` recognises. Nothing outside that list is looked at.
+
+    Args:
+        path: A ``result.json`` for which :func:`head_meta` returned metadata.
+
+    Yields:
+        Each element as a :class:`RawMessage` of chat 0, in file order.
+
+    Raises:
+        InputError: Naming the file, when it cannot be read, is not JSON or
+            ends early. Everything before the fault has been yielded already.
+
+    """
+    try:
+        with path.open("rb") as handle:
+            elements = _backend().items(handle, "messages.item", use_float=True)
+            try:
+                for position, value in enumerate(elements):
+                    yield RawMessage(index=0, position=position, value=value)
+            except ijson.JSONError as exc:
+                raise _json_error(exc, path=path, handle=handle) from exc
+            except UnicodeDecodeError as exc:
+                msg = f"not UTF-8 text near byte {handle.tell()}: {exc.reason}"
+                raise InputError(msg, path=str(path)) from exc
+    except OSError as exc:
+        msg = f"cannot read the export: {exc.strerror or exc}"
+        raise InputError(msg, path=str(path)) from exc
+
+
 def _json_error(exc: Exception, *, path: Path, handle: IO[bytes]) -> InputError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "premature EOF" in reason or "Incomplete" in reason:

@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
 from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message
-from tg_parser.sources._desktop_stream import ChatEnd, ChatStart, RawMessage, walk
+from tg_parser.sources._desktop_stream import (
+    ChatEnd,
+    ChatStart,
+    RawMessage,
+    head_meta,
+    top_level_messages,
+    walk,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -149,6 +156,29 @@ class DesktopExportSource:
                 ended[index] = ExportedChat(info=self._chat_info(started[index], index=index), index=index)
         return [ended[i] for i in sorted(ended)]
 
+    def head_chat(self) -> ExportedChat | None:
+        """Return the chat of a single-chat export, read from the head of the file only.
+
+        Telegram Desktop writes a single-chat export's ``name``, ``type`` and
+        ``id`` before its ``messages``, so the chat is known after a few bytes,
+        whatever the file's size; :meth:`chats` would parse the whole file.
+        Such a file is taken to hold that one chat (Desktop never writes
+        ``chats`` next to a top-level ``messages``).
+
+        Returns:
+            The chat (index 0), or ``None`` when the file is not a single-chat
+            export with its metadata first (a full-account export, a
+            hand-edited file, an unreadable head): use :meth:`chats` then.
+
+        Raises:
+            InputError: When the chat's ``id`` is not an integer.
+
+        """
+        meta = head_meta(self._path)
+        if meta is None or not _meta_complete(meta):
+            return None
+        return ExportedChat(info=self._chat_info(meta, index=0), index=0)
+
     def iter_messages(self, chat: ExportedChat) -> Iterator[Message | InputError]:
         """Stream the posts of one chat, in file order.
 
@@ -189,7 +219,9 @@ class DesktopExportSource:
         Like :meth:`iter_messages` for that chat, without the metadata pass of
         :meth:`chats`: a chat is recognised by the ``id`` Desktop writes before
         its ``messages``. A file that writes a chat's metadata after its
-        messages is read with that extra pass instead.
+        messages is read with that extra pass instead. A single-chat export
+        (:meth:`head_chat`) takes the fast path: each message object is built
+        by ijson's C backend rather than from parse events in Python.
 
         Args:
             telegram_id: The chat's ``id`` in the export.
@@ -203,6 +235,10 @@ class DesktopExportSource:
                 before the fault) or holds no chat with that id.
 
         """
+        head = self.head_chat()
+        if head is not None:
+            yield from self._iter_head_chat(head, telegram_id=telegram_id)
+            return
         wanted: set[int] = set()
         chat: ExportedChat | None = None
         counts = _Counts()
@@ -225,6 +261,17 @@ class DesktopExportSource:
                 return
         msg = f"export holds no chat with id {telegram_id}"
         raise InputError(msg, path=str(self._path))
+
+    def _iter_head_chat(self, chat: ExportedChat, *, telegram_id: int) -> Iterator[Message | InputError]:
+        """Stream a single-chat export's posts with each message built in C (see :meth:`head_chat`)."""
+        if chat.info.telegram_id != telegram_id:
+            msg = f"export holds no chat with id {telegram_id}"
+            raise InputError(msg, path=str(self._path))
+        counts = self._reset(chat.index)
+        for event in top_level_messages(self._path):
+            item = self._convert(event, chat=chat, counts=counts)
+            if item is not None:
+                yield item
 
     def _iter_chat_two_pass(self, telegram_id: int) -> Iterator[Message | InputError]:
         for chat in self.chats():

@@ -22,7 +22,6 @@ commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -30,7 +29,6 @@ from psycopg import sql
 from sqlalchemy.orm import Session
 
 _STAGE = "tgp_ingest_stage"
-_TIME_COLUMNS = frozenset({"date", "edited_at", "first_seen_at", "updated_at"})
 
 
 def copy_upsert(
@@ -47,7 +45,7 @@ def copy_upsert(
         session: A session bound to PostgreSQL (the caller commits).
         channel_pk: The channel every record belongs to.
         records: One tuple per post in ``columns`` order, unique by message id;
-            JSON columns as JSON text, no NUL character anywhere.
+            times aware, JSON columns as JSON text, no NUL character anywhere.
         columns: The ``messages`` columns of a record (``channel_id`` and
             ``message_id`` among them).
         compared: The columns whose difference makes a stored post changed.
@@ -57,7 +55,6 @@ def copy_upsert(
         differed (each kept its previous version). The rest were unchanged.
     """
     conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
-    records = _utc_times(records, columns=columns)
     at = columns.index("message_id")
     ids = [r[at] for r in records]
     if _stored_count(conn, channel_pk=channel_pk, message_ids=ids) == 0:
@@ -78,21 +75,6 @@ def _stored_count(conn: psycopg.Connection[Any], *, channel_pk: int, message_ids
         (channel_pk, message_ids),
     ).fetchone()
     return int(row[0]) if row else 0
-
-
-def _utc_times(records: Sequence[tuple[Any, ...]], *, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Make every time aware and UTC (a naive one is taken as UTC, as ``UTCDateTime`` does)."""
-    spots = [i for i, name in enumerate(columns) if name in _TIME_COLUMNS]
-    out = []
-    for record in records:
-        if any(isinstance(record[i], datetime) and record[i].tzinfo is None for i in spots):
-            values = list(record)
-            for i in spots:
-                if isinstance(values[i], datetime) and values[i].tzinfo is None:
-                    values[i] = values[i].replace(tzinfo=UTC)
-            record = tuple(values)  # noqa: PLW2901 - the fixed copy replaces it
-        out.append(record)
-    return out
 
 
 def _copy(

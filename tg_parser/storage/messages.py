@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, exists, false, func, select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Entity, Message, Reaction
+from tg_parser.domain.models import content_hash
 from tg_parser.errors import NotFoundError
 from tg_parser.storage._common import changed as _changed
 from tg_parser.storage._common import strip_nul
@@ -41,6 +43,24 @@ class StoredMessage:
     channel: ChannelRecord
     message: Message
     content_hash: str
+
+
+@dataclass(frozen=True)
+class EncodedPosts:
+    """Posts of one channel encoded as ``messages`` rows for PostgreSQL's ``COPY``.
+
+    Built by :func:`encode_posts` (pure CPU work, no database, so it can run in
+    another process; the object pickles) and stored by :func:`upsert_encoded`.
+
+    Attributes:
+        channel_pk: The channel every post belongs to.
+        records: One tuple per post, unique by message id (a later duplicate
+            wins), in the column order ``upsert_encoded`` writes; times aware
+            UTC, JSON columns as JSON text, no NUL character anywhere.
+    """
+
+    channel_pk: int
+    records: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -92,47 +112,93 @@ _COMPARED = (
 )
 
 
-def _row(channel_pk: int, msg: Message, *, now: datetime, json_texts: dict[str, str]) -> dict[str, Any]:
-    """Return the ``messages`` values of ``msg`` (NUL characters stripped), keyed by :data:`_COLUMNS`.
-
-    The JSON columns' serialised form goes into ``json_texts`` (what ``COPY`` sends).
-    """
-    entities = [e.model_dump(mode="json", exclude_none=True) for e in msg.entities]
-    reactions = [r.model_dump(mode="json") for r in msg.reactions]
+def _row(channel_pk: int, msg: Message, *, now: datetime) -> dict[str, Any]:
+    """Return the ``messages`` values of ``msg`` (NUL characters stripped), keyed by :data:`_COLUMNS`."""
+    entities = [e.json_dict() for e in msg.entities]
+    text = _strip_text(msg.text) or ""
     return {
         "channel_id": channel_pk,
         "message_id": msg.message_id,
         "date": msg.date,
-        "text": _strip_text(msg.text),
-        "entities": _clean_json(entities, column="entities", texts=json_texts),
+        "text": text,
+        "entities": _without_nul(entities),
         "edited_at": msg.edited,
         "author": _strip_text(msg.author),
         "reply_to": msg.reply_to,
         "forwarded_from": _strip_text(msg.forwarded_from),
         "media_type": msg.media_type,
         "views": msg.views,
-        "reactions": _clean_json(reactions, column="reactions", texts=json_texts),
+        "reactions": _without_nul([{"emoji": r.emoji, "count": r.count} for r in msg.reactions]),
         "grouped_id": msg.grouped_id,
-        "raw": _clean_json(msg.raw, column="raw", texts=json_texts),
-        "content_hash": strip_nul_hash(msg),
+        "raw": _without_nul(msg.raw),
+        "content_hash": content_hash(text, entities),
         "deleted": msg.deleted,
         "first_seen_at": now,
         "updated_at": now,
     }
 
 
-def _clean_json(value: Any, *, column: str, texts: dict[str, str]) -> Any:
-    r"""Return ``value`` without NUL characters; put its JSON text in ``texts[column]``.
+def _record(channel_pk: int, msg: Message, *, now: datetime) -> tuple[Any, ...]:
+    """Return the ``COPY`` record of ``msg``: :data:`_COLUMNS` order, JSON columns as JSON text.
 
-    ``json.dumps`` writes a NUL as ``\u0000``, so one serialisation tells
-    whether the (slow) recursive :func:`strip_nul` is needed at all.
+    The same values as :func:`_row` (NUL characters stripped), built without
+    the intermediate dict: this runs once per post of every PostgreSQL import.
     """
-    text = json.dumps(value)
+    entities = [e.json_dict() for e in msg.entities]
+    text = _strip_text(msg.text) or ""
+    return (
+        channel_pk,
+        msg.message_id,
+        _utc(msg.date),
+        text,
+        _json_text(entities),
+        _utc(msg.edited) if msg.edited is not None else None,
+        _strip_text(msg.author),
+        msg.reply_to,
+        _strip_text(msg.forwarded_from),
+        msg.media_type,
+        msg.views,
+        _json_text([{"emoji": r.emoji, "count": r.count} for r in msg.reactions]),
+        msg.grouped_id,
+        _json_text(msg.raw),
+        content_hash(text, entities),
+        msg.deleted,
+        now,
+        now,
+    )
+
+
+def _without_nul(value: Any) -> Any:
+    r"""Return ``value`` without NUL characters, walking it only when its JSON holds ``\u0000``."""
+    return strip_nul(value) if "\\u0000" in json.dumps(value) else value
+
+
+def _json_text(value: Any) -> str:
+    r"""Return the JSON text of ``value`` without NUL characters (what ``COPY`` sends to ``jsonb``).
+
+    JSON writers escape a NUL as ``\u0000`` (control characters are always
+    escaped), so one serialisation tells whether the (slow) recursive
+    :func:`strip_nul` is needed at all. Other characters are written as
+    UTF-8, not ``\uXXXX``: ``jsonb`` stores the same value either way, and
+    Cyrillic text is a third of the bytes to send and parse. orjson writes
+    it (about a third of ``json.dumps``' time on a Telegram post's ``raw``;
+    ``jsonb`` ignores the whitespace it leaves out); ``json.dumps`` takes
+    what orjson refuses (integers beyond 64 bits).
+    """
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a non-string key
+        text = json.dumps(value, ensure_ascii=False)
     if "\\u0000" in text:
-        value = strip_nul(value)
-        text = json.dumps(value)
-    texts[column] = text
-    return value
+        text = json.dumps(strip_nul(value), ensure_ascii=False)
+    return text
+
+
+def _utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive time is taken as UTC (as ``UTCDateTime`` does)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def _strip_text(value: str | None) -> str | None:
@@ -162,24 +228,66 @@ def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Mes
     """
     if not messages:
         return UpsertOutcome(0, 0, 0)
+    if uses_copy(session.get_bind().dialect.name):
+        return upsert_encoded(session, posts=encode_posts(channel_pk=channel_pk, messages=messages))
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
-    json_texts: list[dict[str, str]] = [{} for _ in by_id]
-    rows = [
-        _row(channel_pk, m, now=now, json_texts=t) for m, t in zip(by_id.values(), json_texts, strict=True)
-    ]
-    if session.get_bind().dialect.name == "postgresql":
-        from tg_parser.storage._message_copy import copy_upsert
-
-        records = [
-            tuple(t[name] if name in t else row[name] for name in _COLUMNS)
-            for row, t in zip(rows, json_texts, strict=True)
-        ]
-        new, changed = copy_upsert(
-            session, channel_pk=channel_pk, records=records, columns=_COLUMNS, compared=_COMPARED
-        )
-        return UpsertOutcome(new=new, changed=changed, unchanged=len(rows) - new - changed)
+    rows = [_row(channel_pk, m, now=now) for m in by_id.values()]
     return _executemany_upsert(session, channel_pk=channel_pk, rows=rows, now=now)
+
+
+def uses_copy(backend: str) -> bool:
+    """Tell whether posts are stored through :func:`encode_posts` and ``COPY`` on this database.
+
+    Args:
+        backend: A dialect name (``postgresql``, ``sqlite``) or a database URL.
+
+    Returns:
+        ``True`` for PostgreSQL.
+    """
+    return backend.split(":", 1)[0].split("+", 1)[0] == "postgresql"
+
+
+def encode_posts(*, channel_pk: int, messages: Sequence[Message]) -> EncodedPosts:
+    """Encode posts as the ``COPY`` records of :func:`upsert_encoded` (no database touched).
+
+    This is the CPU-heavy half of a PostgreSQL upsert (NUL stripping, JSON
+    text of ``entities``/``reactions``/``raw``, the content hash); an import
+    runs it in the process that parses the export. ``first_seen_at`` and
+    ``updated_at`` are the time of this call.
+
+    Args:
+        channel_pk: Primary key of the channel.
+        messages: Posts of that channel; later duplicates of an id win.
+
+    Returns:
+        The records, one per distinct message id.
+    """
+    now = utcnow()
+    by_id = {m.message_id: m for m in messages}
+    return EncodedPosts(
+        channel_pk=channel_pk, records=[_record(channel_pk, m, now=now) for m in by_id.values()]
+    )
+
+
+def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
+    """Store posts encoded by :func:`encode_posts`, with :func:`upsert_messages`' semantics (PostgreSQL).
+
+    Args:
+        session: Open session bound to PostgreSQL (the caller commits).
+        posts: The encoded posts.
+
+    Returns:
+        How many posts were new, changed (content hash differs) and unchanged.
+    """
+    if not posts.records:
+        return UpsertOutcome(0, 0, 0)
+    from tg_parser.storage._message_copy import copy_upsert
+
+    new, changed = copy_upsert(
+        session, channel_pk=posts.channel_pk, records=posts.records, columns=_COLUMNS, compared=_COMPARED
+    )
+    return UpsertOutcome(new=new, changed=changed, unchanged=len(posts.records) - new - changed)
 
 
 def _executemany_upsert(
@@ -240,10 +348,8 @@ def _executemany_upsert(
 
 
 def strip_nul_hash(msg: Message) -> str:
-    """Return the content hash of ``msg`` as stored (after NUL stripping)."""
-    if "\x00" in msg.text:
-        return msg.model_copy(update={"text": msg.text.replace("\x00", "")}).content_hash()
-    return msg.content_hash()
+    """Return the content hash of ``msg`` as stored (NUL characters stripped from its text)."""
+    return content_hash(msg.text.replace("\x00", ""), [e.json_dict() for e in msg.entities])
 
 
 def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> int:
