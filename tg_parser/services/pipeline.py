@@ -382,7 +382,8 @@ def export_channel(
     Returns:
         The report, or ``None`` when skipped as a redelivery.
     """
-    from tg_parser.export import document_line, write_channel_export
+    from tg_parser.export import write_channel_export
+    from tg_parser.services.documents import document_lines
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -397,10 +398,7 @@ def export_channel(
         out = Path(base) / channel
         # Both files stream: documents through one server-side cursor, topic
         # members through one per topic; nothing holds the channel in memory.
-        lines = (
-            document_line(row, channel_key=ch.key, username=ch.username, telegram_id=ch.telegram_id)
-            for row in documents.iter_export_rows(session, channel_pk=ch.pk)
-        )
+        lines = (line for _, line in document_lines(session, channel=ch))
         stored_topics = topics.list_topic_summaries(session, channel_pk=ch.pk)
         written = write_channel_export(
             out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics
