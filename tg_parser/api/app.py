@@ -45,7 +45,7 @@ def create_app(settings: Settings, *, run_starter: RunStarter | None = None) -> 
         ConfigurationError: A broker is configured but no cluster launcher is installed.
     """
     from tg_parser import __version__
-    from tg_parser.api.routers import api_keys, channels, dead_letters, documents, ops, runs, usage
+    from tg_parser.api.routers import api_keys, channels, dead_letters, documents, ops, runs, usage, webhooks
 
     starter = run_starter or RunStarter(settings)
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, run_starter: RunStarter | None = None) -> 
     app.state.run_starter = starter
     limits = ApiRateLimits(settings.redis_url)
     install_problem_handlers(app)
-    for module in (ops, channels, runs, documents, dead_letters, usage, api_keys):
+    for module in (ops, channels, runs, documents, dead_letters, usage, webhooks, api_keys):
         app.include_router(module.router)
 
     @app.middleware("http")

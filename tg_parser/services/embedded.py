@@ -167,8 +167,23 @@ def inline_dispatcher(
         elif item.step == "export":
             or_raise(
                 execute.execute_export(
-                    settings=settings, channel=str(kwargs["channel_key"]), run_id=run, backoff=backoff
+                    settings=settings,
+                    channel=str(kwargs["channel_key"]),
+                    run_id=run,
+                    backoff=backoff,
+                    dispatcher=dispatcher,
                 )
+            )
+        elif item.step == "webhook":
+            from tg_parser.services.webhooks import execute_delivery
+
+            payload = kwargs["payload"]
+            execute_delivery(
+                settings=settings,
+                webhook_id=str(kwargs["webhook_id"]),
+                message_id=str(kwargs["message_id"]),
+                payload=payload if isinstance(payload, dict) else {},
+                backoff=backoff,
             )
 
     # A process worker waits on the database while its post's neighbour computes:

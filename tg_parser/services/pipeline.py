@@ -372,12 +372,19 @@ def _labels_from_llm(settings: Settings) -> bool:
 
 
 def export_channel(
-    *, settings: Settings, channel: str, run_id: str | None, export_dir: str | None = None
+    *,
+    settings: Settings,
+    channel: str,
+    run_id: str | None,
+    export_dir: str | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> ExportResult | None:
     """Write ``documents.ndjson`` and ``topics.json`` of a channel atomically.
 
     The folder is ``<export_dir>/<channel key>/`` where ``export_dir`` is the
-    argument, else the run's, else the channel's, else ``EXPORT_DIR``.
+    argument, else the run's, else the channel's, else ``EXPORT_DIR``. The
+    call that moves the run to ``succeeded`` queues its webhook events on
+    ``dispatcher`` (exactly one call wins that transition).
 
     Returns:
         The report, or ``None`` when skipped as a redelivery.
@@ -405,7 +412,11 @@ def export_channel(
         )
     if run_id is not None:
         with session_scope(db) as session:
-            runs.finish_export(session, run_id=run_id, export_dir=str(Path(base).resolve()))
+            won = runs.finish_export(session, run_id=run_id, export_dir=str(Path(base).resolve()))
+        if won:
+            from tg_parser.services.webhooks import emit_run_events
+
+            emit_run_events(settings=settings, run_id=run_id, dispatcher=dispatcher)
     log.info("export_done", channel=channel, run_id=run_id, documents=written.documents, path=str(out))
     return written
 
