@@ -225,3 +225,50 @@ def test_upload_over_the_limit_is_413_and_nothing_is_kept(sqlite_url: str, tmp_p
     assert resp.status_code == 413
     uploads = tmp_path / "exports" / ".uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_incremental_pull_returns_only_posts_changed_after_the_cursor(
+    api: Api, sample_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a pull, a re-run without changes yields nothing; an edited post comes back with its new text."""
+    from tg_parser.services import documents as document_service
+
+    monkeypatch.setattr(document_service, "CURSOR_SAFETY_S", 0.0)
+    key = upload(api, sample_export).json()["channels"][0]
+    run_id = api.client.post(f"/api/v1/channels/{key}/runs", headers=api.write).json()["run_id"]
+    assert wait_for_run(api.client, run_id, api.read)["status"] == "succeeded"
+    full = api.client.get(f"/api/v1/channels/{key}/documents", headers=api.read)
+    cursor = full.headers["documents-cursor"]
+    assert full.headers["link"].endswith('rel="next"')
+    run_id = api.client.post(f"/api/v1/channels/{key}/runs", headers=api.write).json()["run_id"]
+    assert wait_for_run(api.client, run_id, api.read)["status"] == "succeeded"
+    unchanged = api.client.get(
+        f"/api/v1/channels/{key}/documents", headers=api.read, params={"since": cursor}
+    )
+    assert unchanged.status_code == 200
+    assert unchanged.content == b""
+    cursor = unchanged.headers["documents-cursor"]
+    data = json.loads(sample_export.read_text(encoding="utf-8"))
+    first_doc = json.loads(full.content.decode().splitlines()[0])
+    message_id = first_doc["metadata"]["message_id"]
+    for message in data["messages"]:
+        if message["id"] == message_id:
+            message["text"] = "An edited post, with new words entirely."
+            message["text_entities"] = [{"type": "plain", "text": message["text"]}]
+            message["edited"] = "2030-01-01T00:00:00"
+            message["edited_unixtime"] = "1893456000"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert upload(api, edited).json()["channels"] == [key]
+    run_id = api.client.post(f"/api/v1/channels/{key}/runs", headers=api.write).json()["run_id"]
+    assert wait_for_run(api.client, run_id, api.read)["status"] == "succeeded"
+    delta = api.client.get(f"/api/v1/channels/{key}/documents", headers=api.read, params={"since": cursor})
+    lines = [json.loads(line) for line in delta.content.decode().splitlines()]
+    by_id = {d["metadata"]["message_id"]: d for d in lines}
+    assert by_id[message_id]["text"] == "An edited post, with new words entirely."
+    assert len(by_id) == len(lines)  # each post at most once (posts whose topic moved come along)
+    bad = api.client.get(
+        f"/api/v1/channels/{key}/documents", headers=api.read, params={"since": "not-a-cursor"}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["parameter"] == "since"
