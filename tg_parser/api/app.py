@@ -18,7 +18,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from tg_parser.api.problems import install_problem_handlers, problem_response
+from tg_parser.api.problems import install_problem_handlers, problem_response, problem_responses
 from tg_parser.api.ratelimit import ApiRateLimits, rate_limit_headers
 from tg_parser.api.security import presented_key
 from tg_parser.config import Settings
@@ -59,6 +59,8 @@ def create_app(settings: Settings, *, run_starter: RunStarter | None = None) -> 
         version=__version__,
         description="Telegram channels → structured documents → topics, over HTTP. See docs/api.md.",
         lifespan=lifespan,
+        # Every route may answer these (a body that is no JSON, no or a bad key, a bad field, the rate limit).
+        responses=problem_responses(400, 401, 422, 429),
     )
     app.state.settings = settings
     app.state.run_starter = starter

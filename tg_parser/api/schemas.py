@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
@@ -12,6 +12,8 @@ from tg_parser.storage.channels import ChannelSummary
 from tg_parser.storage.dead_letters import DeadLetter
 
 WEBHOOK_EVENTS = ("run.succeeded", "run.failed", "documents.updated")
+MAX_ID = 2**63 - 1
+"""Largest integer id a database column holds (SQLite and PostgreSQL ``bigint``)."""
 WebhookEvent = Literal["run.succeeded", "run.failed", "documents.updated"]
 
 
@@ -196,7 +198,9 @@ class DeadLetterOut(BaseModel):
 class ReplayRequest(_Body):
     """``POST /api/v1/dead-letters/replay``: name ids, or ``all``."""
 
-    ids: list[int] | None = Field(None, max_length=10_000, description="Dead-letter ids.")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
+        None, max_length=10_000, description="Dead-letter ids."
+    )
     all: bool = Field(default=False, description="Replay every unresolved dead letter.")
 
 
