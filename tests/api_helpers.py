@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,3 +64,52 @@ def wait_for_run(
             return run
         assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
         time.sleep(0.1)
+
+
+EXE = Path(sys.executable).with_name("tg-parser")
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str]) -> str:
+    """Run the installed ``tg-parser`` and return its standard output (it must succeed)."""
+    proc = subprocess.run([str(EXE), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served_api(env: dict[str, str], *, cwd: Path, log: Path) -> Iterator[str]:
+    """Run ``tg-parser api serve`` on a free loopback port until the block ends; yield its base URL."""
+    import httpx
+
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(EXE), "api", "serve", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,30 +11,16 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.api_helpers import wait_for_run
+from tests.api_helpers import cli, served_api, wait_for_run
 from tests.export_checks import check_chat_export, source_chats
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
-EXE = Path(sys.executable).with_name("tg-parser")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(*args: str, cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run([str(EXE), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path, subprocess.Popen[str]]]:
-    """A running ``tg-parser api serve`` (base URL, its environment, its folder, the process)."""
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A running ``tg-parser api serve``, embedded (base URL, its environment, its folder)."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
@@ -49,44 +31,19 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path, subproce
     }
     env.pop("CELERY_BROKER_URL", None)
     env.pop("REDIS_URL", None)
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(EXE), "api", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (tmp_path / "server.log").read_text()
-        assert time.monotonic() < deadline, "server did not come up"
-        time.sleep(0.2)
-    try:
-        yield base, env, tmp_path, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with served_api(env, cwd=tmp_path, log=tmp_path / "server.log") as base:
+        yield base, env, tmp_path
 
 
 def test_served_api_runs_an_upload_to_faithful_documents(served, sample_export: Path) -> None:
     """Keys from the CLI; upload, run, poll, pull documents (faithful), 401/403/429, a verified webhook."""
-    base, env, folder, _proc = served
-    write_key = _cli("api-keys", "create", "--name", "e2e", "--scope", "write", cwd=folder, env=env).strip()
-    read_key = _cli("api-keys", "create", "--name", "ro", "--scope", "read", cwd=folder, env=env).strip()
-    burst_key = _cli(
+    base, env, folder = served
+    write_key = cli("api-keys", "create", "--name", "e2e", "--scope", "write", cwd=folder, env=env).strip()
+    read_key = cli("api-keys", "create", "--name", "ro", "--scope", "read", cwd=folder, env=env).strip()
+    burst_key = cli(
         "api-keys", "create", "--name", "burst", "--scope", "read", "--rate-limit", "3", cwd=folder, env=env
     ).strip()
-    assert "e2e" in _cli("api-keys", "list", cwd=folder, env=env)
+    assert "e2e" in cli("api-keys", "list", cwd=folder, env=env)
     receiver = WebhookReceiver().start()
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
