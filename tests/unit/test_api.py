@@ -272,3 +272,34 @@ def test_incremental_pull_returns_only_posts_changed_after_the_cursor(
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["parameter"] == "since"
+
+
+def test_an_unreachable_database_is_a_503_problem(sqlite_url: str, tmp_path: Path) -> None:
+    """With the database gone, a keyed request gets a 503 problem document, not a bare 500."""
+    from fastapi.testclient import TestClient
+
+    from tg_parser.api import create_app
+    from tg_parser.config import load_settings
+
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'missing' / 'no.db'}")
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    resp = client.get("/api/v1/channels", headers={"X-API-Key": "tgp_0123456789ab_" + "x" * 43})
+    assert resp.status_code == 503
+    assert resp.headers["content-type"] == PROBLEM
+    assert client.get("/health").status_code == 200
+
+
+def test_status_detailed_is_a_503_problem_with_the_report_when_the_broker_is_down(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Cluster mode with no broker listening: /status/detailed is 503, its report names the broker."""
+    api = make_api(sqlite_url, tmp_path, celery_broker_url="redis://127.0.0.1:1/0", api_rate_limit_per_min=0)
+    resp = api.client.get("/status/detailed", headers=api.read)
+    assert resp.status_code == 503
+    assert resp.headers["content-type"] == PROBLEM
+    report = resp.json()["report"]
+    assert report["mode"] == "cluster"
+    statuses = {c["component"]: c["status"] for c in report["components"]}
+    assert (statuses["database"], statuses["broker"]) == ("ok", "fail")
+    embedded = make_api(sqlite_url, tmp_path / "e")
+    assert embedded.client.get("/status/detailed", headers=embedded.read).json()["healthy"] is True

@@ -22,6 +22,7 @@ from tg_parser.api.problems import install_problem_handlers, problem_response, p
 from tg_parser.api.ratelimit import ApiRateLimits, rate_limit_headers
 from tg_parser.api.security import presented_key
 from tg_parser.config import Settings
+from tg_parser.logging import redact
 from tg_parser.services.api_keys import ApiKey, authenticate
 from tg_parser.services.run_starter import RunStarter
 
@@ -74,7 +75,13 @@ def create_app(settings: Settings, *, run_starter: RunStarter | None = None) -> 
         key = presented_key(request.headers)
         record: ApiKey | None = None
         if key is not None and request.url.path not in UNLIMITED_PATHS:
-            record = await run_in_threadpool(authenticate, database_url=settings.database_url, key=key)
+            try:
+                record = await run_in_threadpool(authenticate, database_url=settings.database_url, key=key)
+            except Exception as exc:  # noqa: BLE001 - no key check without the database: 503, never a bare 500
+                log.warning("api_key_check_failed", error_type=type(exc).__name__, error=redact(str(exc)))
+                return problem_response(
+                    request, status=503, detail="cannot check the API key: the database is unavailable"
+                )
         request.state.api_key = record
         request.state.key_presented = key is not None
         if request.url.path in UNLIMITED_PATHS:
