@@ -9,6 +9,7 @@ polls its id at once finds it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import structlog
@@ -50,10 +51,10 @@ class RunStarter:
         """``embedded`` or ``cluster``."""
         return self._launcher.mode
 
-    def _submit(self, fn: object, /, **kwargs: object) -> Future[object]:
+    def _submit(self, fn: Callable[..., object], /, **kwargs: object) -> Future[object]:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tg-run")
-        return self._executor.submit(fn, **kwargs)  # type: ignore[arg-type]
+        return self._executor.submit(fn, **kwargs)
 
     def start(self, channel: str, *, correlation_id: str | None = None) -> str:
         """Start a run of ``channel``; return its id once the run is recorded.
