@@ -196,6 +196,9 @@ def test_upload_of_a_non_export_is_422_with_the_readers_message(api: Api, tmp_pa
     assert api.client.get("/api/v1/channels", headers=api.read).json() == []
     uploads = tmp_path / "exports" / ".uploads"
     assert not any(uploads.iterdir())
+    resp = upload(api, bad, username="no such name!")
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["pointer"] == "#/username"
     resp = api.client.post("/api/v1/exports", headers=api.write, data={"username": "x"})
     assert resp.status_code in (415, 422)
     assert resp.headers["content-type"] == PROBLEM

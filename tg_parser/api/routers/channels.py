@@ -14,6 +14,7 @@ from tg_parser.api.problems import ApiProblem, ProblemError, problem_responses
 from tg_parser.api.schemas import Channel, ChannelCreate, ChannelCreated, ExportCreated
 from tg_parser.api.security import ReadKey, WriteKey
 from tg_parser.api.uploads import receive_upload
+from tg_parser.domain import normalise_username
 from tg_parser.errors import InputError
 from tg_parser.services import channels as channel_service
 
@@ -74,6 +75,12 @@ async def upload_export(request: Request, settings: AppSettings, _key: WriteKey)
         folder=upload_folder(settings),
         max_bytes=settings.api_max_upload_mb * 1024 * 1024,
     )
+    username = stored.fields.get("username") or None
+    try:
+        normalise_username(username)
+    except ValueError as exc:
+        stored.discard()
+        raise ApiProblem(422, str(exc), errors=[ProblemError(detail=str(exc), pointer="#/username")]) from exc
     if stored.path is None:
         stored.discard()
         raise ApiProblem(
@@ -84,7 +91,7 @@ async def upload_export(request: Request, settings: AppSettings, _key: WriteKey)
             channel_service.register_export,
             database_url=settings.database_url,
             path=stored.path,
-            username=stored.fields.get("username") or None,
+            username=username,
         )
     except InputError as exc:
         stored.discard()
