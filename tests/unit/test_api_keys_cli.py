@@ -19,7 +19,7 @@ def db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_create_prints_the_key_once_and_stores_only_its_hash(db: str) -> None:
-    """`create` prints a working key; the database holds its hash, `list` never shows it; `revoke` kills it."""
+    """`create` prints a working key; the database holds its hash; `list` never shows it; `revoke` ends it."""
     runner = CliRunner()
     created = runner.invoke(app, ["api-keys", "create", "--name", "ci", "--scope", "write"])
     assert created.exit_code == 0, created.output
