@@ -306,3 +306,11 @@ def test_status_detailed_is_a_503_problem_with_the_report_when_the_broker_is_dow
     assert (statuses["database"], statuses["broker"]) == ("ok", "fail")
     embedded = make_api(sqlite_url, tmp_path / "e")
     assert embedded.client.get("/status/detailed", headers=embedded.read).json()["healthy"] is True
+
+
+def test_nul_characters_in_the_path_or_query_are_422(api: Api) -> None:
+    """A NUL in a path or query parameter is a 422 problem (PostgreSQL could not even look it up)."""
+    for path, params in (("/api/v1/channels/a%00b", None), ("/api/v1/runs", {"channel": "a\x00"})):
+        resp = api.client.get(path, headers=api.read, params=params)
+        assert resp.status_code == 422
+        assert resp.headers["content-type"] == PROBLEM

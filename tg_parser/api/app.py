@@ -72,6 +72,11 @@ def create_app(settings: Settings, *, run_starter: RunStarter | None = None) -> 
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if "\x00" in request.url.path or any("\x00" in v for v in request.query_params.values()):
+            # PostgreSQL refuses NUL in text; no key, channel or run id holds one.
+            return problem_response(
+                request, status=422, detail="NUL characters are not allowed in the path or query"
+            )
         key = presented_key(request.headers)
         record: ApiKey | None = None
         if key is not None and request.url.path not in UNLIMITED_PATHS:

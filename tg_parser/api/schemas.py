@@ -12,8 +12,8 @@ from tg_parser.storage.channels import ChannelSummary
 from tg_parser.storage.dead_letters import DeadLetter
 
 WEBHOOK_EVENTS = ("run.succeeded", "run.failed", "documents.updated")
-MAX_ID = 2**63 - 1
-"""Largest integer id a database column holds (SQLite and PostgreSQL ``bigint``)."""
+MAX_ID = 2**31 - 1
+"""Largest id an ``Integer`` key column holds (PostgreSQL ``integer``; SQLite holds more)."""
 WebhookEvent = Literal["run.succeeded", "run.failed", "documents.updated"]
 
 
