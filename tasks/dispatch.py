@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -43,3 +44,11 @@ class CeleryDispatcher:
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.export_channel``."""
         app.send_task(TaskName.EXPORT.value, args=(channel_key, run_id), headers=correlation_headers())
+
+    def deliver_webhook(self, *, webhook_id: str, message_id: str, payload: dict[str, Any]) -> None:
+        """Send ``tg_parser.deliver_webhook``."""
+        app.send_task(
+            TaskName.DELIVER_WEBHOOK.value,
+            args=(webhook_id, message_id, payload),
+            headers=correlation_headers(),
+        )

@@ -105,10 +105,31 @@ def export_channel(self: Task, channel: str, run_id: str | None = None) -> str |
     backoff = CeleryBackoff(self)
     result = or_raise(
         execute.execute_export(
-            settings=get_settings(), channel=channel, run_id=run_id, backoff=backoff, attempt=backoff.attempt
+            settings=get_settings(),
+            channel=channel,
+            run_id=run_id,
+            backoff=backoff,
+            attempt=backoff.attempt,
+            dispatcher=CeleryDispatcher(),
         )
     )
     return str(result.documents_path) if result is not None else None
+
+
+@app.task(name=TaskName.DELIVER_WEBHOOK.value, **RELIABLE)
+def deliver_webhook(self: Task, webhook_id: str, message_id: str, payload: dict[str, Any]) -> str:
+    """POST one signed webhook delivery under the ``RETRY_WEBHOOK_*`` policy; gives up to a dead letter."""
+    from tg_parser.services.webhooks import execute_delivery
+
+    backoff = CeleryBackoff(self)
+    return execute_delivery(
+        settings=get_settings(),
+        webhook_id=webhook_id,
+        message_id=message_id,
+        payload=payload,
+        backoff=backoff,
+        attempt=backoff.attempt,
+    )
 
 
 @app.task(name=TaskName.SCHEDULE.value, bind=True)

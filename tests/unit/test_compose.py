@@ -23,7 +23,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 K8S = ROOT / "deploy" / "k8s"
 DASHBOARD = ROOT / "deploy" / "grafana" / "tg_parser_dashboard.json"
 
-APP_SERVICES = ("migrate", "worker", "beat", "flower")
+APP_SERVICES = ("migrate", "worker", "beat", "flower", "api")
 QUEUES = {"ingest", "process", "topics", "export", "celery"}
 COMMON_ENV = {
     "DATABASE_URL": "postgresql+psycopg://tg:tg@postgres:5432/tg_parser",
@@ -97,7 +97,7 @@ def manifests() -> dict[tuple[str, str], dict[str, object]]:
 
 
 def test_compose_has_the_services(services):
-    """Compose defines postgres, redis, migrate, worker, beat and flower."""
+    """Compose defines postgres, redis, migrate, worker, beat, flower and api."""
     assert set(services) == {"postgres", "redis", *APP_SERVICES}
 
 
@@ -150,6 +150,16 @@ def test_worker_is_scalable_and_consumes_every_queue(services):
     assert set(command[command.index("-Q") + 1].split(",")) == QUEUES
     assert duration_s(worker["stop_grace_period"]) > TASK_TIME_LIMIT_S
     assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+
+
+def test_api_serves_on_all_interfaces_after_migration_with_a_health_check(services):
+    """The api service runs `tg-parser api serve` on 0.0.0.0:8000, waits for the migration, probes /health."""
+    api = services["api"]
+    assert command_text(api) == "tg-parser api serve --host 0.0.0.0 --port 8000"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "/health" in " ".join(api["healthcheck"]["test"])
+    assert api["ports"][0].endswith(":8000")
+    assert "exports:/data/exports" in api["volumes"]
 
 
 def test_beat_runs_exactly_once(services):
@@ -239,6 +249,17 @@ def test_k8s_flower_requires_auth_and_has_a_service(manifests):
     assert ref["optional"] is False
     service = manifests[("Service", "tg-parser-flower")]
     assert service["spec"]["ports"][0]["port"] == 5555
+
+
+def test_k8s_api_probes_health_and_has_a_service(manifests):
+    """The API Deployment serves on 8000, probes /health, mounts the shared exports and has a Service."""
+    pod = manifests[("Deployment", "tg-parser-api")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert [*container["command"], *container["args"]][:3] == ["tg-parser", "api", "serve"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert {"name": "exports", "mountPath": "/data/exports"} in container["volumeMounts"]
+    assert manifests[("Service", "tg-parser-api")]["spec"]["ports"][0]["port"] == 8000
 
 
 def test_k8s_migrate_job_and_keda_scaling(manifests):

@@ -121,3 +121,15 @@ def test_run_lifecycle_table() -> None:
     check_item_transition(ItemStatus.FAILED, ItemStatus.PENDING)
     with pytest.raises(TransitionError):
         check_item_transition(ItemStatus.DONE, ItemStatus.PENDING)
+
+
+def test_a_reference_that_breaks_url_parsing_is_an_input_error() -> None:
+    """'[' (urlsplit's "Invalid IPv6 URL") is refused as bad input, not a crash (found by schemathesis)."""
+    import pytest
+
+    from tg_parser.domain.channel_refs import parse_channel_ref
+    from tg_parser.errors import InputError
+
+    for text in ("[", "t.me/[", "https://[::1"):
+        with pytest.raises(InputError):
+            parse_channel_ref(text)

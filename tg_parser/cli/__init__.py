@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from tg_parser.cli import auth, channels, db, dlq, ops, runs
+from tg_parser.cli import api, auth, channels, db, dlq, ops, runs
 from tg_parser.cli import run as run_commands
 from tg_parser.cli._common import err, safe
 from tg_parser.errors import ConfigurationError
@@ -43,6 +43,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(auth.app, name="auth")
 app.add_typer(ops.metrics_app, name="metrics")
+app.add_typer(api.app, name="api")
+app.add_typer(api.keys_app, name="api-keys")
 
 
 def main() -> None:

@@ -19,10 +19,9 @@ from tg_parser.cli._common import (
     safe,
 )
 from tg_parser.cli._common import err_unwrapped as err
-from tg_parser.config import Settings
 
 if TYPE_CHECKING:
-    from tg_parser.services.health import ClusterProbe, HealthReport
+    from tg_parser.services.health import HealthReport
 
 _STATUS_STYLE = {"ok": "green", "fail": "red", "skipped": "dim", "not checked": "yellow"}
 
@@ -32,22 +31,6 @@ metrics_app = typer.Typer(
 
 
 # ------------------------------------------------------------------ health
-
-
-def _cluster_probe(settings: Settings) -> ClusterProbe:
-    """Return the launcher's broker/worker probe (called by the report, which turns a failure into a finding).
-
-    Raises:
-        ConfigurationError: No cluster launcher is installed, or it has no probe.
-    """
-    from tg_parser.errors import ConfigurationError
-    from tg_parser.services.launch import get_launcher
-
-    probe = get_launcher(settings).cluster_probe()
-    if probe is None:
-        msg = "the launcher has no cluster probe"
-        raise ConfigurationError(msg)
-    return probe
 
 
 def _print_health(report: HealthReport) -> None:
@@ -75,13 +58,9 @@ def health(
     Embedded mode (no CELERY_BROKER_URL) needs only the database.
     """
     settings = load_cli_settings()
-    from tg_parser.services.health import build_report
+    from tg_parser.services.health import deployment_report
 
-    report = build_report(
-        settings,
-        probe_factory=None if settings.embedded else (lambda: _cluster_probe(settings)),
-        include_llm=llm,
-    )
+    report = deployment_report(settings, include_llm=llm)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -34,7 +34,7 @@ REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://", "unix://")
 """URL schemes that name a Redis server: redis-py's (``redis``, ``rediss``, ``unix``) and
 kombu's Unix-socket form (``redis+socket``)."""
 
-TASK_TYPES = ("ingest", "process", "topics", "export")
+TASK_TYPES = ("ingest", "process", "topics", "export", "webhook")
 """Task types that can carry their own retry policy (``RETRY_<TYPE>_*``)."""
 
 
@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     retry_export_backoff_base: float | None = Field(None, ge=0.1, le=60)
     retry_export_backoff_max: float | None = Field(None, ge=1, le=300)
     retry_export_jitter: float | None = Field(None, ge=0, le=1)
+    retry_webhook_max_attempts: int | None = Field(None, ge=1, le=10)
+    retry_webhook_backoff_base: float | None = Field(None, ge=0.1, le=60)
+    retry_webhook_backoff_max: float | None = Field(None, ge=1, le=300)
+    retry_webhook_jitter: float | None = Field(None, ge=0, le=1)
 
     task_time_limit_s: int = Field(600, ge=10, le=7200)
     redis_visibility_timeout_s: int = Field(3600, ge=60)
@@ -166,6 +170,12 @@ class Settings(BaseSettings):
     topic_seed: int = 42
 
     redis_url: str | None = None
+
+    # The HTTP API (tg-parser api serve): upload cap, per-key rate limit, webhook delivery timeout.
+    api_max_upload_mb: int = Field(1024, ge=1, le=1_048_576)
+    api_rate_limit_per_min: int = Field(600, ge=0, le=1_000_000)
+    api_upload_dir: str | None = None
+    webhook_timeout_s: float = Field(10.0, gt=0, le=300)
 
     # Each nested model reads its own variables; NoDecode keeps a stray ``LLM`` or
     # ``TELEGRAM`` variable from being parsed as JSON for the whole branch.

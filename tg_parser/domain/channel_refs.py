@@ -115,8 +115,11 @@ def parse_channel_ref(reference: str | int) -> ChannelRef:
 def _t_me_path(text: str) -> str | None:
     """Return the path after a t.me host (no query), or ``None`` when ``text`` is no t.me link."""
     candidate = text if "://" in text else f"https://{text}"
-    parts = urlsplit(candidate)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(candidate)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # "[" and the like: not a URL at all (urlsplit's "Invalid IPv6 URL")
+        return None
     host = host.removeprefix("www.")
     if host not in _HOSTS or not ("/" in text or "://" in text):
         return None

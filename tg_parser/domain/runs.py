@@ -111,6 +111,7 @@ class StepType(StrEnum):
     PROCESS = "process"
     TOPICS = "topics"
     EXPORT = "export"
+    WEBHOOK = "webhook"
 
 
 class TaskName(StrEnum):
@@ -125,6 +126,7 @@ class TaskName(StrEnum):
     SCHEDULE = "tg_parser.schedule_due_channels"
     SWEEP = "tg_parser.sweep_stalled_runs"
     HEALTH = "tg_parser.health"
+    DELIVER_WEBHOOK = "tg_parser.deliver_webhook"
 
 
 STEP_OF_TASK: dict[TaskName, StepType] = {
@@ -133,5 +135,6 @@ STEP_OF_TASK: dict[TaskName, StepType] = {
     TaskName.TOPICIZE: StepType.TOPICS,
     TaskName.LABEL: StepType.TOPICS,
     TaskName.EXPORT: StepType.EXPORT,
+    TaskName.DELIVER_WEBHOOK: StepType.WEBHOOK,
 }
 """Which retry policy each retried task follows."""

@@ -42,30 +42,35 @@ GCRA_LUA = """
 -- GCRA over several buckets at once; after rwz/redis-gcra (MIT).
 -- KEYS[i]: bucket i. ARGV[1]: '1' to consume even when over the limit.
 -- ARGV[2+3(i-1)..4+3(i-1)]: emission interval (s), tolerance (s), cost of bucket i.
+-- Returns {allowed, wait (s), now (s), held (s)}: held is the largest tat - now after the call.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local force = ARGV[1] == '1'
 local new_tats = {}
 local wait = 0
+local held = 0
 for i = 1, #KEYS do
   local interval = tonumber(ARGV[2 + (i - 1) * 3])
   local tolerance = tonumber(ARGV[3 + (i - 1) * 3])
   local cost = tonumber(ARGV[4 + (i - 1) * 3])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
   if tat < now then tat = now end
+  if tat - now > held then held = tat - now end
   local new_tat = tat + interval * cost
   local diff = new_tat - tolerance - now
   if diff > wait then wait = diff end
   new_tats[i] = new_tat
 end
 if wait > 0 and not force then
-  return {0, string.format('%.6f', wait), string.format('%.6f', now)}
+  return {0, string.format('%.6f', wait), string.format('%.6f', now), string.format('%.6f', held)}
 end
+held = 0
 for i = 1, #KEYS do
   local ttl_ms = math.ceil((new_tats[i] - now) * 1000) + 1000
   redis.call('SET', KEYS[i], string.format('%.6f', new_tats[i]), 'PX', ttl_ms)
+  if new_tats[i] - now > held then held = new_tats[i] - now end
 end
-return {1, '0', string.format('%.6f', now)}
+return {1, '0', string.format('%.6f', now), string.format('%.6f', held)}
 """
 
 
@@ -109,6 +114,24 @@ class Grant:
 
     granted_at_s: float
     waited_s: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of :meth:`_GCRALimiter.try_acquire` for one request.
+
+    Attributes:
+        allowed: Whether the request may go now (it was counted).
+        retry_after_s: When refused, seconds until it would be allowed.
+        remaining: Requests that may still go at once after this one.
+        reset_s: Seconds until the bucket is full again.
+
+    """
+
+    allowed: bool
+    retry_after_s: float
+    remaining: int
+    reset_s: float
 
 
 class RateLimiter(Protocol):
@@ -162,8 +185,22 @@ class _GCRALimiter:
                 costs.append(1.0)
         return costs
 
-    def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float]:
+    def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float, float]:
+        """Try one grant: ``(allowed, wait_s, now_s, held_s)``; ``held_s`` = largest ``tat - now`` after."""
         raise NotImplementedError
+
+    def try_acquire(self) -> Decision:
+        """Take one request from the request bucket now, or say how long until one is free; never waits.
+
+        Returns:
+            The decision, with what is left of the burst and when the bucket is full again.
+        """
+        if not self.buckets:
+            return Decision(allowed=True, retry_after_s=0.0, remaining=0, reset_s=0.0)
+        allowed, wait_s, _now, held_s = self._attempt(self._costs(0), force=False)
+        bucket = self.buckets[0]
+        remaining = int(max(0.0, bucket.tolerance_s - held_s) // bucket.interval_s) if allowed else 0
+        return Decision(allowed=allowed, retry_after_s=wait_s, remaining=remaining, reset_s=held_s)
 
     def acquire(self, *, tokens: int = 0) -> Grant:
         """Block until allowed. See :meth:`RateLimiter.acquire`."""
@@ -172,7 +209,7 @@ class _GCRALimiter:
         costs = self._costs(tokens)
         waited = 0.0
         while True:
-            allowed, wait_s, now = self._attempt(costs, force=False)
+            allowed, wait_s, now, _held = self._attempt(costs, force=False)
             if allowed:
                 return Grant(granted_at_s=now, waited_s=waited)
             if waited + wait_s > self.max_wait_s:
@@ -219,7 +256,7 @@ class RedisRateLimiter(_GCRALimiter):
         self._client = client
         self._script = client.register_script(GCRA_LUA)
 
-    def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float]:
+    def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float, float]:
         import redis as redis_module
 
         keys = [f"{self.key}:{b.name}" for b in self.buckets]
@@ -227,11 +264,11 @@ class RedisRateLimiter(_GCRALimiter):
         for bucket, cost in zip(self.buckets, costs, strict=True):
             args += [repr(bucket.interval_s), repr(bucket.tolerance_s), repr(cost)]
         try:
-            allowed, wait_s, now = self._script(keys=keys, args=args)
+            allowed, wait_s, now, held = self._script(keys=keys, args=args)
         except redis_module.RedisError as exc:
-            msg = f"LLM rate limiter: Redis unavailable: {exc}"
+            msg = f"rate limiter: Redis unavailable: {exc}"
             raise RetryableError(msg) from exc
-        return int(allowed) == 1, float(wait_s), float(now)
+        return int(allowed) == 1, float(wait_s), float(now), float(held)
 
 
 class LocalRateLimiter(_GCRALimiter):
@@ -259,20 +296,22 @@ class LocalRateLimiter(_GCRALimiter):
         self._lock = threading.Lock()
         self._tats: dict[str, float] = {}
 
-    def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float]:
+    def _attempt(self, costs: list[float], *, force: bool) -> tuple[bool, float, float, float]:
         with self._lock:
             now = self._clock()
             wait = 0.0
+            held = 0.0
             new_tats: dict[str, float] = {}
             for bucket, cost in zip(self.buckets, costs, strict=True):
                 tat = max(self._tats.get(bucket.name, now), now)
+                held = max(held, tat - now)
                 new_tat = tat + bucket.interval_s * cost
                 wait = max(wait, new_tat - bucket.tolerance_s - now)
                 new_tats[bucket.name] = new_tat
             if wait > 0 and not force:
-                return False, wait, now
+                return False, wait, now, held
             self._tats.update(new_tats)
-            return True, 0.0, now
+            return True, 0.0, now, max(t - now for t in new_tats.values())
 
 
 def buckets_for(*, rpm: int, tpm: int, burst: int = 1, period_s: float = PERIOD_S) -> tuple[Bucket, ...]:

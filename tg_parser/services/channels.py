@@ -243,6 +243,21 @@ def list_channels(*, database_url: str) -> list[ChannelSummary]:
     return [replace(r, source=_describe_source(r.source_kind, r.source)) for r in rows]
 
 
+def show_channel(*, database_url: str, key: str) -> ChannelSummary:
+    """Return one channel with its counts, its ``source`` described as :func:`list_channels` does.
+
+    Raises:
+        NotFoundError: Unknown channel.
+    """
+    with session_scope(database_url) as session:
+        rows = channels.list_channels(session, key=key)
+    if not rows:
+        msg = f"no channel with key {key!r} (see `tg-parser channels list`)"
+        raise NotFoundError(msg)
+    row = rows[0]
+    return replace(row, source=_describe_source(row.source_kind, row.source))
+
+
 def _describe_source(kind: str, source: str) -> str:
     if kind == "telegram":
         return f"telegram {TelegramSourceRef.from_json(source).reference}"

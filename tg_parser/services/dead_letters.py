@@ -102,6 +102,14 @@ def _resolve(db: str, letter_id: int) -> None:
 def _replay_one(db: str, *, letter: DeadLetter, dispatcher: Dispatcher, start_run: StartRun) -> str:
     args, run_id = letter.args, letter.run_id
     channel = args.get("channel")
+    if letter.task_name == TaskName.DELIVER_WEBHOOK.value:
+        dispatcher.deliver_webhook(
+            webhook_id=str(args["webhook_id"]),
+            message_id=str(args["message_id"]),
+            payload=dict(args["payload"]),
+        )
+        _resolve(db, letter.id)
+        return f"re-sent webhook delivery {args['message_id']} to {args['webhook_id']}"
     if letter.task_name == TaskName.PROCESS.value:
         message_pk = int(args["message_pk"])
         if run_id is not None:

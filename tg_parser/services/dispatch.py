@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Dispatcher(Protocol):
@@ -28,6 +28,10 @@ class Dispatcher(Protocol):
 
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Schedule ``export_channel`` for the run."""
+        ...
+
+    def deliver_webhook(self, *, webhook_id: str, message_id: str, payload: dict[str, Any]) -> None:
+        """Schedule ``deliver_webhook``: a signed POST of ``payload``, ``message_id`` its ``webhook-id``."""
         ...
 
 
@@ -121,6 +125,12 @@ class InlineDispatcher:
     def export(self, *, channel_key: str, run_id: str) -> None:
         """Queue the ``export`` step."""
         self._push(WorkItem("export", {"channel_key": channel_key, "run_id": run_id}))
+
+    def deliver_webhook(self, *, webhook_id: str, message_id: str, payload: dict[str, Any]) -> None:
+        """Queue a ``webhook`` delivery."""
+        self._push(
+            WorkItem("webhook", {"webhook_id": webhook_id, "message_id": message_id, "payload": payload})
+        )
 
     def drain(self) -> None:
         """Execute queued steps (and the steps they queue) until none is left.

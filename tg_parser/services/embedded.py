@@ -224,7 +224,19 @@ class _EmbeddedSteps:
                     channel=str(kwargs["channel_key"]),
                     run_id=run,
                     backoff=self._backoff,
+                    dispatcher=self.dispatcher,
                 )
+            )
+        elif item.step == "webhook":
+            from tg_parser.services.webhooks import execute_delivery
+
+            payload = kwargs["payload"]
+            execute_delivery(
+                settings=self._settings,
+                webhook_id=str(kwargs["webhook_id"]),
+                message_id=str(kwargs["message_id"]),
+                payload=payload if isinstance(payload, dict) else {},
+                backoff=self._backoff,
             )
 
     def _count(self, posts: int, *, failed: int) -> None:

@@ -30,12 +30,17 @@ from tg_parser.storage import Session, messages, runs, session_scope
 T = TypeVar("T")
 
 
-def _fail_run_hook(run_id: str | None) -> GiveUpHook:
-    """Return the give-up consequence of a channel step: its run fails (a dead letter is always written)."""
+def _fail_run_hook(run_id: str | None, failed: list[bool]) -> GiveUpHook:
+    """Return the give-up consequence of a channel step: its run fails (a dead letter is always written).
+
+    ``failed`` gets ``True`` appended when this give-up is the one that failed the run.
+    """
 
     def hook(session: Session, error: BaseException, _attempts: int) -> bool:
-        if run_id is not None:
-            runs.fail_run(session, run_id=run_id, error=f"{type(error).__name__}: {error}")
+        if run_id is not None and runs.fail_run(
+            session, run_id=run_id, error=f"{type(error).__name__}: {error}"
+        ):
+            failed.append(True)
         return True
 
     return hook
@@ -50,10 +55,17 @@ def _channel_step(
     run_id: str | None,
     call: Callable[[], T],
     attempt: int,
+    dispatcher: Dispatcher | None = None,
 ) -> T | GaveUp:
     step = Step(task_name=task, args={"channel": channel, "run_id": run_id}, run_id=run_id)
     runner = StepRunner(settings=settings, backoff=backoff)
-    return runner.run(step, call, on_give_up=_fail_run_hook(run_id), attempt=attempt)
+    failed: list[bool] = []
+    outcome = runner.run(step, call, on_give_up=_fail_run_hook(run_id, failed), attempt=attempt)
+    if failed and run_id is not None:
+        from tg_parser.services.webhooks import emit_run_events
+
+        emit_run_events(settings=settings, run_id=run_id, dispatcher=dispatcher)
+    return outcome
 
 
 def execute_ingest(
@@ -100,6 +112,7 @@ def execute_ingest(
         run_id=run_id,
         call=call,
         attempt=attempt,
+        dispatcher=dispatcher,
     )
 
 
@@ -123,6 +136,7 @@ def execute_topicize(
             settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher
         ),
         attempt=attempt,
+        dispatcher=dispatcher,
     )
 
 
@@ -134,8 +148,12 @@ def execute_export(
     backoff: Backoff,
     export_dir: str | None = None,
     attempt: int = 1,
+    dispatcher: Dispatcher | None = None,
 ) -> ExportResult | GaveUp | None:
-    """Run the export step under the ``export`` policy; ``None`` when skipped as a redelivery."""
+    """Run the export step under the ``export`` policy; ``None`` when skipped as a redelivery.
+
+    The run's end raises its webhook events through ``dispatcher`` (none without one).
+    """
     return _channel_step(
         settings=settings,
         backoff=backoff,
@@ -143,9 +161,10 @@ def execute_export(
         channel=channel,
         run_id=run_id,
         call=lambda: pipeline.export_channel(
-            settings=settings, channel=channel, run_id=run_id, export_dir=export_dir
+            settings=settings, channel=channel, run_id=run_id, export_dir=export_dir, dispatcher=dispatcher
         ),
         attempt=attempt,
+        dispatcher=dispatcher,
     )
 
 

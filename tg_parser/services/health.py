@@ -381,3 +381,36 @@ def worker_report(settings: Settings, *, hostname: str) -> HealthReport:
         ComponentHealth("worker", OK, hostname, required=True),
     )
     return HealthReport(mode="worker", components=components)
+
+
+def launcher_probe(settings: Settings) -> ClusterProbe:
+    """Return the cluster launcher's broker/worker probe (the report turns a failure here into a finding).
+
+    Raises:
+        ConfigurationError: No cluster launcher is installed, or it has no probe.
+    """
+    from tg_parser.errors import ConfigurationError
+    from tg_parser.services.launch import get_launcher
+
+    probe = get_launcher(settings).cluster_probe()
+    if probe is None:
+        msg = "the launcher has no cluster probe"
+        raise ConfigurationError(msg)
+    return probe
+
+
+def deployment_report(settings: Settings, *, include_llm: bool = False) -> HealthReport:
+    """Check this deployment as ``tg-parser health`` and ``GET /status/detailed`` do.
+
+    Args:
+        settings: Settings (embedded without ``CELERY_BROKER_URL``: the database only).
+        include_llm: Also report the LLM provider.
+
+    Returns:
+        The report.
+    """
+    return build_report(
+        settings,
+        probe_factory=None if settings.embedded else (lambda: launcher_probe(settings)),
+        include_llm=include_llm,
+    )

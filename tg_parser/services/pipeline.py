@@ -411,17 +411,25 @@ def _labels_from_llm(settings: Settings) -> bool:
 
 
 def export_channel(
-    *, settings: Settings, channel: str, run_id: str | None, export_dir: str | None = None
+    *,
+    settings: Settings,
+    channel: str,
+    run_id: str | None,
+    export_dir: str | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> ExportResult | None:
     """Write ``documents.ndjson`` and ``topics.json`` of a channel atomically.
 
     The folder is ``<export_dir>/<channel key>/`` where ``export_dir`` is the
-    argument, else the run's, else the channel's, else ``EXPORT_DIR``.
+    argument, else the run's, else the channel's, else ``EXPORT_DIR``. The
+    call that moves the run to ``succeeded`` queues its webhook events on
+    ``dispatcher`` (exactly one call wins that transition).
 
     Returns:
         The report, or ``None`` when skipped as a redelivery.
     """
-    from tg_parser.export import document_line, write_channel_export
+    from tg_parser.export import write_channel_export
+    from tg_parser.services.documents import document_lines
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -447,17 +455,18 @@ def export_channel(
                 telegram_id=ch.telegram_id,
             )
         else:
-            lines = (
-                document_line(row, channel_key=ch.key, username=ch.username, telegram_id=ch.telegram_id)
-                for row in documents.iter_export_rows(session, channel_pk=ch.pk)
-            )
+            lines = (line for _, line in document_lines(session, channel=ch))
         stored_topics = topics.list_topic_summaries(session, channel_pk=ch.pk)
         written = write_channel_export(
             out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics
         )
     if run_id is not None:
         with session_scope(db) as session:
-            runs.finish_export(session, run_id=run_id, export_dir=str(Path(base).resolve()))
+            won = runs.finish_export(session, run_id=run_id, export_dir=str(Path(base).resolve()))
+        if won:
+            from tg_parser.services.webhooks import emit_run_events
+
+            emit_run_events(settings=settings, run_id=run_id, dispatcher=dispatcher)
     log.info("export_done", channel=channel, run_id=run_id, documents=written.documents, path=str(out))
     return written
 

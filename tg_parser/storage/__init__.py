@@ -10,18 +10,32 @@ One module per aggregate, each a set of keyword-only functions over a
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
 * :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
 * :mod:`~tg_parser.storage.dead_letters`: work that gave up;
-* :mod:`~tg_parser.storage.usage`: LLM calls and their totals.
+* :mod:`~tg_parser.storage.usage`: LLM calls and their totals;
+* :mod:`~tg_parser.storage.api_keys`: HTTP API keys (hashes);
+* :mod:`~tg_parser.storage.webhooks`: webhook subscriptions.
 
 Open a transaction with :func:`session_scope`; :class:`Session` is its type.
 """
 
 from sqlalchemy.orm import Session
 
-from tg_parser.storage import channels, dead_letters, documents, export_lines, messages, runs, topics, usage
+from tg_parser.storage import (
+    api_keys,
+    channels,
+    dead_letters,
+    documents,
+    export_lines,
+    messages,
+    runs,
+    topics,
+    usage,
+    webhooks,
+)
 from tg_parser.storage.session import session_scope
 
 __all__ = [
     "Session",
+    "api_keys",
     "channels",
     "dead_letters",
     "documents",
@@ -31,4 +45,5 @@ __all__ = [
     "session_scope",
     "topics",
     "usage",
+    "webhooks",
 ]

@@ -192,8 +192,8 @@ def get_channel_by_pk(session: Session, *, pk: int) -> ChannelRecord:
     return channel_record(row)
 
 
-def list_channels(session: Session) -> list[ChannelSummary]:
-    """Return every channel with its post, document and topic counts, by key."""
+def list_channels(session: Session, *, key: str | None = None) -> list[ChannelSummary]:
+    """Return every channel (or the one of ``key``) with its post, document and topic counts, by key."""
     posts = (
         select(MessageRow.channel_id, func.count().label("n"))
         .where(MessageRow.deleted.is_(False))
@@ -209,6 +209,8 @@ def list_channels(session: Session) -> list[ChannelSummary]:
         .outerjoin(tops, tops.c.channel_id == ChannelRow.id)
         .order_by(ChannelRow.key)
     )
+    if key is not None:
+        stmt = stmt.where(ChannelRow.key == key)
     return [
         ChannelSummary(
             key=ch.key,

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, or_, select, text
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Document
@@ -195,7 +195,14 @@ EXPORT_BATCH_ROWS = 2000
 """Rows fetched per round trip of the server-side cursor (bounded memory whatever the channel size)."""
 
 
-def iter_export_rows(session: Session, *, channel_pk: int) -> Iterator[ExportRow]:
+def iter_export_rows(
+    session: Session,
+    *,
+    channel_pk: int,
+    after_message_id: int | None = None,
+    limit: int | None = None,
+    changed_since: datetime | None = None,
+) -> Iterator[ExportRow]:
     """Yield non-deleted posts that have a document, by message id, with their topic.
 
     Rows stream through a server-side cursor (``stream_results``, PostgreSQL)
@@ -204,6 +211,10 @@ def iter_export_rows(session: Session, *, channel_pk: int) -> Iterator[ExportRow
     Args:
         session: An open session; the rows must be consumed before it commits.
         channel_pk: The channel's primary key.
+        after_message_id: Only posts with a larger message id (keyset pages).
+        limit: At most this many rows.
+        changed_since: Only posts whose line may have changed after this time:
+            the post, its document or its topic was written after it.
 
     Yields:
         One :class:`ExportRow` per post.
@@ -233,6 +244,18 @@ def iter_export_rows(session: Session, *, channel_pk: int) -> Iterator[ExportRow
         .where(MessageRow.channel_id == channel_pk, MessageRow.deleted.is_(False))
         .order_by(MessageRow.message_id)
     )
+    if after_message_id is not None:
+        stmt = stmt.where(MessageRow.message_id > after_message_id)
+    if changed_since is not None:
+        stmt = stmt.where(
+            or_(
+                MessageRow.updated_at > changed_since,
+                DocumentRow.updated_at > changed_since,
+                TopicRow.updated_at > changed_since,
+            )
+        )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     plan_cursor_for_whole_result(session)
     make = ExportRow._make
     # Core execution on the session's connection: plain rows, no ORM loading per row.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Text, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Topic
@@ -47,9 +47,18 @@ def replace_topics(
             }
         )
         stmt = insert_for(session, TopicRow).values(**values, updated_at=utcnow())
+        # updated_at moves only when the topic changed (its members' lines carry it:
+        # the incremental GET /documents?since= returns them again then, not after every topicize).
         stmt = stmt.on_conflict_do_update(
             index_elements=["topic_key"],
             set_={k: v for k, v in values.items() if k != "topic_key"} | {"updated_at": utcnow()},
+            where=or_(
+                TopicRow.label.is_distinct_from(stmt.excluded.label),
+                TopicRow.size.is_distinct_from(stmt.excluded.size),
+                TopicRow.summary.is_distinct_from(stmt.excluded.summary),
+                TopicRow.channel_id.is_distinct_from(stmt.excluded.channel_id),
+                cast(TopicRow.keywords, Text).is_distinct_from(cast(stmt.excluded.keywords, Text)),
+            ),
         )
         session.execute(stmt)
         topic_pk = session.execute(
