@@ -78,7 +78,7 @@ def _run_one(variant: str, fit_sample: int, copies: int) -> None:
 
     items, truth = _posts(copies if variant == "copies" else 1)
     if variant == "sampled":
-        build_module.FIT_SAMPLE = fit_sample  # type: ignore[misc]
+        build_module.FIT_SAMPLE = fit_sample
     with threadpool_limits(limits=2):
         start = time.perf_counter()
         topics = build_module.build_topics(items, channel_key="q", seed=42)  # type: ignore[arg-type]
@@ -132,7 +132,7 @@ def main() -> None:
         sys.exit(f"missing data directory {DATA}")
     env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     with tempfile.TemporaryDirectory(prefix="topics_quality_") as tmp:
-        trees = [("this tree", None)]
+        trees: list[tuple[str, Path | None]] = [("this tree", None)]
         if args.ref:
             trees.insert(0, (args.ref, _export_ref(args.ref, Path(tmp))))
         for variant in args.variants.split(","):
