@@ -281,3 +281,15 @@ def test_the_later_of_two_racing_posts_ends_processing(
     with session_scope(pg_url) as s:
         assert s.get(RunRow, run_id).status == "topicizing"
         assert runs.run_counts(s, run_id=run_id).pending == 0
+
+
+def test_a_read_only_session_leaves_the_next_transaction_whole(pg_url: str) -> None:
+    """A read without BEGIN/COMMIT does not turn the pooled connection's next transaction into autocommit."""
+    for _ in range(3):
+        with session_scope(pg_url, read_only=True) as s:
+            # Autocommit: every statement is its own transaction, so now() moves with the statement.
+            assert s.execute(text("select now() = statement_timestamp()")).scalar_one() is True
+        with session_scope(pg_url) as s:
+            # A real transaction: now() is the transaction's start, not this statement's.
+            s.execute(text("select pg_sleep(0.01)"))
+            assert s.execute(text("select now() = statement_timestamp()")).scalar_one() is False
