@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tg_parser.domain import Entity, Message, Reaction
 from tg_parser.errors import NotFoundError
+from tg_parser.storage import channels as channel_store
 from tg_parser.storage._common import changed as _changed
 from tg_parser.storage._common import strip_nul
 from tg_parser.storage.channels import ChannelRecord, get_channel_by_pk
@@ -319,7 +320,7 @@ def load_messages(session: Session, *, message_pks: Sequence[int]) -> dict[int, 
     for row in rows:
         channel = channels.get(row.channel_id)
         if channel is None:
-            channel = channels[row.channel_id] = get_channel_by_pk(session, pk=row.channel_id)
+            channel = channels[row.channel_id] = channel_store.get_channel_by_pk(session, pk=row.channel_id)
         out[row.id] = StoredMessage(
             pk=row.id,
             channel=channel,
