@@ -444,42 +444,32 @@ def finish_item(
     Raises:
         TransitionError: ``status`` is not terminal.
     """
-    check_item_transition(ItemStatus.PENDING, status)
-    result = session.execute(
-        update(RunItemRow)
-        .where(
-            RunItemRow.run_id == run_id,
-            RunItemRow.message_pk == message_pk,
-            RunItemRow.status == ItemStatus.PENDING.value,
-        )
-        .values(status=status.value, attempts=attempts, error=strip_nul(error), updated_at=utcnow())
+    moved = finish_items(
+        session, run_id=run_id, message_pks=[message_pk], status=status, attempts=attempts, error=error
     )
-    return changed(result) > 0
+    return moved > 0
 
 
-def finish_items(session: Session, *, run_id: str, message_pks: Sequence[int], status: ItemStatus) -> int:
-    """Move the pending items among ``message_pks`` to ``status`` in one update (batch :func:`finish_item`).
-
-    Each item moves as :func:`finish_item` moves it after one attempt: only
-    from ``pending``, so an item already terminal keeps its state.
-
-    Returns:
-        How many items moved.
+def finish_items(
+    session: Session,
+    *,
+    run_id: str,
+    message_pks: Sequence[int],
+    status: ItemStatus,
+    attempts: int = 1,
+    error: str | None = None,
+) -> int:
+    """Move the pending items among ``message_pks`` to ``status`` in one guarded update; return the count.
 
     Raises:
         TransitionError: ``status`` is not terminal.
     """
     check_item_transition(ItemStatus.PENDING, status)
-    if not message_pks:
-        return 0
+    pending = RunItemRow.status == ItemStatus.PENDING.value
     result = session.execute(
         update(RunItemRow)
-        .where(
-            RunItemRow.run_id == run_id,
-            RunItemRow.message_pk.in_(list(message_pks)),
-            RunItemRow.status == ItemStatus.PENDING.value,
-        )
-        .values(status=status.value, attempts=1, error=None, updated_at=utcnow())
+        .where(RunItemRow.run_id == run_id, RunItemRow.message_pk.in_(list(message_pks)), pending)
+        .values(status=status.value, attempts=attempts, error=strip_nul(error), updated_at=utcnow())
     )
     return changed(result)
 
