@@ -17,8 +17,11 @@ process → topicize → export, SQLite) in this process; the figure is the
   ``postgres``: a fresh ``offline_bench_*`` database at 127.0.0.1:5432,
   dropped afterwards); before each measurement the documents are deleted, so
   every post is processed again. Timed from the call to its return (worker
-  start-up and the query for due posts included); prints posts/s and the
-  speed-up over concurrency 1, and checks every post got exactly one document.
+  start-up and the query for due posts included); prints posts/s, the
+  speed-up over concurrency 1 and the CPU time of this process and its worker
+  processes per post (not PostgreSQL's: on a shared machine the wall-clock
+  ratio measures a share of the cores, the CPU time does not), and checks
+  every post got exactly one document.
 
 Each configuration runs ``--repeat`` times; medians are printed. With
 ``process``, the repeats of the concurrencies alternate (1, 2, 1, 2, …) so a
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -169,6 +173,13 @@ def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
         server.stop()
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and of its finished worker processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _count_documents(db: str) -> tuple[int, int]:
     """Return (documents, distinct posts with a document)."""
     from sqlalchemy import text
@@ -204,25 +215,29 @@ def bench_process(args: argparse.Namespace, tmp: Path) -> None:
         posts = report.new
         print(f"process, {posts} posts on {args.database}, {args.repeat} runs each (median, alternating)")
         times: dict[int, list[float]] = {c: [] for c in args.concurrency}
+        cpu: dict[int, list[float]] = {c: [] for c in args.concurrency}
         for _ in range(args.repeat):
             for c in args.concurrency:
                 _delete_documents(db)
                 settings = base.model_copy(update={"process_concurrency": c})
+                cpu_before = _cpu_s()
                 started = time.perf_counter()
                 done = process_channel_embedded(settings=settings, channel=channel.key)
                 times[c].append(time.perf_counter() - started)
+                cpu[c].append(_cpu_s() - cpu_before)
                 found = _count_documents(db)
                 if done.posts != posts or found != (posts, posts) or done.failed:
                     msg = f"concurrency {c}: {done} and documents {found}, expected {posts} each"
                     raise SystemExit(msg)
-        print("| concurrency | process s (runs) | posts/s | vs concurrency 1 |")
-        print("|---:|---:|---:|---:|")
+        print("| concurrency | process s (runs) | posts/s | vs concurrency 1 | our CPU ms/post |")
+        print("|---:|---:|---:|---:|---:|")
         floor = statistics.median(times[1]) if 1 in times else None
         for c, runs in times.items():
             secs = statistics.median(runs)
             ratio = f"{floor / secs:.2f}x" if floor else "-"
             each = ", ".join(f"{r:.1f}" for r in runs)
-            print(f"| {c} | {secs:.2f} ({each}) | {posts / secs:.1f} | {ratio} |", flush=True)
+            cpu_ms = statistics.median(cpu[c]) * 1000 / posts
+            print(f"| {c} | {secs:.2f} ({each}) | {posts / secs:.1f} | {ratio} | {cpu_ms:.2f} |", flush=True)
     finally:
         if args.database == "postgres":
             drop_database(db)
