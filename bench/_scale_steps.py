@@ -280,7 +280,8 @@ def llm_sample(ctx: Context) -> Measurement:
         ctx.facts.get("llm_concurrency", "8"),
         "--repeat",
         "1",
-        "--postgres",
+        "--database",
+        "postgres",
         "--json",
     ]
     run_child(argv, env=ctx.env, log=log)

@@ -126,7 +126,7 @@ def bench_offline(args: argparse.Namespace, tmp: Path) -> None:
     print("|---:|---:|---:|---:|")
     for c in args.concurrency:
         runs = [
-            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={}, postgres=args.postgres)[0]
+            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={}, postgres=args.database == "postgres")[0]
             for _ in range(args.repeat)
         ]
         results[c] = statistics.median(runs)
@@ -159,7 +159,7 @@ def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
     try:
         for c in args.concurrency:
             measured = [
-                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm, postgres=args.postgres)
+                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm, postgres=args.database == "postgres")
                 for _ in range(args.repeat)
             ]
             posts = measured[0][1]
@@ -249,13 +249,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("mode", choices=["offline", "llm", "process"])
-    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite", help="process only")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgres"], default="sqlite", help="a new database of this kind per run"
+    )
     parser.add_argument("--posts", type=int, default=2000, help="offline: posts in the generated export")
     parser.add_argument("--latency-ms", type=float, default=500.0, help="llm: the server's answer delay")
     parser.add_argument("--provider", default="openai", choices=sorted(MODELS))
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=None)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--postgres", action="store_true", help="a new PostgreSQL database per run")
     parser.add_argument("--json", action="store_true", help="llm: also print each result as a JSON line")
     args = parser.parse_args()
     configure_logging(log_format="text", log_level="WARNING")
