@@ -118,6 +118,7 @@ def _processing_seconds(
 
 def bench_offline(args: argparse.Namespace, tmp: Path) -> None:
     """Print offline posts/s per concurrency, and the speed-up over concurrency 1."""
+    pg = args.database == "postgres"
     export = tmp / "export.json"
     make_export(export, args.posts)
     results: dict[int, float] = {}
@@ -126,7 +127,7 @@ def bench_offline(args: argparse.Namespace, tmp: Path) -> None:
     print("|---:|---:|---:|---:|")
     for c in args.concurrency:
         runs = [
-            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={}, postgres=args.database == "postgres")[0]
+            processing_seconds(export=export, tmp=tmp, concurrency=c, llm={}, postgres=pg)[0]
             for _ in range(args.repeat)
         ]
         results[c] = statistics.median(runs)
@@ -138,6 +139,7 @@ def bench_offline(args: argparse.Namespace, tmp: Path) -> None:
 
 def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
     """Print processing time / ideal at a fixed provider latency, per concurrency."""
+    pg = args.database == "postgres"
     latency_s = args.latency_ms / 1000
     server = FakeLLMServer(args.provider, default=f"slow:{latency_s}").start()
     endpoint = "ollama_host" if args.provider == "ollama" else f"{args.provider}_base_url"
@@ -159,7 +161,7 @@ def bench_llm(args: argparse.Namespace, tmp: Path) -> None:
     try:
         for c in args.concurrency:
             measured = [
-                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm, postgres=args.database == "postgres")
+                processing_seconds(export=SAMPLE, tmp=tmp, concurrency=c, llm=llm, postgres=pg)
                 for _ in range(args.repeat)
             ]
             posts = measured[0][1]
@@ -250,7 +252,7 @@ def main() -> None:
     )
     parser.add_argument("mode", choices=["offline", "llm", "process"])
     parser.add_argument(
-        "--database", choices=["sqlite", "postgres"], default="sqlite", help="a new database of this kind per run"
+        "--database", choices=["sqlite", "postgres"], default="sqlite", help="a new database per run"
     )
     parser.add_argument("--posts", type=int, default=2000, help="offline: posts in the generated export")
     parser.add_argument("--latency-ms", type=float, default=500.0, help="llm: the server's answer delay")
