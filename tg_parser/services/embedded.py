@@ -28,6 +28,7 @@ from tg_parser.services.processors import (
     warm_up,
 )
 from tg_parser.services.steps import SleepBackoff, or_raise
+from tg_parser.storage.session import reserve_connections
 
 log = structlog.get_logger(__name__)
 
@@ -165,6 +166,8 @@ def inline_dispatcher(
     # A process worker waits on the database while its batch's neighbour computes:
     # two batches in flight per worker process keep every core busy.
     in_flight = concurrency * 2 if pool is not None else concurrency
+    # Each thread in flight holds a connection for its transactions (PostgreSQL): pool them all.
+    reserve_connections(in_flight)
     steps.dispatcher = InlineDispatcher(
         steps.run_item,
         concurrency=in_flight,
