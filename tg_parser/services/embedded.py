@@ -171,7 +171,9 @@ def inline_dispatcher(
     steps.dispatcher = InlineDispatcher(
         steps.run_item,
         concurrency=in_flight,
-        on_start=pool.start if pool is not None else None,
+        on_start=pool.start
+        if pool is not None
+        else _warming_up(settings, start=prestart and concurrency > 1),
         on_close=pool.close if pool is not None else None,
         batch_size=BATCH_SIZE if batched else 1,
     )
@@ -287,6 +289,28 @@ class _EmbeddedSteps:
                 dispatcher=self.dispatcher,
             )
         self._count(len(message_pks), failed=failed)
+
+
+def _warming_up(settings: Settings, *, start: bool) -> Callable[[], None] | None:
+    """Start loading the processor's models on a thread now; return what waits for it (or ``None``).
+
+    Threads of a provider run (no worker processes) would otherwise all find
+    the language model and the SDK's response models unloaded at their first
+    post and load them at once, inside the processing phase; loaded while
+    ingest runs, they cost the run nothing.
+    """
+    if not start:
+        return None
+
+    def load() -> None:
+        try:
+            warm_up(settings)
+        except Exception as exc:  # noqa: BLE001 - the first post meets the same error and reports it
+            log.warning("warm_up_failed", error=str(exc))
+
+    thread = threading.Thread(target=load, name="tg-warm-up", daemon=True)
+    thread.start()
+    return thread.join
 
 
 @dataclass(frozen=True)
