@@ -21,12 +21,13 @@ from pathlib import Path
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain import Document, permalink_base
+from tg_parser.domain import permalink_base
 from tg_parser.domain.runs import ItemStatus, RunStatus, TaskName
 from tg_parser.errors import InputError
 from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
 from tg_parser.services.dispatch import Dispatcher
+from tg_parser.services.post_rules import post_document, post_outcome
 from tg_parser.services.sources import (
     ExportSourceRef,
     SourceBatch,
@@ -286,12 +287,7 @@ def process_message(
         )
     stored = loaded.stored
     message, key, channel_pk = stored.message, stored.channel.key, stored.channel.pk
-    if message.deleted or not message.text.strip():
-        outcome = "skipped"
-    elif loaded.current:
-        outcome = "current"
-    else:
-        outcome = "processed"
+    outcome = post_outcome(stored, current=loaded.current)
     if outcome != "processed":
         if run_id is not None:
             with session_scope(db) as session:
@@ -300,16 +296,7 @@ def process_message(
         return outcome
     started = time.perf_counter()
     result = processor.process(message)
-    document = Document(
-        channel_key=key,
-        message_id=message.message_id,
-        content_hash=stored.content_hash,
-        processor=processor.name,
-        model=processor.model,
-        prompt_version=processor.prompt_version,
-        clean_text=result.clean_text,
-        analysis=result.analysis,
-    )
+    document = post_document(stored, processor=processor, result=result)
     # One transaction per post: its document, its usage, its item and the test for the run's end.
     done = False
     with session_scope(db) as session:

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain import Document
 from tg_parser.domain.runs import ItemStatus
 from tg_parser.errors import NotFoundError
 from tg_parser.processing.base import Processor
+from tg_parser.services.post_rules import post_document, post_outcome
 from tg_parser.storage import documents, messages, runs, session_scope, usage
 
 log = structlog.get_logger(__name__)
@@ -112,29 +112,18 @@ def _process_batch(
         post = stored.get(pk)
         if post is None:
             outcome.errors[pk] = NotFoundError(f"no message with primary key {pk}")
-        elif post.message.deleted or not post.message.text.strip():
-            outcome.outcomes[pk] = "skipped"
-        elif pk in current:
-            outcome.outcomes[pk] = "current"
-        else:
+            continue
+        state = post_outcome(post, current=pk in current)
+        if state == "processed":
             try:
                 result = processor.process(post.message)
             except Exception as exc:  # noqa: BLE001 - the post's own policy decides, in the caller
                 outcome.errors[pk] = exc
                 continue
-            document = Document(
-                channel_key=post.channel.key,
-                message_id=post.message.message_id,
-                content_hash=post.content_hash,
-                processor=processor.name,
-                model=processor.model,
-                prompt_version=processor.prompt_version,
-                clean_text=result.clean_text,
-                analysis=result.analysis,
-            )
+            document = post_document(post, processor=processor, result=result)
             written.append(documents.NewDocument(pk, post.channel.pk, document))
             calls.append((pk, post.channel.pk, result.usage))
-            outcome.outcomes[pk] = "processed"
+        outcome.outcomes[pk] = state
     with session_scope(db) as session:
         documents.upsert_documents(session, documents=written)
         for pk, channel_pk, used in calls:
