@@ -69,7 +69,7 @@ def ingest_channel(self: Task, channel: str, run_id: str | None = None) -> dict[
     return {"run_id": run_id, "posts_read": report.posts_read, "to_process": report.to_process}
 
 
-@app.task(name=TaskName.PROCESS.value, **RELIABLE)
+@app.task(name=TaskName.PROCESS.value, ignore_result=True, **RELIABLE)
 def process_message(self: Task, run_id: str | None, message_pk: int) -> str:
     """Process one post into its document (idempotent); the last one of a run starts topicize."""
     backoff = CeleryBackoff(self)

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./tg_parser.db"
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
+    # Celery's task events (Flower's source); see tasks/app.py::celery_config.
+    celery_worker_send_task_events: bool = True
+    celery_task_send_sent_event: bool = True
 
     retry_max_attempts: int = Field(3, ge=1, le=10)
     retry_backoff_base: float = Field(1.0, ge=0.1, le=60)

@@ -22,7 +22,7 @@ import structlog
 
 from tg_parser.config import Settings
 from tg_parser.domain import permalink_base
-from tg_parser.domain.runs import ItemStatus, RunStatus, TaskName
+from tg_parser.domain.runs import RunStatus, TaskName
 from tg_parser.errors import InputError
 from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
@@ -42,6 +42,7 @@ from tg_parser.storage import (
     documents,
     export_lines,
     messages,
+    post_finish,
     runs,
     session_scope,
     topics,
@@ -290,22 +291,17 @@ def process_message(
     outcome = post_outcome(stored, current=loaded.current)
     if outcome != "processed":
         if run_id is not None:
-            with session_scope(db) as session:
-                done = _finish_item(session, run_id=run_id, message_pk=message_pk)
+            done = post_finish.finish_post(db, message_pk=message_pk, channel_pk=channel_pk, run_id=run_id)
             _after_item(done, channel=key, run_id=run_id, dispatcher=dispatcher)
         return outcome
     started = time.perf_counter()
     result = processor.process(message)
     document = post_document(stored, processor=processor, result=result)
-    # One transaction per post: its document, its usage, its item and the test for the run's end.
-    done = False
-    with session_scope(db) as session:
-        documents.upsert_document(session, message_pk=message_pk, channel_pk=channel_pk, document=document)
-        usage.record_llm_calls(
-            session, usage=result.usage, run_id=run_id, channel_pk=channel_pk, message_pk=message_pk
-        )
-        if run_id is not None:
-            done = _finish_item(session, run_id=run_id, message_pk=message_pk)
+    # One transaction per post (one round trip on PostgreSQL): its document, its usage,
+    # its item and the test for the run's end.
+    done = post_finish.finish_post(
+        db, message_pk=message_pk, channel_pk=channel_pk, run_id=run_id, document=document, calls=result.usage
+    )
     log.debug(
         "post_processed",
         channel=key,
@@ -315,12 +311,6 @@ def process_message(
     if run_id is not None:
         _after_item(done, channel=key, run_id=run_id, dispatcher=dispatcher)
     return outcome
-
-
-def _finish_item(session: Session, *, run_id: str, message_pk: int) -> bool:
-    """Mark a post's item ``done`` and claim the run's end, in the caller's transaction; ``True`` if won."""
-    runs.finish_item(session, run_id=run_id, message_pk=message_pk, status=ItemStatus.DONE)
-    return runs.claim_processing_done(session, run_id=run_id)
 
 
 def _after_item(won: bool, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:  # noqa: FBT001

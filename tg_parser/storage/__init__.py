@@ -8,6 +8,7 @@ One module per aggregate, each a set of keyword-only functions over a
 * :mod:`~tg_parser.storage.documents`: documents and the export/topicize reads;
 * :mod:`~tg_parser.storage.export_lines`: ``documents.ndjson`` lines rendered by PostgreSQL;
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
+* :mod:`~tg_parser.storage.post_finish`: a processed post's writes in one round trip;
 * :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
 * :mod:`~tg_parser.storage.dead_letters`: work that gave up;
 * :mod:`~tg_parser.storage.usage`: LLM calls and their totals;
@@ -26,6 +27,7 @@ from tg_parser.storage import (
     documents,
     export_lines,
     messages,
+    post_finish,
     runs,
     topics,
     usage,
@@ -41,6 +43,7 @@ __all__ = [
     "documents",
     "export_lines",
     "messages",
+    "post_finish",
     "runs",
     "session_scope",
     "topics",

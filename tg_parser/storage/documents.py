@@ -63,7 +63,11 @@ def current_document_pks(
     return {int(pk) for pk, content_hash in rows if content_hashes.get(int(pk)) == content_hash}
 
 
-def _document_values(*, message_pk: int, channel_pk: int, document: Document) -> dict[str, Any]:
+def document_row(*, message_pk: int, channel_pk: int, document: Document) -> dict[str, Any]:
+    """Return the ``documents`` columns of one post's document (no times), NUL characters stripped.
+
+    ``keywords``, ``entities`` and ``output`` are JSON-ready lists and dicts.
+    """
     analysis = document.analysis
     values: dict[str, Any] = strip_nul(
         {
@@ -86,7 +90,7 @@ def _document_values(*, message_pk: int, channel_pk: int, document: Document) ->
 
 def upsert_document(session: Session, *, message_pk: int, channel_pk: int, document: Document) -> None:
     """Insert or replace the document of one message."""
-    values = _document_values(message_pk=message_pk, channel_pk=channel_pk, document=document)
+    values = document_row(message_pk=message_pk, channel_pk=channel_pk, document=document)
     now = utcnow()
     stmt = insert_for(session, DocumentRow).values(**values, created_at=now, updated_at=now)
     update_values = {k: v for k, v in values.items() if k != "message_pk"} | {"updated_at": now}
@@ -117,7 +121,7 @@ def upsert_documents(session: Session, *, documents: Sequence[NewDocument]) -> N
         return
     now = utcnow()
     rows = [
-        _document_values(message_pk=d.message_pk, channel_pk=d.channel_pk, document=d.document)
+        document_row(message_pk=d.message_pk, channel_pk=d.channel_pk, document=d.document)
         | {"created_at": now, "updated_at": now}
         for d in documents
     ]

@@ -1,21 +1,25 @@
 """Engines and sessions: one engine per process, disposed after fork.
 
 SQLite gets WAL, foreign keys and a busy timeout so the CLI and an embedded run
-can share a file; PostgreSQL gets a pooled psycopg 3 engine with pre-ping so a
-connection killed server-side (``pg_terminate_backend``) is replaced.
+can share a file; PostgreSQL gets a pooled psycopg 3 engine whose connections
+are tested on checkout (:func:`_check_on_checkout`) so a connection killed
+server-side (``pg_terminate_backend``, a restart) is replaced, without a
+``SELECT 1`` round trip on every checkout of a busy worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tg_parser.errors import RetryableError
@@ -33,6 +37,17 @@ POOL_OVERFLOW = 5
 """Connections opened beyond the pool size at a burst, closed again when returned."""
 
 _min_pool_size = DEFAULT_POOL_SIZE
+
+PING_AFTER_IDLE_S = 10.0
+"""A pooled PostgreSQL connection unused for longer than this is pinged (``SELECT 1``) before use.
+
+Below it, a connection is pinged only when its socket has something to read
+(see :func:`_check_on_checkout`). 10 s is long next to the milliseconds
+between two posts of a busy worker, and short next to any server or network
+idle timeout.
+"""
+
+_CHECKED_IN = "tgp_checked_in_at"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -57,13 +72,71 @@ def make_engine(database_url: str) -> Engine:
         engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         database_url,
-        pool_pre_ping=True,
         pool_size=_min_pool_size,
         max_overflow=POOL_OVERFLOW,
         pool_recycle=1800,
     )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _check_on_checkout)
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _check_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Test a pooled connection before use, with a round trip only when it may be dead.
+
+    This replaces SQLAlchemy's ``pool_pre_ping``, which sends ``SELECT 1`` on
+    every checkout: two round trips per post on the cluster. An idle
+    PostgreSQL connection has nothing to read, so a readable socket means the
+    server wrote to it unasked: it closed the connection
+    (``pg_terminate_backend`` and a shutdown send a FATAL error, then EOF).
+    The socket is polled without waiting; only when it is readable, or the
+    connection sat in the pool longer than :data:`PING_AFTER_IDLE_S` (a
+    connection dropped silently by the network), is ``SELECT 1`` sent.
+    Raising ``DisconnectionError`` makes the pool drop the connection and
+    check out another (SQLAlchemy, "Disconnect Handling - Pessimistic",
+    custom checkout events:
+    https://docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-pessimistic).
+
+    A connection that dies after this test fails its statement; the session
+    turns that into :class:`~tg_parser.errors.RetryableError` and the step is
+    retried under its policy.
+
+    Raises:
+        DisconnectionError: The connection is dead.
+    """
+    checked_in = record.info.get(_CHECKED_IN)
+    if checked_in is None:  # fresh from connect()
+        return
+    if time.monotonic() - checked_in < PING_AFTER_IDLE_S and not _readable(dbapi_connection):
+        return
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True  # no BEGIN: one round trip, no transaction left open
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.autocommit = autocommit
+    except Exception as exc:
+        msg = f"pooled connection is dead: {exc}"
+        raise DisconnectionError(msg) from exc
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    """Whether the connection's socket has data (or EOF) to read, without waiting; ``True`` if unknown."""
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # noqa: BLE001 - a closed connection has no socket: it is dead
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    readable, _, broken = select.select([fd], [], [fd], 0)
+    return bool(readable or broken)
 
 
 def reserve_connections(concurrency: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -25,20 +26,17 @@ from tg_parser.storage.tables import (
 )
 
 
-def record_llm_calls(
-    session: Session,
-    *,
+def llm_call_rows(
     usage: Sequence[LLMUsage],
+    *,
     run_id: str | None,
     channel_pk: int | None,
     message_pk: int | None,
     purpose: str = "process",
-) -> None:
-    """Store one ``llm_calls`` row per provider call, in one ``INSERT`` (nothing for no call)."""
-    if not usage:
-        return
+) -> list[dict[str, Any]]:
+    """Return the ``llm_calls`` rows of ``usage`` (one per provider call), keyed by column name."""
     now = utcnow()
-    rows = [
+    return [
         {
             "run_id": run_id,
             "channel_id": channel_pk,
@@ -55,6 +53,21 @@ def record_llm_calls(
         }
         for u in usage
     ]
+
+
+def record_llm_calls(
+    session: Session,
+    *,
+    usage: Sequence[LLMUsage],
+    run_id: str | None,
+    channel_pk: int | None,
+    message_pk: int | None,
+    purpose: str = "process",
+) -> None:
+    """Store one ``llm_calls`` row per provider call, in one ``INSERT`` (nothing for no call)."""
+    if not usage:
+        return
+    rows = llm_call_rows(usage, run_id=run_id, channel_pk=channel_pk, message_pk=message_pk, purpose=purpose)
     # Core, not the ORM unit of work: a post's calls are written by one statement, no flush.
     session.execute(insert(LLMCallRow).values(rows))
 
