@@ -71,7 +71,7 @@ def test_postgres_and_sqlite_exports_are_byte_identical(pg_url: str, sqlite_url:
 
 
 def test_two_ranges_give_the_same_bytes(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rendered by two backends (lower half here, upper half on a second connection), the lines are the same."""
+    """Rendered by two backends (the upper half on a second connection), the lines are the same."""
     with session_scope(pg_url) as session:
         fill_channel(session, posts=600, seed=5, username="two_ranges")
 

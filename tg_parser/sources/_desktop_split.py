@@ -113,19 +113,14 @@ def elements(handle: IO[bytes], *, ijson_backend: Any) -> Iterator[Any]:
     step = len(separator) - 1
     while True:
         end = buf.data.find(separator, pos)
-        while end < 0:
-            if buf.eof or len(buf.data) - pos > BLOCK_BYTES:
-                break
-            pos = buf.more(pos)
-            end = buf.data.find(separator, pos)
-        if end < 0:
-            if len(buf.data) - pos > BLOCK_BYTES:
-                pos = buf.more(pos)
-                continue
+        if end >= 0:
+            yield _parse(buf.data[pos : end + 1], ijson_backend)
+            pos = end + step
+        elif buf.eof:
             yield _last(buf, pos, ijson_backend)
             return
-        yield _parse(buf.data[pos : end + 1], ijson_backend)
-        pos = end + step
+        else:
+            pos = buf.more(pos)
 
 
 def _array_start(buf: _Buffer) -> int:
