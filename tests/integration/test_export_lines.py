@@ -68,3 +68,28 @@ def test_postgres_and_sqlite_exports_are_byte_identical(pg_url: str, sqlite_url:
     topics = json.loads((tmp_path / "pg" / "chan_x" / "topics.json").read_text(encoding="utf-8"))["topics"]
     assert [t["id"] for t in topics] == ["chan_x:topic-1", "chan_x:topic-2", "chan_x:topic-10"]
     assert all(t["size"] == len(t["member_ids"]) > 0 for t in topics)
+
+
+def test_two_ranges_give_the_same_bytes(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rendered by two backends (the upper half on a second connection), the lines are the same."""
+    with session_scope(pg_url) as session:
+        fill_channel(session, posts=600, seed=5, username="two_ranges")
+
+    def lines() -> bytes:
+        with session_scope(pg_url) as session:
+            ch = channels.get_channel(session, key="two_ranges")
+            return b"".join(
+                export_lines.copy_document_lines(
+                    session,
+                    channel_pk=ch.pk,
+                    channel_key=ch.key,
+                    source_base=permalink_base(username=ch.username, channel_id=ch.telegram_id),
+                    telegram_id=ch.telegram_id,
+                )
+            )
+
+    one = lines()
+    monkeypatch.setattr(export_lines, "PARALLEL_MIN_POSTS", 2)
+    two = lines()
+    assert two == one
+    assert one.count(b"\n") > 400

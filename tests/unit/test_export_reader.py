@@ -138,6 +138,23 @@ def test_daemonic_process_reads_on_a_thread(tmp_path: Path, monkeypatch: pytest.
     assert multiprocessing.active_children() == before
 
 
+def test_prestarted_child_reads_the_same_batches(tmp_path: Path) -> None:
+    """A reader started ahead (the CLI's prestart) is the one that reads, with the same batches."""
+    from tg_parser.services import pipeline, reader_process
+
+    assert reader_process.DEFAULT_DEPTH == pipeline.INGEST_PREFETCH
+    ref = _export(tmp_path / "result.json", [_message(i) for i in range(1, 26)])
+    expected = _summary(list(export_batches(ref, batch_size=10)))
+    reader_process.prestart()
+    (warm,) = [p for p in multiprocessing.active_children() if p.name == "tg-parser-export-reader"]
+    stream = encoded_export_batches(ref, channel_pk=1, batch_size=10, depth=reader_process.DEFAULT_DEPTH)
+    first = next(stream)
+    (reading,) = [p for p in multiprocessing.active_children() if p.name == "tg-parser-export-reader"]
+    assert reading.pid == warm.pid
+    assert _summary([first, *stream]) == expected
+    assert reader_process.take(reader_process.DEFAULT_DEPTH) is None  # used once
+
+
 def test_child_that_dies_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader process killed mid-way (out of memory, say) fails the read instead of hanging it."""
     ref = _export(tmp_path / "result.json", [_message(i) for i in range(1, 200)])

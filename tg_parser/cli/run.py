@@ -220,6 +220,13 @@ def summarise(settings: Settings, run_ids: list[str]) -> bool:
 def import_(export_file: ExportFile, username: Username = None, out: OutDir = None) -> None:
     """Import an export into the database (no processing)."""
     settings = load_cli_settings()
+    if settings.database_url.startswith("postgresql"):
+        # The export is read in a child process (services/export_reader.py):
+        # start it now, so it starts up while this one checks the schema and
+        # registers the channel.
+        from tg_parser.services import reader_process
+
+        reader_process.prestart()
     ensure_schema(settings)
     from tg_parser.services import channels, pipeline
     from tg_parser.services.processors import get_processor

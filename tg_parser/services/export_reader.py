@@ -22,14 +22,16 @@ import multiprocessing
 import pickle
 import queue
 import resource
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from tg_parser.services.sources import ExportSourceRef, SourceBatch, export_batches, prefetched
+from tg_parser.domain.post_fields import PostFields
+from tg_parser.errors import InputError
+from tg_parser.services import reader_process
+from tg_parser.services.sources import ExportSourceRef, SourceBatch, iter_export_post_fields, prefetched
 from tg_parser.storage.messages import encode_posts
 
 log = structlog.get_logger(__name__)
@@ -79,15 +81,8 @@ def encoded_export_batches(
         # read on a thread instead, same batches, without the second core.
         yield from prefetched(_encoded(ref, channel_pk=channel_pk, batch_size=batch_size), depth=depth)
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
-    ready: Any = context.Queue(maxsize=max(1, depth))
-    child = context.Process(
-        target=_produce,
-        kwargs={"ref": ref, "channel_pk": channel_pk, "batch_size": batch_size, "ready": ready},
-        name="tg-parser-export-reader",
-        daemon=True,
-    )
-    child.start()
+    child, jobs, ready = reader_process.take(depth) or reader_process.start(depth)
+    jobs.put({"ref": ref, "channel_pk": channel_pk, "batch_size": batch_size})
     try:
         while True:
             item = _next(ready, child)
@@ -108,8 +103,9 @@ def encoded_export_batches(
         if child.is_alive():
             child.terminate()
         child.join()
-        ready.close()
-        ready.cancel_join_thread()
+        for q in (jobs, ready):
+            q.close()
+            q.cancel_join_thread()
 
 
 def _next(ready: Any, child: Any) -> SourceBatch | _End:
@@ -129,20 +125,49 @@ def _next(ready: Any, child: Any) -> SourceBatch | _End:
 
 
 def _encoded(ref: ExportSourceRef, *, channel_pk: int, batch_size: int) -> Iterator[SourceBatch]:
-    """Read the export's batches and encode each one's posts for ``COPY``."""
-    for batch in export_batches(ref, batch_size=batch_size):
-        yield SourceBatch(
-            messages=[],
-            errors=batch.errors,
-            cursor=batch.cursor,
-            encoded=encode_posts(channel_pk=channel_pk, messages=batch.messages),
-            posts_read=len(batch.messages),
-        )
+    """Read the export's batches and encode each one's posts for ``COPY``.
+
+    The batches of :func:`~tg_parser.services.sources.export_batches` (same
+    posts, errors, cursor and end), with each post read as plain
+    :class:`~tg_parser.domain.post_fields.PostFields` rather than a
+    ``Message`` model: the encoder needs only the values.
+    """
+    posts: list[PostFields] = []
+    errors: list[InputError] = []
+    cursor: int | None = None
+    read_any = False
+    try:
+        for item in iter_export_post_fields(ref):
+            read_any = True
+            if isinstance(item, InputError):
+                errors.append(item)
+                continue
+            posts.append(item)
+            cursor = item.message_id if cursor is None else max(cursor, item.message_id)
+            if len(posts) >= batch_size:
+                yield _batch(posts, errors=errors, cursor=cursor, channel_pk=channel_pk)
+                posts, errors, cursor = [], [], None
+    except InputError as exc:
+        if not read_any:
+            raise
+        errors.append(exc)
+    yield _batch(posts, errors=errors, cursor=cursor, channel_pk=channel_pk)
 
 
-def _produce(*, ref: ExportSourceRef, channel_pk: int, batch_size: int, ready: Any) -> None:
-    """Child process: read, encode and send every batch, then an :class:`_End`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops this child
+def _batch(
+    posts: list[PostFields], *, errors: list[InputError], cursor: int | None, channel_pk: int
+) -> SourceBatch:
+    return SourceBatch(
+        messages=[],
+        errors=errors,
+        cursor=cursor,
+        encoded=encode_posts(channel_pk=channel_pk, messages=posts),
+        posts_read=len(posts),
+    )
+
+
+def produce(*, ref: ExportSourceRef, channel_pk: int, batch_size: int, ready: Any) -> None:
+    """Child process (:mod:`~tg_parser.services.reader_process`): send every batch, then an :class:`_End`."""
     error: BaseException | None = None
     try:
         for batch in _encoded(ref, channel_pk=channel_pk, batch_size=batch_size):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tg_parser.domain import ChatInfo, Message
+from tg_parser.domain.post_fields import PostFields
 from tg_parser.errors import InputError
 from tg_parser.storage.messages import EncodedPosts
 
@@ -135,6 +136,17 @@ def iter_export_messages(ref: ExportSourceRef) -> Iterator[Message | InputError]
     path = resolve_export_file(ref.path)
     # One pass: the chat is found by the id written before its messages.
     yield from DesktopExportSource(path).iter_chat(ref.chat_id)
+
+
+def iter_export_post_fields(ref: ExportSourceRef) -> Iterator[PostFields | InputError]:
+    """Yield the posts of one chat of an export like :func:`iter_export_messages`, as plain values.
+
+    Raises:
+        InputError: The file is unreadable, malformed, or lacks the chat.
+    """
+    from tg_parser.sources.desktop_export import DesktopExportSource
+
+    yield from DesktopExportSource(resolve_export_file(ref.path)).iter_chat_fields(ref.chat_id)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tg_parser.domain import Entity, EntityType, Message, Reaction
+from tg_parser.domain.post_fields import PostFields
 from tg_parser.errors import InputError
 
 #: Media keys Desktop writes when a message has no ``media_type`` of its own,
@@ -43,6 +44,7 @@ _ENTITY_TYPES = {t.value: t for t in EntityType}
 # Members bound once: attribute access on an Enum class is slow in a hot loop.
 _PLAIN = EntityType.PLAIN.value
 _UNKNOWN = EntityType.UNKNOWN
+_UNKNOWN_VALUE = EntityType.UNKNOWN.value
 _TEXT_LINK = EntityType.TEXT_LINK
 _LINK = EntityType.LINK
 _MENTION_NAME = EntityType.MENTION_NAME
@@ -78,13 +80,26 @@ def flatten_text(text: str | list[Any]) -> tuple[str, tuple[Entity, ...]]:
             The error names no file; callers add it.
 
     """
+    flat, entities = flatten_text_dicts(text)
+    return flat, tuple(Entity(**entity) for entity in entities)
+
+
+def flatten_text_dicts(text: str | list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Flatten like :func:`flatten_text`, with each entity as ``Entity.json_dict`` would give it.
+
+    The rules, checks and errors of :func:`flatten_text` (which builds its
+    :class:`Entity` models from these dicts), without the models.
+
+    Raises:
+        InputError: As :func:`flatten_text`.
+    """
     if isinstance(text, str):
-        return text, ()
+        return text, []
     if not isinstance(text, list):
         msg = f"text is {json_kind(text)}, expected a string or a list of parts"
         raise InputError(msg)
     pieces: list[str] = []
-    entities: list[Entity] = []
+    entities: list[dict[str, Any]] = []
     offset = 0
     for position, part in enumerate(text):
         if isinstance(part, str):
@@ -103,10 +118,11 @@ def flatten_text(text: str | list[Any]) -> tuple[str, tuple[Entity, ...]]:
             raise InputError(msg)
         pieces.append(piece)
         offset += len(piece)
-    return "".join(pieces), tuple(entities)
+    return "".join(pieces), entities
 
 
-def _entity(part: dict[str, Any], *, offset: int, piece: str, position: int) -> Entity | None:
+def _entity(part: dict[str, Any], *, offset: int, piece: str, position: int) -> dict[str, Any] | None:
+    """Return the entity of one text part as ``Entity.json_dict`` gives it (``None`` for plain text)."""
     raw_type = part.get("type")
     if not isinstance(raw_type, str):
         msg = f"text part {position} has {json_kind(raw_type)} as its type, expected a string"
@@ -114,29 +130,33 @@ def _entity(part: dict[str, Any], *, offset: int, piece: str, position: int) -> 
     if raw_type == _PLAIN:
         return None
     entity_type = _ENTITY_TYPES.get(raw_type, _UNKNOWN)
-    url: str | None = None
-    user_id: int | None = None
-    language: str | None = None
+    if entity_type is _UNKNOWN:
+        out: dict[str, Any] = {"type": _UNKNOWN_VALUE, "offset": offset, "length": len(piece), "text": piece}
+        if raw_type != _UNKNOWN_VALUE:
+            out["raw_type"] = raw_type
+        return out
+    # A known type's value is its name in the file.
+    out = {"type": raw_type, "offset": offset, "length": len(piece), "text": piece}
+    _add_target(out, entity_type, part=part, piece=piece)
+    return out
+
+
+def _add_target(out: dict[str, Any], entity_type: EntityType, *, part: dict[str, Any], piece: str) -> None:
+    """Add what a link, a mention or a code block points at (the optional keys of ``Entity.json_dict``)."""
     if entity_type is _TEXT_LINK:
         href = part.get("href")
-        url = href if isinstance(href, str) and href else None
+        if isinstance(href, str) and href:
+            out["url"] = href
     elif entity_type is _LINK:
-        url = piece
+        out["url"] = piece
     elif entity_type is _MENTION_NAME:
         user_id = _optional_int(part.get("user_id"))
+        if user_id is not None:
+            out["user_id"] = user_id
     elif entity_type is _PRE:
         lang = part.get("language")
-        language = lang if isinstance(lang, str) and lang else None
-    return Entity(
-        type=entity_type,
-        offset=offset,
-        length=len(piece),
-        text=piece,
-        url=url,
-        user_id=user_id,
-        language=language,
-        raw_type=raw_type if entity_type is _UNKNOWN and raw_type != "unknown" else None,
-    )
+        if isinstance(lang, str) and lang:
+            out["language"] = lang
 
 
 def is_post(raw: dict[str, Any]) -> bool:
@@ -184,6 +204,48 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
             caller adds file and message id).
 
     """
+    post = to_post_fields(raw, channel_id=channel_id)
+    # Every field has been checked to be of its declared type (entities and
+    # reactions are built as validated models here), and Message has no other
+    # constraint, so validation would only copy ``raw`` (about half the cost
+    # of a post). tests/unit/test_desktop_export.py checks that validating the
+    # result changes nothing.
+    return Message.model_construct(
+        channel_id=post.channel_id,
+        message_id=post.message_id,
+        date=post.date,
+        text=post.text,
+        entities=tuple(Entity(**entity) for entity in post.entities),
+        edited=post.edited,
+        author=post.author,
+        reply_to=post.reply_to,
+        forwarded_from=post.forwarded_from,
+        media_type=post.media_type,
+        views=post.views,
+        reactions=tuple(Reaction(**reaction) for reaction in post.reactions),
+        raw=raw,
+    )
+
+
+def to_post_fields(raw: dict[str, Any], *, channel_id: int) -> PostFields:
+    """Read one post object into the plain values of its :class:`Message` (see :func:`to_message`).
+
+    The same rules, checks and errors as :func:`to_message`, without building
+    the models: the import of an export into PostgreSQL encodes these values
+    for ``COPY`` directly.
+
+    Args:
+        raw: One message object with ``"type": "message"``.
+        channel_id: The chat's ``id`` from the export.
+
+    Returns:
+        The post's values; entities as ``Entity.json_dict`` gives them,
+        reactions as ``{"emoji", "count"}``.
+
+    Raises:
+        InputError: As :func:`to_message`.
+
+    """
     message_id: Any = raw.get("id")
     if not _is_int(message_id):
         msg = f"message id is {json_kind(message_id)}, expected an integer"
@@ -193,34 +255,29 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
         if not isinstance(parts, list):
             msg = f"text_entities is {json_kind(parts)}, expected a list"
             raise InputError(msg)
-        text, entities = flatten_text(parts)
+        text, entities = flatten_text_dicts(parts)
         if _concatenate(raw.get("text", "")) != text:
             msg = "text_entities do not spell the same text as text"
             raise InputError(msg)
     else:
-        text, entities = flatten_text(raw.get("text", ""))
+        text, entities = flatten_text_dicts(raw.get("text", ""))
     if not _is_int(channel_id):
         msg = f"chat id is {json_kind(channel_id)}, expected an integer"
         raise InputError(msg)
-    # Every field below has been checked to be of its declared type (the
-    # entities and reactions are validated models), and Message has no other
-    # constraint, so validation would only copy ``raw`` (about half the cost
-    # of a post on the import path). tests/unit/test_desktop_export.py checks
-    # that validating the result changes nothing.
-    return Message.model_construct(
-        channel_id=channel_id,
-        message_id=message_id,
-        date=_required_time(raw, "date"),
-        text=text,
-        entities=entities,
-        edited=_time(raw, "edited", required=False),
-        author=_author(raw),
-        reply_to=_int_field(raw, "reply_to_message_id"),
-        forwarded_from=_optional_str(raw.get("forwarded_from")),
-        media_type=_media_type(raw),
-        views=_int_field(raw, "views"),
-        reactions=_reactions(raw.get("reactions")),
-        raw=raw,
+    return PostFields(
+        channel_id,
+        message_id,
+        _required_time(raw, "date"),
+        text,
+        entities,
+        _time(raw, "edited", required=False),
+        _author(raw),
+        _int_field(raw, "reply_to_message_id"),
+        _optional_str(raw.get("forwarded_from")),
+        _media_type(raw),
+        _int_field(raw, "views"),
+        _reactions(raw.get("reactions")),
+        raw,
     )
 
 
@@ -294,7 +351,7 @@ def _media_type(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def _reactions(value: Any) -> tuple[Reaction, ...]:
+def _reactions(value: Any) -> list[dict[str, Any]]:
     """Read Desktop ``reactions``: ``[{"type", "count", "emoji"|"document_id"?, "recent"?}]``.
 
     Rule source: ``SerializeMessage`` / ``Reaction::TypeToString`` in
@@ -302,11 +359,11 @@ def _reactions(value: Any) -> tuple[Reaction, ...]:
     exports wrote ``{"emoji", "count"}`` without a type.
     """
     if value is None:
-        return ()
+        return []
     if not isinstance(value, list):
         msg = f"reactions is {json_kind(value)}, expected a list"
         raise InputError(msg)
-    out: list[Reaction] = []
+    out: list[dict[str, Any]] = []
     for reaction in value:
         if not isinstance(reaction, dict):
             msg = f"a reaction is {json_kind(reaction)}, expected an object"
@@ -325,8 +382,8 @@ def _reactions(value: Any) -> tuple[Reaction, ...]:
             key = "paid"
         else:
             key = _optional_str(reaction.get("emoji")) or str(kind)
-        out.append(Reaction(emoji=key, count=count))
-    return tuple(out)
+        out.append({"emoji": key, "count": count})
+    return out
 
 
 def _int_field(raw: dict[str, Any], key: str) -> int | None:

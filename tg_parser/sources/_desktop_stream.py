@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 import ijson
 
 from tg_parser.errors import InputError
+from tg_parser.sources._desktop_split import NotSplittableError, elements
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -195,9 +196,12 @@ def head_meta(path: Path) -> dict[str, Any] | None:
 def top_level_messages(path: Path) -> Iterator[RawMessage]:
     """Stream the top-level ``messages`` list of a single-chat export, one element at a time.
 
-    Each element is built by ijson's ``items`` (in C with the yajl2_c backend)
-    instead of from parse events in Python: the fast path for the layout
-    :func:`head_meta` recognises. Nothing outside that list is looked at.
+    Each element's bytes are cut out of the list and parsed by orjson
+    (:mod:`tg_parser.sources._desktop_split`, which says why the cut is
+    exact); wherever that is not certain (an unusual layout, a malformed or
+    truncated file) ijson's ``items`` (in C with the yajl2_c backend) reads on
+    from that element, so values and errors are ijson's. Nothing outside that
+    list is looked at.
 
     Args:
         path: A ``result.json`` for which :func:`head_meta` returned metadata.
@@ -210,12 +214,30 @@ def top_level_messages(path: Path) -> Iterator[RawMessage]:
             ends early. Everything before the fault has been yielded already.
 
     """
+    done = 0
     try:
         with path.open("rb") as handle:
-            elements = _backend().items(handle, "messages.item", use_float=True)
+            for value in elements(handle, ijson_backend=_backend()):
+                yield RawMessage(index=0, position=done, value=value)
+                done += 1
+            return
+    except NotSplittableError:
+        pass
+    except OSError as exc:
+        msg = f"cannot read the export: {exc.strerror or exc}"
+        raise InputError(msg, path=str(path)) from exc
+    yield from _ijson_messages(path, skip=done)
+
+
+def _ijson_messages(path: Path, *, skip: int) -> Iterator[RawMessage]:
+    """Stream the top-level ``messages`` list with ijson's ``items``, without the first ``skip`` elements."""
+    try:
+        with path.open("rb") as handle:
+            elements_ = _backend().items(handle, "messages.item", use_float=True)
             try:
-                for position, value in enumerate(elements):
-                    yield RawMessage(index=0, position=position, value=value)
+                for position, value in enumerate(elements_):
+                    if position >= skip:
+                        yield RawMessage(index=0, position=position, value=value)
             except ijson.JSONError as exc:
                 raise _json_error(exc, path=path, handle=handle) from exc
             except UnicodeDecodeError as exc:

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tg_parser.domain import ChatInfo, Message
+from tg_parser.domain.post_fields import PostFields
 from tg_parser.errors import InputError
-from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message
+from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message, to_post_fields
 from tg_parser.sources._desktop_stream import (
     ChatEnd,
     ChatStart,
@@ -54,7 +55,7 @@ from tg_parser.sources._desktop_stream import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = ["DesktopExportSource", "ExportStats", "ExportedChat", "flatten_text"]
 
@@ -118,6 +119,10 @@ class DesktopExportSource:
         """Remember the file; nothing is read yet."""
         self._path = Path(path)
         self._counts: dict[int, _Counts] = {}
+        # What a post object becomes: a Message (to_message) or, for
+        # iter_chat_fields, PostFields (to_post_fields); typed Any so the
+        # shared readers keep their Message signatures.
+        self._build: Callable[..., Any] = to_message
 
     @property
     def path(self) -> Path:
@@ -262,6 +267,21 @@ class DesktopExportSource:
         msg = f"export holds no chat with id {telegram_id}"
         raise InputError(msg, path=str(self._path))
 
+    def iter_chat_fields(self, telegram_id: int) -> Iterator[PostFields | InputError]:
+        """Stream the posts of a chat like :meth:`iter_chat`, each as plain :class:`PostFields`.
+
+        The same posts, errors and order; no :class:`Message` models are built
+        (the import into PostgreSQL encodes these values for ``COPY``).
+
+        Raises:
+            InputError: As :meth:`iter_chat`.
+        """
+        self._build = to_post_fields
+        try:
+            yield from cast("Iterator[PostFields | InputError]", self.iter_chat(telegram_id))
+        finally:
+            self._build = to_message
+
     def _iter_head_chat(self, chat: ExportedChat, *, telegram_id: int) -> Iterator[Message | InputError]:
         """Stream a single-chat export's posts with each message built in C (see :meth:`head_chat`)."""
         if chat.info.telegram_id != telegram_id:
@@ -351,22 +371,22 @@ class DesktopExportSource:
         counts: _Counts,
     ) -> Message | InputError | None:
         raw = event.value
-        where = f"chat {chat.index} ({chat.info.title!r}), message #{event.position}"
         if not isinstance(raw, dict):
             counts.errors += 1
+            where = f"chat {chat.index} ({chat.info.title!r}), message #{event.position}"
             return InputError(f"{where} is {json_kind(raw)}, expected an object", path=str(self._path))
-        message_id = raw.get("id")
         try:
             if not is_post(raw):
                 counts.service += 1
                 return None
-            message = to_message(raw, channel_id=chat.info.telegram_id)
+            message: Message = self._build(raw, channel_id=chat.info.telegram_id)
         except InputError as exc:
             counts.errors += 1
+            where = f"chat {chat.index} ({chat.info.title!r}), message #{event.position}"
             return InputError(
                 f"{exc.reason} ({where})",
                 path=str(self._path),
-                message_id=_id_for_error(message_id),
+                message_id=_id_for_error(raw.get("id")),
             )
         counts.posts += 1
         return message

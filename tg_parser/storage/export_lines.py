@@ -41,9 +41,13 @@ Why the bytes are the same:
 from __future__ import annotations
 
 import json
+import tempfile
+import threading
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import text
+import psycopg
+import psycopg.sql
 from sqlalchemy.orm import Session
 
 # One line per post: the same keys, in the same order, as ``export.document_line``.
@@ -98,12 +102,18 @@ COPY (
   LEFT JOIN topic_members tm ON tm.message_pk = m.id
   LEFT JOIN topics t ON t.id = tm.topic_id
   WHERE m.channel_id = %(channel_pk)s AND NOT m.deleted
+    AND m.message_id >= %(lo)s AND m.message_id < %(hi)s
   ORDER BY m.message_id
 ) TO STDOUT
 """
 
 CHUNK_BYTES = 1 << 20
 """Bytes of whole lines handed to the writer at a time (bounded memory whatever the channel size)."""
+
+PARALLEL_MIN_POSTS = 20_000
+"""From this many posts on, the lines are rendered by two PostgreSQL backends at once (two id ranges)."""
+
+_NO_ID = 1 << 62  # beyond any Telegram message id (a 32-bit counter per chat)
 
 _COPY_BACKSLASH = b"\\\\"
 
@@ -134,22 +144,61 @@ def copy_document_lines(
     Yields:
         Chunks of about :data:`CHUNK_BYTES` holding whole lines, each ending in ``\n``.
     """
-    params = {
+    params: dict[str, object] = {
         "id_head": '{"id":' + _json(f"{channel_key}:")[:-1],
         "source_head": _json(source_base)[:-1],
         "channel": _json(channel_key),
         "channel_id": str(int(telegram_id)),
         "channel_pk": int(channel_pk),
     }
+    conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
     # The order comes from the (channel_id, message_id) unique index with index
     # lookups per post, instead of sorting the rendered lines (about 1.3 KB each,
     # so an on-disk sort past work_mem; PostgreSQL then even renders in parallel
     # workers). JIT compiling pays off for long analytic queries, not for this one.
-    session.execute(text("SET LOCAL enable_sort = off"))
-    session.execute(text("SET LOCAL jit = off"))
-    conn = session.connection().connection.driver_connection
-    with conn.cursor() as cursor, cursor.copy(_LINE_SQL, params) as copy:  # type: ignore[union-attr]
-        batch: list[bytes] = []
+    _settle(conn)
+    split = _split_point(conn, channel_pk=int(channel_pk))
+    if split is None:
+        yield from _chunks(conn, {**params, "lo": -_NO_ID, "hi": _NO_ID})
+    else:
+        # Rendering is PostgreSQL's CPU work, one backend per query: the upper
+        # half of the ids goes to a second connection (the same snapshot,
+        # exported from this transaction) and into a temporary file while this
+        # one streams the lower half; then the file follows, in id order.
+        upper = _UpperHalf(conn, {**params, "lo": split, "hi": _NO_ID})
+        upper.start()
+        try:
+            yield from _chunks(conn, {**params, "lo": -_NO_ID, "hi": split})
+            yield from upper.chunks()
+        finally:
+            upper.close()
+    # The transaction's next queries (topics.json) plan as usual; SET LOCAL ends with it anyway.
+    conn.execute("RESET enable_sort")
+    conn.execute("RESET jit")
+
+
+def _settle(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET LOCAL enable_sort = off")
+    conn.execute("SET LOCAL jit = off")
+
+
+def _split_point(conn: psycopg.Connection[Any], *, channel_pk: int) -> int | None:
+    """Return the message id halfway between the channel's first and last post (``None``: too few posts)."""
+    row = conn.execute(
+        "SELECT count(*), min(message_id), max(message_id) FROM messages"
+        " WHERE channel_id = %s AND NOT deleted",
+        (channel_pk,),
+    ).fetchone()
+    if row is None or row[0] < max(PARALLEL_MIN_POSTS, 2):
+        return None
+    _, low, high = row
+    return int(low) + (int(high) - int(low)) // 2 + 1
+
+
+def _chunks(conn: psycopg.Connection[Any], params: dict[str, object]) -> Iterator[bytes]:
+    """Run the line query over ``params``' id range; yield whole lines, about :data:`CHUNK_BYTES` a time."""
+    with conn.cursor() as cursor, cursor.copy(_LINE_SQL, params) as copy:
+        batch: list[Any] = []  # memoryviews of the rows
         size = 0
         for row in copy:
             batch.append(row)
@@ -160,9 +209,46 @@ def copy_document_lines(
                 size = 0
         if batch:
             yield b"".join(batch).replace(_COPY_BACKSLASH, b"\\")
-    # The transaction's next queries (topics.json) plan as usual; SET LOCAL ends with it anyway.
-    session.execute(text("RESET enable_sort"))
-    session.execute(text("RESET jit"))
+
+
+class _UpperHalf(threading.Thread):
+    """Render one id range on a second connection, in this transaction's snapshot, into a temporary file."""
+
+    def __init__(self, conn: psycopg.Connection[Any], params: dict[str, object]) -> None:
+        super().__init__(name="export-lines-upper", daemon=True)
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        self.snapshot = str(row[0]) if row else ""
+        self.conninfo = conn.info.dsn
+        self.password = conn.info.password
+        self.params = params
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.conninfo, password=self.password, autocommit=True) as other:
+                other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                snapshot = psycopg.sql.Literal(self.snapshot)
+                other.execute(psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+                _settle(other)
+                for chunk in _chunks(other, self.params):
+                    self.file.write(chunk)
+                other.execute("ROLLBACK")
+        except BaseException as exc:  # noqa: BLE001 - re-raised by chunks() in the caller's thread
+            self.error = exc
+
+    def chunks(self) -> Iterator[bytes]:
+        """Wait for the range, then yield its bytes from the file (re-raising the thread's error)."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        self.file.seek(0)
+        while chunk := self.file.read(CHUNK_BYTES):
+            yield chunk
+
+    def close(self) -> None:
+        self.join()
+        self.file.close()
 
 
 def _json(value: str) -> str:
