@@ -8,6 +8,7 @@ One module per aggregate, each a set of keyword-only functions over a
 * :mod:`~tg_parser.storage.documents`: documents and the export/topicize reads;
 * :mod:`~tg_parser.storage.export_lines`: ``documents.ndjson`` lines rendered by PostgreSQL;
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
+* :mod:`~tg_parser.storage.topic_fits`: stored topic models, counters and where posts are placed;
 * :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
 * :mod:`~tg_parser.storage.dead_letters`: work that gave up;
 * :mod:`~tg_parser.storage.usage`: LLM calls and their totals;
@@ -27,6 +28,7 @@ from tg_parser.storage import (
     export_lines,
     messages,
     runs,
+    topic_fits,
     topics,
     usage,
     webhooks,
@@ -43,6 +45,7 @@ __all__ = [
     "messages",
     "runs",
     "session_scope",
+    "topic_fits",
     "topics",
     "usage",
     "webhooks",
