@@ -226,11 +226,12 @@ def store_topics(
             ),
         )
         session.execute(stmt)
-    pk_by_key = dict(
-        session.execute(
+    pk_by_key = {
+        str(key): int(pk)
+        for key, pk in session.execute(
             select(TopicRow.topic_key, TopicRow.id).where(TopicRow.channel_id == channel_pk)
-        ).tuples()
-    )
+        )
+    }
     for start in range(0, len(moves), MEMBER_ROWS_PER_STATEMENT):
         chunk = moves[start : start + MEMBER_ROWS_PER_STATEMENT]
         session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_([m[0] for m in chunk])))

@@ -285,7 +285,7 @@ def _centroids(
     centres = np.zeros((k, vectors.shape[1]), dtype=np.float32)
     np.add.at(centres, labels, vectors)
     counts = np.bincount(labels, minlength=k).astype(np.float32)
-    return centres / np.maximum(counts, 1.0)[:, None]
+    return np.asarray(centres / np.maximum(counts, 1.0)[:, None], dtype=np.float32)
 
 
 def _sampled(source: PostSource, *, ids: NDArray[np.int64], seed: int, max_topics: int | None) -> Clustering:
