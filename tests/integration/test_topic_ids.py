@@ -217,3 +217,39 @@ def test_edited_posts_are_placed_again_and_a_flood_re_clusters(
     assert fit[2]["reason"] == "new_share"
     numbers = {int(k.rsplit("-", 1)[1]) for k in _assignments(db_url).values()}
     assert max(numbers) < fit[1]
+
+
+def test_llm_labels_are_reused_while_a_topic_is_unchanged(
+    sqlite_url: str, real_posts: list[tuple[int, str]]
+) -> None:
+    """With an LLM, a re-run asks for no label; new posts re-label only the topics they joined."""
+    from tests.integration.llm_servers import FakeLLMServer
+
+    server = FakeLLMServer("ollama").start()
+    try:
+        settings = load_settings(
+            database_url=sqlite_url,
+            llm={"llm_provider": "ollama", "llm_model": "llama3.1", "ollama_host": server.base_url},
+        )
+        posts = real_posts[::4]
+        first, rest = _split(posts, 0.95, seed=3)
+        _add_posts(sqlite_url, first)
+        done = topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None)
+        assert len(server.requests) == done.topics
+        labelled = _topic_rows(sqlite_url)
+
+        server.reset()
+        topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None)
+        assert server.requests == []
+        assert _topic_rows(sqlite_url) == labelled
+
+        _add_posts(sqlite_url, rest)
+        grown = topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None)
+        assert grown.fit == "incremental"
+        joined = {_assignments(sqlite_url)[m] for m, _t in rest}
+        assert len(server.requests) == len(joined)
+        with session_scope(sqlite_url) as s:
+            summaries = dict(s.execute(select(TopicRow.topic_key, TopicRow.summary)).all())
+        assert all(summaries.values())  # every topic has an LLM label and summary, reused or new
+    finally:
+        server.stop()
