@@ -139,7 +139,13 @@ def main() -> None:
             start = time.perf_counter()
             full = topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None)
             full_s = time.perf_counter() - start
-            print(f"full fit:     time_s={full_s:7.2f}  topics={full.topics}  reason={full.reason}")
+            with session_scope(url) as s:
+                stored = topic_fits.load_fit(s, channel_pk=channels.get_channel(s, key=KEY).pk)
+            size_mb = len(stored.model) / 1e6 if stored else 0.0
+            print(
+                f"full fit:     time_s={full_s:7.2f}  topics={full.topics}  reason={full.reason}  "
+                f"stored_model_mb={size_mb:.1f}"
+            )
             times, floors = [], []
             next_id = args.posts + 1
             for n in range(args.rounds):

@@ -17,6 +17,7 @@ post already placed moves. Drift decides when that is no longer good enough
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from tg_parser.topics.build import Clustering, nearest
+from tg_parser.topics.grams import WordGrams
 from tg_parser.topics.vectorize import FEATURES_VERSION, Embedding
 
 if TYPE_CHECKING:
@@ -140,10 +142,21 @@ class TopicModel:
         return self.numbers[live[best]], nearest(vectors, centres[best])
 
     def dumps(self) -> bytes:
-        """Serialise the model with :mod:`pickle` (its SVD projection is left out: it is rebuilt on load)."""
+        """Serialise the model with :mod:`pickle`, without what is only a cache.
+
+        Left out: the SVD projection (rebuilt on load from the SVD), the
+        per-word n-gram table (words are hashed when met) and the word
+        vectorizer's ``stop_words_`` (the terms the document-frequency limits
+        dropped; scikit-learn documents it as safe to remove before pickling).
+        """
         model = self
-        if self.embedding is not None and self.embedding.projection is not None:
-            model = replace(self, embedding=replace(self.embedding, projection=None))
+        emb = self.embedding
+        if emb is not None:
+            word = emb.word
+            if word is not None and hasattr(word, "stop_words_"):
+                word = copy.copy(word)
+                del word.stop_words_
+            model = replace(self, embedding=replace(emb, word=word, projection=None, grams=WordGrams.empty()))
         return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
