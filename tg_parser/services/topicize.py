@@ -212,6 +212,7 @@ def _plan(session: Session, *, channel_pk: int, channel: str, seed: int, full: b
                 moves = [
                     (int(placed.pks[i]), topic_key(channel, int(numbers[i])), placed.hashes[i])
                     for i in np.flatnonzero(pending).tolist()
+                    if numbers[i] >= 0
                 ]
                 drift |= {"reason": None}
                 return _Plan(topics, previous, moves, "incremental", None, drift)
@@ -264,20 +265,21 @@ def _stored_model(stored: topic_fits.StoredFit | None, *, full: bool) -> tuple[T
 def _assign(
     session: Session, model: TopicModel, *, channel_pk: int, ids: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], int]:
-    """Place posts by the stored model, a batch at a time; return their topic numbers and how many are far."""
-    out = np.zeros(len(ids), dtype=np.int64)
+    """Place posts by the stored model, a batch at a time; return their topic numbers and how many are far.
+
+    A post that is gone by the time its text is read (deleted meanwhile) gets ``-1``: in no topic.
+    """
+    out = np.full(len(ids), -1, dtype=np.int64)
     far = 0
     if not len(ids):
         return out, far
     analyzer = Analyzer()
-    done = 0
     source = documents.TopicPosts(session, channel_pk=channel_pk)
     for batch in source.batches(wanted=set(ids.tolist()), size=ASSIGN_BATCH):
         tokens = tokenize(["\n".join([t, *kw]) if kw else t for _m, t, kw in batch], analyzer=analyzer)
         numbers, distances = model.assign(tokens)
-        out[done : done + len(batch)] = numbers
+        out[np.searchsorted(ids, np.asarray([m for m, _t, _kw in batch], dtype=np.int64))] = numbers
         far += int((distances > model.radius).sum())
-        done += len(batch)
     return out, far
 
 
