@@ -84,8 +84,8 @@ def process_message(self: Task, run_id: str | None, message_pk: int) -> str:
 
 
 @app.task(name=TaskName.TOPICIZE.value, **RELIABLE)
-def topicize_channel(self: Task, channel: str, run_id: str | None = None) -> int:
-    """Group the channel's documents into topics; then export."""
+def topicize_channel(self: Task, channel: str, run_id: str | None = None, full: bool = False) -> int:  # noqa: FBT001, FBT002 - a task's positional args
+    """Place new posts in the channel's topics (or re-cluster it: drift, no fit, ``full``); then export."""
     backoff = CeleryBackoff(self)
     return or_raise(
         execute.execute_topicize(
@@ -95,6 +95,7 @@ def topicize_channel(self: Task, channel: str, run_id: str | None = None) -> int
             dispatcher=CeleryDispatcher(),
             backoff=backoff,
             attempt=backoff.attempt,
+            full=full,
         )
     )
 

@@ -119,6 +119,8 @@ def test_streamed_topics_json_matches_json_dump(tmp_path: Path, n_topics: int) -
             keywords=[] if i == 1 else ["a", "б"],
             summary=None if i else "s",
             member_ids=list(range(i * 3)),
+            fitted_at=datetime(2026, 12, 2, 15, i, tzinfo=UTC) if i else None,
+            fit="incremental" if i == 2 else ("full" if i else None),
         )
         for i in range(n_topics)
     ]
@@ -133,6 +135,8 @@ def test_streamed_topics_json_matches_json_dump(tmp_path: Path, n_topics: int) -
                 "keywords": t.keywords,
                 "summary": t.summary,
                 "size": t.size,
+                "fitted_at": t.fitted_at.strftime("%Y-%m-%dT%H:%M:%SZ") if t.fitted_at else None,
+                "fit": t.fit,
                 "member_ids": [f'c"x:{m}' for m in t.member_ids],
             }
             for t in topics

@@ -277,17 +277,34 @@ def process(channel: Annotated[str, typer.Argument(help="Channel key (see `chann
     console.print(f"{channel}: {report.posts - report.failed} processed, {report.failed} failed")
 
 
-def topicize(channel: Annotated[str, typer.Argument(help="Channel key.")]) -> None:
-    """Group the channel's documents into topics."""
+def topicize(
+    channel: Annotated[str, typer.Argument(help="Channel key.")],
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Re-cluster every post (topics that survive keep their ids) instead of placing only "
+            "new and changed posts in the stored topics.",
+        ),
+    ] = False,
+) -> None:
+    """Group the channel's documents into topics.
+
+    By default new and changed posts join the nearest stored topic; the channel
+    is re-clustered when it has no stored fit, when drift is high, or with --full.
+    Run `tg-parser export` afterwards to write topics.json.
+    """
     settings = load_cli_settings()
     ensure_schema(settings)
-    from tg_parser.services import pipeline
+    from tg_parser.services.topicize import topicize as run_topicize
 
     try:
-        n = pipeline.topicize_channel(settings=settings, channel=channel, run_id=None, dispatcher=None)
+        with console.status(f"{channel}: topicizing…"):
+            result = run_topicize(settings=settings, channel=channel, run_id=None, dispatcher=None, full=full)
     except TgParserError as exc:
         raise fail(exc) from exc
-    console.print(f"{channel}: {n} topics")
+    how = f"full re-cluster ({result.reason})" if result.fit == "full" else "incremental"
+    console.print(f"{channel}: {result.topics} topics, {how}, {result.placed} of {result.posts} posts placed")
 
 
 def export(channel: Annotated[str, typer.Argument(help="Channel key.")], out: OutDir = None) -> None:

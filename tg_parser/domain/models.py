@@ -292,11 +292,15 @@ class Topic(BaseModel):
     """A group of a channel's documents about one subject.
 
     Attributes:
-        topic_id: Deterministic id, ``<channel_key>:topic-<n>``.
+        topic_id: Stable id, ``<channel_key>:topic-<n>``: ``n`` is kept while the topic exists
+            and never reused in the channel (see ``tg_parser.topics.stable``).
         label: Short human label (top keywords, or an LLM label).
         keywords: Top keywords, most characteristic first.
         summary: One-line summary, when an LLM made one.
         member_ids: Message ids of member posts, ascending.
+        fitted_at: When the topic's members last changed (``None`` before it is stored).
+        fit: How: ``full`` (a re-cluster) or ``incremental`` (new posts joined it);
+            ``None`` before it is stored.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -306,6 +310,8 @@ class Topic(BaseModel):
     keywords: list[str]
     summary: str | None = None
     member_ids: list[int]
+    fitted_at: datetime | None = None
+    fit: str | None = None
 
     @property
     def size(self) -> int:

@@ -341,6 +341,10 @@ class ExportTopic(Protocol):
     @property
     def size(self) -> int: ...  # noqa: D102
     @property
+    def fitted_at(self) -> datetime | None: ...  # noqa: D102
+    @property
+    def fit(self) -> str | None: ...  # noqa: D102
+    @property
     def member_ids(self) -> Iterable[int]: ...  # noqa: D102
 
 
@@ -433,7 +437,9 @@ def write_topics_json(fh: IO[str], *, channel_key: str, title: str, topics: Iter
         fh.write(("[" if n == 0 else ",") + "\n    {")
         fh.write(f'{pad}"id": {enc(topic.topic_id)},{pad}"label": {enc(topic.label)},{pad}"keywords": ')
         _write_list(fh, (enc(k) for k in topic.keywords), level=3)
-        fh.write(f',{pad}"summary": {enc(topic.summary)},{pad}"size": {enc(topic.size)},{pad}"member_ids": ')
+        fh.write(f',{pad}"summary": {enc(topic.summary)},{pad}"size": {enc(topic.size)},')
+        fitted = enc(iso_utc(topic.fitted_at))
+        fh.write(f'{pad}"fitted_at": {fitted},{pad}"fit": {enc(topic.fit)},{pad}"member_ids": ')
         prefix = enc(channel_key)[:-1] + ":"
         _write_list(fh, (f'{prefix}{m}"' for m in topic.member_ids), level=3)
         fh.write("\n    }")

@@ -124,8 +124,12 @@ def execute_topicize(
     dispatcher: Dispatcher | None,
     backoff: Backoff,
     attempt: int = 1,
+    full: bool = False,
 ) -> int | GaveUp:
-    """Run the topicize step under the ``topics`` policy; returns the topic count or :class:`GaveUp`."""
+    """Run the topicize step under the ``topics`` policy; returns the topic count or :class:`GaveUp`.
+
+    ``full`` re-clusters the channel even when its stored fit would place the new posts.
+    """
     return _channel_step(
         settings=settings,
         backoff=backoff,
@@ -133,7 +137,7 @@ def execute_topicize(
         channel=channel,
         run_id=run_id,
         call=lambda: pipeline.topicize_channel(
-            settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher
+            settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher, full=full
         ),
         attempt=attempt,
         dispatcher=dispatcher,

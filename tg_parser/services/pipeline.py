@@ -334,57 +334,31 @@ def topicize_channel(
     channel: str,
     run_id: str | None,
     dispatcher: Dispatcher | None,
+    full: bool = False,
 ) -> int:
-    """Cluster the channel's documents into topics and store them.
+    """Place new and changed posts in the channel's topics, or re-cluster it.
+
+    See :mod:`tg_parser.services.topicize` for when it re-clusters.
 
     With a ``run_id`` it acts only while the run is ``topicizing`` (a
     redelivered task does nothing) and then hands over to export. Topic
     labels come from the LLM when one is configured (each label call is a step
     of its own, see :func:`tg_parser.services.topic_labels.label_topics_with_llm`).
 
+    Args:
+        settings: Settings.
+        channel: The channel key.
+        run_id: The run, or ``None``.
+        dispatcher: Where export goes next.
+        full: Re-cluster even when the stored fit would do.
+
     Returns:
         The number of topics (``-1`` when skipped as a redelivery).
     """
-    from tg_parser.topics import build_topics_from
+    from tg_parser.services.topicize import topicize
 
-    db = settings.database_url
-    with session_scope(db) as session:
-        ch = channels.get_channel(session, key=channel)
-        if run_id is not None and runs.get_run(session, run_id=run_id).status is not RunStatus.TOPICIZING:
-            return -1
-        # Texts stream from the database in batches (twice above the fit
-        # sample); only ids and labels are held per post.
-        posts = documents.TopicPosts(session, channel_pk=ch.pk)
-        found = build_topics_from(posts, channel_key=channel, seed=settings.topic_seed)
-        n_documents = len(posts.message_ids())
-        pk_by_message_id = posts.message_pks()
-    if _labels_from_llm(settings):
-        from tg_parser.services.topic_labels import label_topics_with_llm
-
-        with session_scope(db) as session:
-            texts = {mid: text for _pk, mid, text, _kw in documents.topic_inputs(session, channel_pk=ch.pk)}
-            previous = topics.list_topics(session, channel_pk=ch.pk)
-        found, calls = label_topics_with_llm(
-            settings=settings, topics=found, previous=previous, texts=texts, run_id=run_id, channel=channel
-        )
-        with session_scope(db) as session:
-            usage.record_llm_calls(
-                session, usage=calls, run_id=run_id, channel_pk=ch.pk, message_pk=None, purpose="topic_label"
-            )
-    with session_scope(db) as session:
-        topics.replace_topics(session, channel_pk=ch.pk, topics=found, pk_by_message_id=pk_by_message_id)
-        moved = True
-        if run_id is not None:
-            moved = runs.finish_topicize(session, run_id=run_id, topics=len(found))
-    log.info("topicize_done", channel=channel, run_id=run_id, topics=len(found), documents=n_documents)
-    if run_id is not None and moved and dispatcher is not None:
-        dispatcher.export(channel_key=channel, run_id=run_id)
-    return len(found)
-
-
-def _labels_from_llm(settings: Settings) -> bool:
-    """Whether topic labels come from the configured LLM (not offline, no custom processor)."""
-    return settings.llm.llm_provider != "offline" and not settings.processor_factory
+    done = topicize(settings=settings, channel=channel, run_id=run_id, dispatcher=dispatcher, full=full)
+    return done.topics
 
 
 def export_channel(

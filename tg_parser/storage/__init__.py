@@ -9,6 +9,7 @@ One module per aggregate, each a set of keyword-only functions over a
 * :mod:`~tg_parser.storage.export_lines`: ``documents.ndjson`` lines rendered by PostgreSQL;
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
 * :mod:`~tg_parser.storage.post_finish`: a processed post's writes in one round trip;
+* :mod:`~tg_parser.storage.topic_fits`: stored topic models, counters and where posts are placed;
 * :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
 * :mod:`~tg_parser.storage.dead_letters`: work that gave up;
 * :mod:`~tg_parser.storage.usage`: LLM calls and their totals;
@@ -29,6 +30,7 @@ from tg_parser.storage import (
     messages,
     post_finish,
     runs,
+    topic_fits,
     topics,
     usage,
     webhooks,
@@ -46,6 +48,7 @@ __all__ = [
     "post_finish",
     "runs",
     "session_scope",
+    "topic_fits",
     "topics",
     "usage",
     "webhooks",

@@ -11,6 +11,7 @@ and PostgreSQL agree on equal data:
   (``jsonb`` prints ``1e2`` as ``100``);
 * text → NUL characters removed (PostgreSQL cannot store them; the copy drops
   them too, see DESIGN.md "Storage");
+* binary (a stored topic model) → the SHA-256 of its bytes;
 * string primary keys ordered bytewise (``COLLATE "C"`` on PostgreSQL, SQLite's
   default ``BINARY``).
 
@@ -126,6 +127,8 @@ def canonical(value: Any) -> Any:
         out = {str(k).replace("\x00", ""): canonical(v) for k, v in value.items()}
     elif isinstance(value, list | tuple):
         out = [canonical(v) for v in value]
+    elif isinstance(value, bytes | bytearray | memoryview):  # a stored topic model (``topic_fits.model``)
+        out = "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
     else:
         msg = f"no canonical form for {type(value).__name__}"
         raise TypeError(msg)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -175,6 +176,10 @@ class TopicRow(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When and how (``full`` | ``incremental``) the topic's members last changed, and their digest.
+    fitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fit_kind: Mapped[str | None] = mapped_column(String(16))
+    members_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class TopicMemberRow(Base):
@@ -184,6 +189,23 @@ class TopicMemberRow(Base):
 
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"), index=True)
+    # The document's content hash when the post was placed: another hash means the post changed since.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class TopicFitRow(Base):
+    """A channel's stored topic model (pickled ``topics.stable.TopicModel``) and its topic-number counter."""
+
+    __tablename__ = "topic_fits"
+
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    features_version: Mapped[str] = mapped_column(String(32))
+    model: Mapped[bytes] = mapped_column(LargeBinary)
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    fit_kind: Mapped[str] = mapped_column(String(16))
+    next_number: Mapped[int] = mapped_column(Integer)
+    drift: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class RunRow(Base):

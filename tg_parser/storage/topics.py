@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Text, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -91,6 +92,8 @@ def list_topics(session: Session, *, channel_pk: int) -> list[Topic]:
             keywords=list(t.keywords or []),
             summary=t.summary,
             member_ids=sorted(members.get(t.id, [])),
+            fitted_at=t.fitted_at,
+            fit=t.fit_kind,
         )
         for t in topics
     ]
@@ -113,6 +116,8 @@ class StoredTopic:
         keywords: Its keywords, best first.
         summary: Its summary, or ``None``.
         size: Number of member posts stored for it.
+        fitted_at: When its members last changed, or ``None`` (stored before fits were recorded).
+        fit: How: ``full`` or ``incremental``, or ``None``.
     """
 
     pk: int
@@ -121,6 +126,8 @@ class StoredTopic:
     keywords: list[str]
     summary: str | None
     size: int
+    fitted_at: datetime | None
+    fit: str | None
     _members: _MemberStream = field(repr=False, compare=False)
 
     @property
@@ -207,7 +214,15 @@ def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTop
         )
     }
     rows = session.execute(
-        select(TopicRow.id, TopicRow.topic_key, TopicRow.label, TopicRow.keywords, TopicRow.summary)
+        select(
+            TopicRow.id,
+            TopicRow.topic_key,
+            TopicRow.label,
+            TopicRow.keywords,
+            TopicRow.summary,
+            TopicRow.fitted_at,
+            TopicRow.fit_kind,
+        )
         .where(TopicRow.channel_id == channel_pk)
         .order_by(TopicRow.id)
     ).all()
@@ -221,9 +236,11 @@ def list_topic_summaries(session: Session, *, channel_pk: int) -> list[StoredTop
             keywords=list(kw or []),
             summary=summary,
             size=int(sizes.get(pk, 0)),
+            fitted_at=fitted_at,
+            fit=fit,
             _members=members,
         )
-        for pk, key, label, kw, summary in rows
+        for pk, key, label, kw, summary, fitted_at, fit in rows
     ]
 
 

@@ -12,16 +12,28 @@ import numpy as np
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
-from tg_parser.topics.cluster import cluster, fit_clusters
+from tg_parser.topics.cluster import fit_clusters
 from tg_parser.topics.label import LABEL_WORDS, TermCounts, topic_terms
-from tg_parser.topics.vectorize import Analyzer, embed, fit_embedding, tokenize
+from tg_parser.topics.vectorize import Analyzer, Embedding, fit_embedding, tokenize
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
     from numpy.typing import NDArray
+    from sklearn.cluster import KMeans
 
-__all__ = ["UNTITLED", "PostSource", "TopicInput", "build_topics", "build_topics_from"]
+__all__ = [
+    "UNTITLED",
+    "Clustering",
+    "PostSource",
+    "TopicInput",
+    "build_topics",
+    "build_topics_from",
+    "cluster_posts",
+    "keyword_label",
+    "nearest",
+    "topic_key",
+]
 
 UNTITLED = "untitled"
 """Label of a topic whose posts have no content words (only links, numbers, stop words)."""
@@ -101,8 +113,10 @@ def build_topics(
     (:mod:`tg_parser.topics.label`). The result depends only on the set of
     posts and the seed, never on the input order.
 
-    Topics are numbered from 1 by size, largest first, then by their smallest
-    member id: ``<channel_key>:topic-<n>``. Every post is in exactly one topic.
+    Topics are numbered as a channel's first fit numbers them: from 1 by size,
+    largest first, then by their smallest member id: ``<channel_key>:topic-<n>``
+    (later fits of a channel keep the numbers of the topics that survive, see
+    :mod:`tg_parser.topics.stable`). Every post is in exactly one topic.
 
     Args:
         items: The channel's posts.
@@ -129,6 +143,94 @@ def build_topics_from(
 ) -> list[Topic]:
     """Group the posts of a source into topics in bounded memory (see :func:`build_topics`).
 
+    The topics of :func:`cluster_posts`, numbered as a first fit numbers them
+    (from 1 by size, largest first, then by smallest member id).
+
+    Args:
+        source: The channel's posts.
+        channel_key: Key of the channel, the prefix of topic ids.
+        seed: Random state of the sample, SVD, k-means and silhouette sampling.
+        max_topics: Cap on the number of topics, or ``None`` for the default (40).
+
+    Returns:
+        Topics, largest first; empty for no posts.
+    """
+    found = cluster_posts(source, seed=seed, max_topics=max_topics)
+    numbers = {c: n for n, c in enumerate(found.ranked(), start=1)}
+    return found.topics(numbers, channel_key=channel_key)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """A full fit of a channel: every post's cluster, the clusters' words and the fitted space.
+
+    Attributes:
+        ids: ``(n,)`` message ids, ascending.
+        labels: ``(n,)`` cluster of each post, in ``0..k-1``.
+        terms: Each cluster's keywords, best first.
+        embedding: The fitted vectorizer, or ``None`` when every post is one topic in no space.
+        centroids: ``(k, d)`` float32 centre of each cluster in the embedding's space
+            (``(1, 0)`` without an embedding).
+        distances: ``(n,)`` float32 Euclidean distance of each post to its centre (unit rows: 0..2).
+    """
+
+    ids: NDArray[np.int64]
+    labels: NDArray[np.int64]
+    terms: dict[int, list[str]]
+    embedding: Embedding | None
+    centroids: NDArray[np.float32]
+    distances: NDArray[np.float32]
+
+    def members(self) -> dict[int, list[int]]:
+        """Return each cluster's member message ids, ascending."""
+        out: dict[int, list[int]] = defaultdict(list)
+        for mid, label in zip(self.ids.tolist(), self.labels.tolist(), strict=True):
+            out[label].append(mid)
+        return dict(out)
+
+    def ranked(self) -> list[int]:
+        """Return the clusters by size, largest first, then by smallest member id."""
+        members = self.members()
+        return sorted(members, key=lambda c: (-len(members[c]), members[c][0]))
+
+    def topics(self, numbers: dict[int, int], *, channel_key: str) -> list[Topic]:
+        """Return the clusters as topics ``<channel_key>:topic-<numbers[c]>``, in :meth:`ranked` order.
+
+        Args:
+            numbers: The topic number of every cluster.
+            channel_key: Key of the channel, the prefix of topic ids.
+
+        Returns:
+            One topic per non-empty cluster.
+        """
+        members = self.members()
+        out = []
+        for c in self.ranked():
+            words = self.terms.get(c, [])
+            out.append(
+                Topic(
+                    topic_id=topic_key(channel_key, numbers[c]),
+                    label=keyword_label(words),
+                    keywords=words,
+                    member_ids=members[c],
+                )
+            )
+        return out
+
+
+def topic_key(channel_key: str, number: int) -> str:
+    """Return the id of topic ``number`` of a channel: ``<channel_key>:topic-<number>``."""
+    return f"{channel_key}:topic-{number}"
+
+
+def keyword_label(words: Sequence[str]) -> str:
+    """Return the keyword label of a topic: its first :data:`LABEL_WORDS` keywords, or :data:`UNTITLED`."""
+    return ", ".join(words[:LABEL_WORDS]) or UNTITLED
+
+
+def cluster_posts(source: PostSource, *, seed: int = 42, max_topics: int | None = None) -> Clustering:
+    """Cluster the posts of a source in bounded memory, keeping the fitted space and centres.
+
     Up to :data:`FIT_SAMPLE` posts, everything is fitted on all of them (the
     result of :func:`build_topics`). Above, the vocabulary, the SVD and k-means
     (k by silhouette, as always) are fitted on a sample of :data:`FIT_SAMPLE`
@@ -143,31 +245,50 @@ def build_topics_from(
 
     Args:
         source: The channel's posts.
-        channel_key: Key of the channel, the prefix of topic ids.
         seed: Random state of the sample, SVD, k-means and silhouette sampling.
         max_topics: Cap on the number of topics, or ``None`` for the default (40).
 
     Returns:
-        Topics, largest first; empty for no posts.
+        The clustering; its ``ids`` are empty for no posts.
     """
     ids = np.asarray(source.message_ids(), dtype=np.int64)
     n = len(ids)
     if n == 0:
-        return []
+        empty = np.zeros(0, dtype=np.float32)
+        return Clustering(ids, np.zeros(0, np.int64), {}, None, np.zeros((0, 0), np.float32), empty)
     if n <= FIT_SAMPLE:
         rows = [row for batch in source.batches(wanted=None, size=n) for row in batch]
         analyzer = Analyzer()
         tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=analyzer)
-        labels = cluster(embed(tokens, seed=seed), seed=seed, max_topics=max_topics)
+        vectors, model = fit_embedding(tokens, seed=seed)
+        labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
+        labels = np.asarray(labels, dtype=np.int64)
+        centroids = _centroids(vectors, labels, kmeans)
+        distances = nearest(vectors, centroids[labels])
         terms = topic_terms(tokens, labels, analyzer=analyzer)
-    else:
-        labels, analyzer, terms = _sampled(source, ids=ids, seed=seed, max_topics=max_topics)
-    return _topics(ids, labels, terms, channel_key=channel_key)
+        return Clustering(ids, labels, terms, model, centroids, distances)
+    return _sampled(source, ids=ids, seed=seed, max_topics=max_topics)
 
 
-def _sampled(
-    source: PostSource, *, ids: NDArray[np.int64], seed: int, max_topics: int | None
-) -> tuple[NDArray[np.int64], Analyzer, dict[int, list[str]]]:
+def nearest(vectors: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Return the row-wise Euclidean distance between two ``(n, d)`` arrays, float32."""
+    return np.asarray(np.linalg.norm(vectors - centres, axis=1), dtype=np.float32)
+
+
+def _centroids(
+    vectors: NDArray[np.float32], labels: NDArray[np.int64], kmeans: KMeans | None
+) -> NDArray[np.float32]:
+    if kmeans is not None:
+        return np.asarray(kmeans.cluster_centers_, dtype=np.float32)
+    # One topic: its centre is the mean of the posts (a (1, 0) array when there is no space).
+    k = int(labels.max()) + 1 if len(labels) else 1
+    centres = np.zeros((k, vectors.shape[1]), dtype=np.float32)
+    np.add.at(centres, labels, vectors)
+    counts = np.bincount(labels, minlength=k).astype(np.float32)
+    return np.asarray(centres / np.maximum(counts, 1.0)[:, None], dtype=np.float32)
+
+
+def _sampled(source: PostSource, *, ids: NDArray[np.int64], seed: int, max_topics: int | None) -> Clustering:
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
     sample = [
@@ -176,40 +297,23 @@ def _sampled(
     fit_tokens = tokenize(sample, analyzer=Analyzer())
     del sample, wanted
     vectors, model = fit_embedding(fit_tokens, seed=seed)
-    _fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
+    fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
+    centroids = _centroids(vectors, np.asarray(fit_labels, dtype=np.int64), kmeans)
     del fit_tokens, vectors
     analyzer = Analyzer()
     counts = TermCounts()
     labels = np.zeros(len(ids), dtype=np.int64)
+    distances = np.zeros(len(ids), dtype=np.float32)
     done = 0
     for batch in source.batches(wanted=None, size=ASSIGN_BATCH):
         tokens = tokenize([_text(t, kw) for _m, t, kw in batch], analyzer=analyzer)
         if kmeans is not None and model is not None:
-            part = np.asarray(kmeans.predict(model.transform(tokens)), dtype=np.int64)
+            batch_vectors = model.transform(tokens)
+            part = np.asarray(kmeans.predict(batch_vectors), dtype=np.int64)
+            distances[done : done + len(batch)] = nearest(batch_vectors, centroids[part])
         else:
             part = np.zeros(len(batch), dtype=np.int64)
         labels[done : done + len(batch)] = part
         counts.add(tokens.stems, part)
         done += len(batch)
-    return labels, analyzer, counts.terms(analyzer=analyzer)
-
-
-def _topics(
-    ids: NDArray[np.int64], labels: NDArray[np.int64], terms: dict[int, list[str]], *, channel_key: str
-) -> list[Topic]:
-    members: dict[int, list[int]] = defaultdict(list)
-    for mid, label in zip(ids.tolist(), labels.tolist(), strict=True):
-        members[label].append(mid)
-    ranked = sorted(members, key=lambda c: (-len(members[c]), members[c][0]))
-    topics = []
-    for n, c in enumerate(ranked, start=1):
-        words = terms.get(c, [])
-        topics.append(
-            Topic(
-                topic_id=f"{channel_key}:topic-{n}",
-                label=", ".join(words[:LABEL_WORDS]) or UNTITLED,
-                keywords=words,
-                member_ids=members[c],
-            )
-        )
-    return topics
+    return Clustering(ids, labels, counts.terms(analyzer=analyzer), model, centroids, distances)

@@ -1,0 +1,256 @@
+"""A channel's stored topic model, its topic-number counter, and where each post is placed.
+
+Keyword-only functions over a :class:`~sqlalchemy.orm.Session` (the caller
+commits). The model itself is opaque bytes here (``topics.stable.TopicModel``
+pickles and loads it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from tg_parser.domain import Topic
+from tg_parser.storage._common import strip_nul
+from tg_parser.storage.tables import (
+    DocumentRow,
+    MessageRow,
+    TopicFitRow,
+    TopicMemberRow,
+    TopicRow,
+    utcnow,
+)
+from tg_parser.storage.upsert import insert_for
+
+MEMBER_ROWS_PER_STATEMENT = 1000
+"""Memberships deleted or inserted per statement (bounded parameter lists for SQLite and PostgreSQL)."""
+
+
+@dataclass(frozen=True)
+class StoredFit:
+    """A channel's stored fit.
+
+    Attributes:
+        model: The pickled model.
+        features_version: Feature-space version of the fit.
+        fitted_at: When the last full fit ran.
+        fit_kind: Kind of the last topicize that used it: ``full`` or ``incremental``.
+        next_number: The least topic number never given in this channel.
+        drift: Figures of the last topicize (pending, far, shares, reason).
+    """
+
+    model: bytes
+    features_version: str
+    fitted_at: datetime
+    fit_kind: str
+    next_number: int
+    drift: dict[str, Any]
+
+
+def load_fit(session: Session, *, channel_pk: int) -> StoredFit | None:
+    """Return the channel's stored fit, or ``None`` when it has none."""
+    row = session.get(TopicFitRow, channel_pk)
+    if row is None:
+        return None
+    return StoredFit(
+        model=bytes(row.model),
+        features_version=row.features_version,
+        fitted_at=row.fitted_at,
+        fit_kind=row.fit_kind,
+        next_number=int(row.next_number),
+        drift=dict(row.drift or {}),
+    )
+
+
+def save_full_fit(
+    session: Session,
+    *,
+    channel_pk: int,
+    model: bytes,
+    features_version: str,
+    fitted_at: datetime,
+    next_number: int,
+    drift: dict[str, Any],
+) -> None:
+    """Store (insert or replace) the channel's fit after a full re-cluster."""
+    values = {
+        "features_version": features_version,
+        "model": model,
+        "fitted_at": fitted_at,
+        "fit_kind": "full",
+        "next_number": next_number,
+        "drift": drift,
+        "updated_at": fitted_at,
+    }
+    stmt = insert_for(session, TopicFitRow).values(channel_id=channel_pk, **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["channel_id"], set_=values))
+
+
+def record_incremental(session: Session, *, channel_pk: int, at: datetime, drift: dict[str, Any]) -> None:
+    """Note an incremental topicize on the channel's stored fit (the model itself is unchanged)."""
+    session.execute(
+        update(TopicFitRow)
+        .where(TopicFitRow.channel_id == channel_pk)
+        .values(fit_kind="incremental", drift=drift, updated_at=at)
+    )
+
+
+@dataclass(frozen=True)
+class Placements:
+    """Every live document of a channel and the topic it is in now, in message-id order.
+
+    Attributes:
+        ids: ``(n,)`` message ids, ascending.
+        pks: ``(n,)`` the messages' primary keys.
+        hashes: The documents' content hashes.
+        topic_keys: The topic each post is in, or ``None``.
+        placed_hashes: The content hash each post had when it was placed, or ``None``.
+    """
+
+    ids: NDArray[np.int64]
+    pks: NDArray[np.int64]
+    hashes: list[str]
+    topic_keys: list[str | None]
+    placed_hashes: list[str | None]
+
+    def pending(self) -> NDArray[np.bool_]:
+        """Return ``(n,)`` whether each post is new (in no topic) or changed since it was placed."""
+        return np.array(
+            [
+                k is None or p != h
+                for k, p, h in zip(self.topic_keys, self.placed_hashes, self.hashes, strict=True)
+            ],
+            dtype=np.bool_,
+        )
+
+
+def placements(session: Session, *, channel_pk: int) -> Placements:
+    """Return the channel's live documents with their current topics (five values per post)."""
+    stmt = (
+        select(
+            MessageRow.message_id,
+            MessageRow.id,
+            DocumentRow.content_hash,
+            TopicRow.topic_key,
+            TopicMemberRow.content_hash,
+        )
+        .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
+        .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)
+        .outerjoin(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
+        .where(MessageRow.channel_id == channel_pk, MessageRow.deleted.is_(False))
+        .order_by(MessageRow.message_id)
+    )
+    rows = session.execute(stmt).all()
+    return Placements(
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        pks=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+        hashes=[r[2] for r in rows],
+        topic_keys=[r[3] for r in rows],
+        placed_hashes=[r[4] for r in rows],
+    )
+
+
+def members_digest(member_ids: Iterable[int]) -> str:
+    """Return the SHA-256 hex digest of a topic's member ids (ascending), to tell a changed topic."""
+    digest = hashlib.sha256()
+    for mid in member_ids:
+        digest.update(b"%d," % mid)
+    return digest.hexdigest()
+
+
+def store_topics(
+    session: Session,
+    *,
+    channel_pk: int,
+    topics: Sequence[Topic],
+    moves: Sequence[tuple[int, str, str]],
+    fit_kind: str,
+    at: datetime,
+) -> None:
+    """Write the channel's topics and only the memberships that changed.
+
+    A topic row is upserted by key and changes (with ``updated_at``,
+    ``fitted_at = at`` and ``fit_kind``) only when its label, keywords,
+    summary or members differ; topics not in ``topics`` are removed with their
+    memberships; memberships of deleted posts are removed.
+
+    Args:
+        session: An open session.
+        channel_pk: The channel's primary key.
+        topics: Every topic of the channel after this topicize, with all member ids.
+        moves: ``(message_pk, topic_key, content_hash)`` of each post placed anew.
+        fit_kind: ``full`` or ``incremental``: how the changed topics were fitted.
+        at: When.
+    """
+    keys = [t.topic_id for t in topics]
+    session.execute(
+        delete(TopicRow).where(TopicRow.channel_id == channel_pk, TopicRow.topic_key.not_in(keys or [""]))
+    )
+    deleted_posts = select(MessageRow.id).where(
+        MessageRow.channel_id == channel_pk, MessageRow.deleted.is_(True)
+    )
+    session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_(deleted_posts)))
+    for topic in topics:
+        values = strip_nul(
+            {
+                "channel_id": channel_pk,
+                "topic_key": topic.topic_id,
+                "label": topic.label,
+                "keywords": list(topic.keywords),
+                "summary": topic.summary,
+                "size": topic.size,
+                "members_digest": members_digest(topic.member_ids),
+            }
+        )
+        stmt = insert_for(session, TopicRow).values(**values, updated_at=at, fitted_at=at, fit_kind=fit_kind)
+        # The row (and updated_at, which the members' lines carry) moves only when the topic changed.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["topic_key"],
+            set_={k: v for k, v in values.items() if k != "topic_key"}
+            | {"updated_at": at, "fitted_at": at, "fit_kind": fit_kind},
+            where=or_(
+                TopicRow.label.is_distinct_from(stmt.excluded.label),
+                TopicRow.size.is_distinct_from(stmt.excluded.size),
+                TopicRow.summary.is_distinct_from(stmt.excluded.summary),
+                TopicRow.channel_id.is_distinct_from(stmt.excluded.channel_id),
+                TopicRow.members_digest.is_distinct_from(stmt.excluded.members_digest),
+                cast(TopicRow.keywords, Text).is_distinct_from(cast(stmt.excluded.keywords, Text)),
+            ),
+        )
+        session.execute(stmt)
+    pk_by_key = {
+        str(key): int(pk)
+        for key, pk in session.execute(
+            select(TopicRow.topic_key, TopicRow.id).where(TopicRow.channel_id == channel_pk)
+        )
+    }
+    for start in range(0, len(moves), MEMBER_ROWS_PER_STATEMENT):
+        chunk = moves[start : start + MEMBER_ROWS_PER_STATEMENT]
+        session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_([m[0] for m in chunk])))
+        session.execute(
+            insert_for(session, TopicMemberRow),
+            [{"message_pk": pk, "topic_id": pk_by_key[key], "content_hash": h} for pk, key, h in chunk],
+        )
+
+
+def stored_topic_rows(session: Session, *, channel_pk: int) -> dict[str, tuple[str, list[str], str | None]]:
+    """Return ``{topic_key: (label, keywords, summary)}`` of the channel's stored topics."""
+    rows = session.execute(
+        select(TopicRow.topic_key, TopicRow.label, TopicRow.keywords, TopicRow.summary).where(
+            TopicRow.channel_id == channel_pk
+        )
+    ).all()
+    return {key: (label, list(kw or []), summary) for key, label, kw, summary in rows}
+
+
+def now() -> datetime:
+    """Return the current UTC time (the clock of stored fits)."""
+    return utcnow()
