@@ -81,7 +81,7 @@ class InputError(PermanentError):
         self.reason = message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle by reason, file, message id, offset and range (the keyword-only arguments a plain reduce loses).
+        """Pickle by reason, file, message id, offset and range (keyword-only: a plain reduce loses them).
 
         An import reads the export in a child process and sends its errors to
         the parent (:mod:`tg_parser.services.export_reader`).

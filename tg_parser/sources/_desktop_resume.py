@@ -100,7 +100,9 @@ def recover(
         decoded = fm.decode_message(_object_start(fm, first), limit=skip.resume)
         if decoded is not None and isinstance(decoded[0], dict):
             return Recovery(values=[decoded[0]], resume=skip.resume)
-    return Recovery(errors=[damage_error(skip, path=str(path), reason=reason, file_size=fm.size)], resume=skip.resume)
+    return Recovery(
+        errors=[damage_error(skip, path=str(path), reason=reason, file_size=fm.size)], resume=skip.resume
+    )
 
 
 def _object_start(fm: FileMap, start: int) -> int:
@@ -132,7 +134,9 @@ def resume_point(path: Path, *, last: Any, lower: int, upper: int, exc: BaseExce
         fm.close()
 
 
-def resilient_walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent | InputError]:
+def resilient_walk(  # noqa: C901, PLR0912, PLR0915 - one loop: read, stop on damage, resume
+    path: Path, *, wants: Callable[[int], bool]
+) -> Iterator[StreamEvent | InputError]:
     """:func:`~tg_parser.sources._desktop_stream.walk` that goes on after damage.
 
     Inside the ``messages`` of a wanted chat, reading resumes at the next
@@ -177,9 +181,11 @@ def resilient_walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[Stre
                         current, last, read, next_index = event, None, False, event.index + 1
                     elif isinstance(event, ChatEnd):
                         current = None
-                        last_ended = event.meta.get("id") if isinstance(event.meta.get("id"), int) else last_ended
+                        last_ended = (
+                            event.meta.get("id") if isinstance(event.meta.get("id"), int) else last_ended
+                        )
                     yield event
-                return
+                return  # noqa: TRY300 - the clean end; the handler resumes after damage
             except InputError as exc:
                 if exc.offset is None:
                     raise
@@ -190,8 +196,13 @@ def resilient_walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[Stre
                     list_start = found[1] if found else None
                     chat_prefix = found[2] if found else ""
                     rec = recover(
-                        fm, path=path, last=last if read else None, lower=start, upper=upper,
-                        list_start=list_start, exc=exc,
+                        fm,
+                        path=path,
+                        last=last if read else None,
+                        lower=start,
+                        upper=upper,
+                        list_start=list_start,
+                        exc=exc,
                     )
                     for value in rec.values:
                         last, read = value, True

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import ijson
 
 from tg_parser.errors import InputError
-from tg_parser.sources._resync import GuardedReader, HostileInput, parser_reason
+from tg_parser.sources._resync import GuardedReader, HostileInputError, parser_reason
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -161,7 +161,7 @@ def walk(
             events = _backend().parse(reader, use_float=True)
             try:
                 yield from _walk_events(events, path=path, wants=wants, seen=seen, carry=carry)
-            except (ijson.JSONError, UnicodeDecodeError, HostileInput) as exc:
+            except (ijson.JSONError, UnicodeDecodeError, HostileInputError) as exc:
                 raise _json_error(exc, path=path, offset=reader.offset) from exc
     except OSError as exc:
         msg = f"cannot read the export: {exc.strerror or exc}"
@@ -237,18 +237,17 @@ def top_level_messages(path: Path) -> Iterator[RawMessage | InputError]:
                 reader = GuardedReader(handle, path=str(path), start=start, prefix=prefix)
                 elements = _backend().items(reader, "messages.item", use_float=True)
                 value: Any = None
-                read = False
+                first = position
                 try:
                     for value in elements:
                         yield RawMessage(index=0, position=position, value=value)
                         position += 1
-                        read = True
-                    return
-                except (ijson.JSONError, UnicodeDecodeError, HostileInput) as exc:
+                    return  # noqa: TRY300 - the clean end; the handler resumes after damage
+                except (ijson.JSONError, UnicodeDecodeError, HostileInputError) as exc:
                     from tg_parser.sources._desktop_resume import resume_point
 
                     outcome = resume_point(
-                        path, last=value if read else None, lower=start, upper=reader.offset, exc=exc
+                        path, last=value if position > first else None, lower=start, upper=reader.offset, exc=exc
                     )
                 for item in outcome.values:
                     yield RawMessage(index=0, position=position, value=item)
@@ -265,9 +264,10 @@ def top_level_messages(path: Path) -> Iterator[RawMessage | InputError]:
 
 
 def _json_error(exc: BaseException, *, path: Path, offset: int) -> InputError:
-    if isinstance(exc, HostileInput):
+    if isinstance(exc, HostileInputError):
         return exc
-    return InputError(f"not valid JSON ({parser_reason(exc)}), before byte {offset}", path=str(path), offset=offset)
+    msg = f"not valid JSON ({parser_reason(exc)}), before byte {offset}"
+    return InputError(msg, path=str(path), offset=offset)
 
 
 def _walk_events(

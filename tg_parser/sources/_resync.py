@@ -78,7 +78,7 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
-class HostileInput(InputError):
+class HostileInputError(InputError):
     """The stream was refused by :class:`GuardedReader` at byte ``offset`` (too deep, too long)."""
 
     def __init__(self, message: str, *, path: str, offset: int) -> None:
@@ -104,12 +104,12 @@ def detect_encoding(head: bytes) -> str | None:
     for mark, name in _BOMS:
         if head.startswith(mark):
             return name
-    if len(head) >= 4:
+    if len(head) >= 4:  # noqa: PLR2004 - four bytes tell UTF-32
         if head[:3] == b"\x00\x00\x00":
             return "UTF-32-BE"
         if head[1:4] == b"\x00\x00\x00":
             return "UTF-32-LE"
-    if len(head) >= 2:
+    if len(head) >= 2:  # noqa: PLR2004 - two bytes tell UTF-16
         if head[0] == 0 and head[1] != 0:
             return "UTF-16-BE"
         if head[0] != 0 and head[1] == 0:
@@ -131,7 +131,7 @@ class GuardedReader:
 
     Raises:
         InputError: From :meth:`read`: the file is UTF-16 or UTF-32.
-        HostileInput: From :meth:`read`: nesting or a token beyond the limits.
+        HostileInputError: From :meth:`read`: nesting or a token beyond the limits.
 
     """
 
@@ -142,7 +142,7 @@ class GuardedReader:
         self._prefix = prefix
         self._depth = prefix.count(b"[") + prefix.count(b"{")
         self._since_quote = 0
-        self._pending: HostileInput | None = None
+        self._pending: HostileInputError | None = None
         handle.seek(start)
         self.offset = start
         if start == 0:
@@ -178,7 +178,7 @@ class GuardedReader:
             cut = _too_deep_at(chunk, depth=self._depth)
             if cut is not None:
                 msg = f"nesting deeper than {MAX_NESTING} levels at byte {start + cut}"
-                self._pending = HostileInput(msg, path=self._path, offset=start + cut)
+                self._pending = HostileInputError(msg, path=self._path, offset=start + cut)
                 self.offset = start + cut
                 return chunk[:cut]
         self._depth = max(0, self._depth + opens - chunk.count(b"]") - chunk.count(b"}"))
@@ -187,8 +187,10 @@ class GuardedReader:
             self._since_quote += len(chunk)
             if self._since_quote > MAX_TOKEN_BYTES:
                 at = start + len(chunk) - self._since_quote
-                msg = f"a single value runs over {MAX_TOKEN_BYTES // (1024 * 1024)} MiB from byte {max(at, 0)}"
-                raise HostileInput(msg, path=self._path, offset=self.offset)
+                msg = (
+                    f"a single value runs over {MAX_TOKEN_BYTES // (1024 * 1024)} MiB from byte {max(at, 0)}"
+                )
+                raise HostileInputError(msg, path=self._path, offset=self.offset)
         else:
             self._since_quote = len(chunk) - quote - 1
         return chunk
@@ -313,7 +315,7 @@ class FileMap:
         return None
 
     def skip_from(self, start: int) -> Skip:
-        """Describe the damaged stretch that begins at ``start`` (just after a good message or the list's ``[``)."""
+        """Describe the damaged stretch from ``start`` (just after a good message or the list's ``[``)."""
         first = self.message_start(start)
         message_id = None
         own = False
@@ -377,9 +379,7 @@ def chat_object_prefix(chat_prefix: str) -> bytes:
     return b'{"' + section.encode() + b'":{"list":['
 
 
-def damage_error(
-    skip: Skip, *, path: str, reason: str, file_size: int
-) -> InputError:
+def damage_error(skip: Skip, *, path: str, reason: str, file_size: int) -> InputError:
     """Build the input error of one damaged stretch, with its unread range when it is not one message.
 
     Args:

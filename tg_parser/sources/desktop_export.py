@@ -224,7 +224,7 @@ class DesktopExportSource:
         msg = f"no chat at position {chat.index} (the file changed since chats() was read?)"
         raise InputError(msg, path=str(self._path))
 
-    def iter_chat(self, telegram_id: int) -> Iterator[Message | InputError]:
+    def iter_chat(self, telegram_id: int) -> Iterator[Message | InputError]:  # noqa: C901
         """Stream the posts of the chat with Telegram id ``telegram_id`` in one pass.
 
         Like :meth:`iter_messages` for that chat, without the metadata pass of
