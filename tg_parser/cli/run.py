@@ -160,7 +160,7 @@ def _run_cluster(
     cid: str,
     run_ids: list[str],
 ) -> bool:
-    """Queue a run per channel (ids into ``run_ids``), follow them to the end; return whether all succeeded."""
+    """Queue a run per channel (ids into ``run_ids``), follow them to the end; return whether all did well."""
     for key in keys:
         run_id = launcher.start_run(key, export_dir=out_dir, correlation_id=cid)
         run_ids.append(run_id)

@@ -191,6 +191,7 @@ def resilient_walk(  # noqa: C901, PLR0912, PLR0915 - one loop: read, stop on da
                     raise
                 fm = fm or FileMap(path)
                 upper = exc.offset
+                reported = False
                 if current is not None and wants(current.index) and isinstance(current.meta.get("id"), int):
                     found = fm.find_chat(current.meta["id"])
                     list_start = found[1] if found else None
@@ -202,12 +203,13 @@ def resilient_walk(  # noqa: C901, PLR0912, PLR0915 - one loop: read, stop on da
                         lower=start,
                         upper=upper,
                         list_start=list_start,
-                        exc=exc,
+                        exc=exc.__cause__ if exc.__cause__ is not None else exc,
                     )
                     for value in rec.values:
                         last, read = value, True
                         yield RawMessage(index=current.index, position=-1, value=value)
                     yield from rec.errors
+                    reported = bool(rec.errors)
                     if rec.resume is not None and rec.resume > start:
                         start, prefix = rec.resume, chat_list_prefix(chat_prefix)
                         seen, carry, drop_start = current.index, dict(current.meta), current.index
@@ -225,9 +227,10 @@ def resilient_walk(  # noqa: C901, PLR0912, PLR0915 - one loop: read, stop on da
                     after = max(after, here[0] + 1) if here else after
                 nxt = fm.next_chat(after)
                 if nxt is None or nxt[0] <= start:
-                    if current is None and last_ended is None and not read:
-                        raise
-                    return
+                    if reported:  # the damage is in the place of the chat's messages already
+                        return
+                    raise
+                reported = False
                 start, prefix, seen, carry = nxt[0], chat_object_prefix(nxt[2]), next_index, None
                 current, last, read, drop_start = None, None, False, None
     finally:

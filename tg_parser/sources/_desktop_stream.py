@@ -246,9 +246,8 @@ def top_level_messages(path: Path) -> Iterator[RawMessage | InputError]:
                 except (ijson.JSONError, UnicodeDecodeError, HostileInputError) as exc:
                     from tg_parser.sources._desktop_resume import resume_point
 
-                    outcome = resume_point(
-                        path, last=value if position > first else None, lower=start, upper=reader.offset, exc=exc
-                    )
+                    last = value if position > first else None
+                    outcome = resume_point(path, last=last, lower=start, upper=reader.offset, exc=exc)
                 for item in outcome.values:
                     yield RawMessage(index=0, position=position, value=item)
                     position += 1
