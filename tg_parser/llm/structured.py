@@ -23,6 +23,9 @@ M = TypeVar("M", bound=BaseModel)
 MAX_ANSWER_BYTES = 1024 * 1024
 """Longest answer accepted (UTF-8 bytes): a post analysis is a few KB; more is a runaway generation."""
 
+_ECHO_CHARS = 4000
+"""Characters of an invalid answer sent back with the re-ask."""
+
 _CHARS_PER_TOKEN = 3
 """Rough characters per token for the token-bucket estimate (Cyrillic runs denser than English's ~4)."""
 
@@ -139,7 +142,7 @@ def ask_structured(
 
 
 def _validate(text: str, *, output_model: type[M], check: Callable[[M], str | None] | None) -> M | str:
-    """Return the validated answer, or what is wrong with it (the answer is untrusted input).
+    r"""Return the validated answer, or what is wrong with it (the answer is untrusted input).
 
     Refused: over :data:`MAX_ANSWER_BYTES`; NUL characters or lone surrogates
     (raw, or decoded from ``\\u`` escapes: PostgreSQL cannot store them in
@@ -185,8 +188,8 @@ def _strings(value: Any) -> list[str]:
 
 
 def _echo(text: str) -> str:
-    """The answer as sent back in the re-ask: bounded, and only text a provider accepts."""
+    """Return the answer as sent back in the re-ask: bounded, and only text a provider accepts."""
     if not text:
         return "(empty answer)"
-    cut = text[:4000].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    return cut + (" …(cut)" if len(text) > 4000 else "")
+    cut = text[:_ECHO_CHARS].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return cut + (" …(cut)" if len(text) > _ECHO_CHARS else "")
