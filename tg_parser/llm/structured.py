@@ -145,7 +145,7 @@ def _validate(text: str, *, output_model: type[M], check: Callable[[M], str | No
     r"""Return the validated answer, or what is wrong with it (the answer is untrusted input).
 
     Refused: over :data:`MAX_ANSWER_BYTES`; NUL characters or lone surrogates
-    (raw, or decoded from ``\\u`` escapes: PostgreSQL cannot store them in
+    (raw, or decoded from ``\u`` escapes: PostgreSQL cannot store them in
     text, and they are not text; pydantic's JSON parser already refuses an
     escaped lone surrogate); not JSON; not the schema; ``check``.
     """

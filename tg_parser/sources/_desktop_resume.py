@@ -96,8 +96,7 @@ def recover(
         return Recovery()
     skip = fm.skip_from(start)
     if skip.one_message:
-        first = skip.start
-        decoded = fm.decode_message(_object_start(fm, first), limit=skip.resume)
+        decoded = fm.decode_message(_object_start(fm, skip.start), limit=skip.resume)
         if decoded is not None and isinstance(decoded[0], dict):
             return Recovery(values=[decoded[0]], resume=skip.resume)
     return Recovery(
@@ -106,10 +105,9 @@ def recover(
 
 
 def _object_start(fm: FileMap, start: int) -> int:
-    """Skip the blanks, ``,`` and ``[`` before an element that starts after ``start``."""
-    data = fm.slice(start, min(fm.size, start + 4096))
-    stripped = data.lstrip(b" \t\r\n,[")
-    return start + len(data) - len(stripped)
+    """Return where the message object that starts right after ``start`` opens (its ``{``)."""
+    brace = fm.slice(start, min(fm.size, start + 256)).find(b"{")
+    return start + brace if brace >= 0 else start
 
 
 def _walk_elements(fm: FileMap, *, lower: int, list_start: int | None) -> int | None:

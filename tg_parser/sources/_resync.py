@@ -61,6 +61,9 @@ _CHAT_START = re.compile(
     rb'\{\s*(?:"name"\s*:\s*(?:null|"(?:[^"\\]|\\.)*")\s*,\s*)?'
     rb'"type"\s*:\s*"\w+"\s*,\s*"id"\s*:\s*(-?\d+)\s*,\s*"messages"\s*:\s*\['
 )
+_OBJECT_START = re.compile(rb'\{\s*"id"\s*:\s*(-?\d+)\s*,\s*"type"\s*:\s*"')
+#: Bytes other than blanks, ``,`` and ``[`` allowed before a message start for it to count as "right there".
+_SEPARATOR_SLACK = 2
 _SINGLE_MESSAGES = re.compile(rb'"messages"\s*:\s*\[')
 _LEFT_CHATS = re.compile(rb'"left_chats"\s*:\s*\{')
 _ID_NEAR = re.compile(rb'"id"\s*:\s*(-?\d+)')
@@ -315,22 +318,24 @@ class FileMap:
         return None
 
     def skip_from(self, start: int) -> Skip:
-        """Describe the damaged stretch from ``start`` (just after a good message or the list's ``[``)."""
-        first = self.message_start(start)
-        message_id = None
-        own = False
-        if first is not None:
-            between = bytes(self.data[start : first.start(1)])
-            own = between.strip(b" \t\r\n,[") == b""
-        if own and first is not None:
-            message_id = int(first.group(2))
-            following = self.message_start(first.start(1) + 1)
+        """Describe the damaged stretch from ``start`` (just after a good message or the list's ``[``).
+
+        The stretch is one message when a message object starts right there,
+        after blanks and at most :data:`_SEPARATOR_SLACK` other bytes (a
+        damaged ``,`` between two messages costs neither of them).
+        """
+        own = _OBJECT_START.search(self.data, start, min(start + 256, self.size))
+        if own is not None and len(self.slice(start, own.start()).strip(b" \t\r\n,[")) > _SEPARATOR_SLACK:
+            own = None
+        if own is not None:
+            following = self.message_start(own.start() + 1)
+            message_id: int | None = int(own.group(1))
         else:
-            following = first
-            near = _ID_NEAR.search(bytes(self.data[start : start + 200]))
+            following = self.message_start(start)
+            near = _ID_NEAR.search(self.slice(start, start + 200))
             message_id = int(near.group(1)) if near else None
         resume = following.start(1) if following is not None else None
-        return Skip(start=start, resume=resume, message_id=message_id, one_message=own)
+        return Skip(start=start, resume=resume, message_id=message_id, one_message=own is not None)
 
     def slice(self, start: int, end: int) -> bytes:
         """Return bytes ``[start, end)``."""
