@@ -114,7 +114,7 @@ def _clean(name: str) -> tuple[bytes, list[Post]]:
 
 @dataclass(frozen=True)
 class Damage:
-    """One mutation: bytes ``[start, end)`` of the clean file replaced by ``insert`` (``truncate``: cut there)."""
+    """One mutation: bytes ``[start, end)`` replaced by ``insert`` (``truncate``: the file cut there)."""
 
     kind: str
     start: int
