@@ -55,6 +55,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xfe", "UTF-16-LE"),
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
+#: Bytes a JSON object or list may start with (RFC 8259: blanks, then ``{`` or ``[``).
+_JSON_FIRST = frozenset(b"{[ \t\r\n")
 
 _MESSAGE_START = re.compile(rb'[\[,]\s*(\{\s*"id"\s*:\s*(-?\d+)\s*,\s*"type"\s*:\s*")')
 _CHAT_START = re.compile(
@@ -108,14 +110,14 @@ def detect_encoding(head: bytes) -> str | None:
         if head.startswith(mark):
             return name
     if len(head) >= 4:  # noqa: PLR2004 - four bytes tell UTF-32
-        if head[:3] == b"\x00\x00\x00":
+        if head[:3] == b"\x00\x00\x00" and head[3] in _JSON_FIRST:
             return "UTF-32-BE"
-        if head[1:4] == b"\x00\x00\x00":
+        if head[1:4] == b"\x00\x00\x00" and head[0] in _JSON_FIRST:
             return "UTF-32-LE"
     if len(head) >= 2:  # noqa: PLR2004 - two bytes tell UTF-16
-        if head[0] == 0 and head[1] != 0:
+        if head[0] == 0 and head[1] in _JSON_FIRST:
             return "UTF-16-BE"
-        if head[0] != 0 and head[1] == 0:
+        if head[0] in _JSON_FIRST and head[1] == 0:
             return "UTF-16-LE"
     return None
 

@@ -1,0 +1,151 @@
+"""Bad input end to end: partial runs say so (exit 3), damage is dead-lettered, hostile files are refused.
+
+Real exports from ``../shared/data/exports``, the real CLI (embedded, SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import ROOT, SHARED_DATA, in_ci
+from tg_parser.cli import app
+from tg_parser.config import get_settings
+from tg_parser.services.dead_letters import list_dead_letters
+
+CUDA = SHARED_DATA / "exports" / "cuda_supergroup_old_format.json"
+TRANTOR = SHARED_DATA / "exports" / "trantor_library_public_channel.json"
+
+pytestmark = pytest.mark.skipif(not CUDA.is_file() and not in_ci(), reason=f"{CUDA} is missing")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Switch to a folder with its own SQLite database (call it with a name; it returns the folder)."""
+
+    def use(name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        monkeypatch.chdir(folder)
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{folder / 'tg_parser.db'}")
+        get_settings.cache_clear()
+        return folder
+
+    for var in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    yield use
+    get_settings.cache_clear()
+
+
+def _documents(folder: Path) -> list[dict[str, Any]]:
+    (path,) = (folder / "exports").glob("*/documents.ndjson")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _run_id(stdout: str) -> str:
+    match = re.search(r"run\s+([0-9a-f-]{32,36})", stdout)
+    assert match, stdout
+    return match.group(1)
+
+
+def test_truncated_export_is_a_partial_run_that_exits_3(workdir: Any) -> None:
+    """A file cut off mid-way imports what precedes the cut; the run is partial, exits 3, lists the range."""
+    folder = workdir("cut")
+    data = CUDA.read_bytes()
+    cut = len(data) // 2
+    damaged = folder / "result.json"
+    damaged.write_bytes(data[:cut])
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "-f", str(damaged)])
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    assert "partial" in result.stdout
+    shown = runner.invoke(app, ["runs", "show", _run_id(result.stdout)])
+    assert shown.exit_code == 0, shown.stderr
+    run = json.loads(shown.stdout)
+    assert run["status"] == "succeeded"
+    assert run["partial"] is True
+    (unread,) = run["unread_ranges"]
+    assert unread["path"] == str(damaged)
+    assert unread["end"] == cut
+    assert 0 < unread["start"] < cut
+    assert run["posts_read"] > 0
+
+
+def test_one_damaged_post_is_dead_lettered_the_rest_exported_and_a_clean_rerun_converges(workdir: Any) -> None:
+    """A byte flipped inside one post: exit 0 (not partial), every other post exported; the original then converges."""
+    runner = CliRunner()
+    clean_dir = workdir("clean")
+    clean = runner.invoke(app, ["run", "-f", str(CUDA)])
+    assert clean.exit_code == 0, clean.stderr
+    reference = _documents(clean_dir)
+
+    folder = workdir("damaged")
+    data = CUDA.read_bytes()
+    victim = reference[len(reference) // 2]
+    message_id = int(victim["id"].split(":")[-1])
+    at = data.index(b'"id": %d,' % message_id)
+    at = data.index(b'"date"', at)
+    path = folder / "result.json"
+    path.write_bytes(data[:at] + b"\x01" + data[at + 1 :])  # a control byte: not JSON there
+    damaged = runner.invoke(app, ["run", "-f", str(path)])
+    assert damaged.exit_code == 0, (damaged.stdout, damaged.stderr)
+    assert f"message {message_id}" in damaged.stderr
+    got = {doc["id"] for doc in _documents(folder)}
+    assert got == {doc["id"] for doc in reference} - {victim["id"]}
+    letters = list_dead_letters(database_url=get_settings().database_url)
+    assert [letter.args["message_id"] for letter in letters] == [message_id]
+
+    path.write_bytes(data)
+    again = runner.invoke(app, ["run", "-f", str(path)])
+    assert again.exit_code == 0, again.stderr
+    assert _documents(folder) == reference
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "says"),
+    [
+        ("deep", b'{"name": "x", "type": "public_channel", "id": 1, "messages": [' + b"[" * 100_000, "nesting deeper"),
+        (
+            "huge",
+            b'{"name": "x", "type": "public_channel", "id": 1, "messages": [{"id": 1, "type": "message", "text": "'
+            + b"x" * (40 * 1024 * 1024),
+            "MiB",
+        ),
+        ("binary", bytes(range(256)) * 4096, "not valid JSON"),
+        ("utf16", '{"name": "x", "type": "public_channel", "id": 1, "messages": []}'.encode("utf-16"), "UTF-16-LE"),
+    ],
+)
+def test_hostile_file_is_refused_in_bounded_memory(tmp_path: Path, name: str, body: bytes, says: str) -> None:
+    """Deep nesting, a 40 MiB string, binary data, UTF-16: a clear InputError, the reader under 300 MB RSS."""
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(body)
+    script = (
+        "from tg_parser.errors import InputError\n"
+        "from tg_parser.services.sources import ExportSourceRef, export_batches\n"
+        "said = []\n"
+        "try:\n"
+        f"    for batch in export_batches(ExportSourceRef(path={str(path)!r}, chat_id=1)):\n"
+        "        said += [str(e) for e in batch.errors]\n"
+        "except InputError as exc:\n"
+        "    said.append(str(exc))\n"
+        # VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would count the forked pytest.
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(int(hwm) // 1024)\n"
+        "print(' | '.join(said))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    rss_mb, said = out.stdout.splitlines()[:2]
+    assert int(rss_mb) < 300, rss_mb
+    assert says in said, said
+    assert str(path) in said
