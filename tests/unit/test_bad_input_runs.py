@@ -10,8 +10,8 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -79,8 +79,10 @@ def test_truncated_export_is_a_partial_run_that_exits_3(workdir: Any) -> None:
     assert run["posts_read"] > 0
 
 
-def test_one_damaged_post_is_dead_lettered_the_rest_exported_and_a_clean_rerun_converges(workdir: Any) -> None:
-    """A byte flipped inside one post: exit 0 (not partial), every other post exported; the original then converges."""
+def test_one_damaged_post_is_dead_lettered_the_rest_exported_and_a_clean_rerun_converges(
+    workdir: Any,
+) -> None:
+    """A byte flipped in one post: exit 0, every other post exported; a run of the original converges."""
     runner = CliRunner()
     clean_dir = workdir("clean")
     clean = runner.invoke(app, ["run", "-f", str(CUDA)])
@@ -112,15 +114,24 @@ def test_one_damaged_post_is_dead_lettered_the_rest_exported_and_a_clean_rerun_c
 @pytest.mark.parametrize(
     ("name", "body", "says"),
     [
-        ("deep", b'{"name": "x", "type": "public_channel", "id": 1, "messages": [' + b"[" * 100_000, "nesting deeper"),
+        (
+            "deep",
+            b'{"name": "x", "type": "public_channel", "id": 1, "messages": [' + b"[" * 100_000,
+            "nesting deeper",
+        ),
         (
             "huge",
-            b'{"name": "x", "type": "public_channel", "id": 1, "messages": [{"id": 1, "type": "message", "text": "'
+            b'{"name": "x", "type": "public_channel", "id": 1, "messages": '
+             b'[{"id": 1, "type": "message", "text": "'
             + b"x" * (40 * 1024 * 1024),
             "MiB",
         ),
         ("binary", bytes(range(256)) * 4096, "not valid JSON"),
-        ("utf16", '{"name": "x", "type": "public_channel", "id": 1, "messages": []}'.encode("utf-16"), "UTF-16-LE"),
+        (
+            "utf16",
+            '{"name": "x", "type": "public_channel", "id": 1, "messages": []}'.encode("utf-16"),
+            "UTF-16-LE",
+        ),
     ],
 )
 def test_hostile_file_is_refused_in_bounded_memory(tmp_path: Path, name: str, body: bytes, says: str) -> None:
