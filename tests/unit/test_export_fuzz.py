@@ -6,9 +6,11 @@ changed, deep nesting or a long string inserted) and reads it with the
 Desktop export source. Asserted: nothing raises but
 :class:`~tg_parser.errors.InputError`; every post whose bytes the damage did
 not touch is read with the same text; a damaged stretch is reported. A few
-examples go through the whole embedded pipeline on SQLite: the damaged run
-ends ``succeeded`` (exit 0 or 3, never a crash), and a later run of the
-original file converges to the documents of a clean run.
+examples import the damaged file into SQLite, then the original: every post
+of the original ends exactly as a clean import stores it (a post whose id
+the damage changed stays as an extra row: an export is a snapshot, so posts
+missing from it are never deleted). The whole pipeline (documents) is run
+on one damaged file in ``tests/unit/test_bad_input_runs.py``.
 
 Bounded for CI: derandomized (the same examples every run), a fixed number of
 examples, no deadline per example.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +29,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SHARED_DATA, in_ci
+from tg_parser.config import Settings
 from tg_parser.domain import Message
 from tg_parser.errors import InputError
+from tg_parser.processing.offline import OfflineProcessor
+from tg_parser.services import channels, pipeline
 from tg_parser.sources.desktop_export import DesktopExportSource
+from tg_parser.storage import migrate
 
 EXPORTS = SHARED_DATA / "exports"
 FILES = (
@@ -37,7 +44,7 @@ FILES = (
     "trantor_library_public_channel.json",
 )
 SOURCE_EXAMPLES = 60
-PIPELINE_EXAMPLES = 3
+PIPELINE_EXAMPLES = 4
 _START = re.compile(rb'[\[,]\s*(\{\s*"id"\s*:\s*(-?\d+)\s*,\s*"type"\s*:\s*")')
 
 pytestmark = pytest.mark.skipif(
@@ -205,3 +212,66 @@ def test_damaged_export_loses_only_the_damaged_posts(name: str, tmp_path: Path) 
         _check_damaged_read(name, damage, tmp_path)
 
     check()
+
+
+def _stored(url: str) -> dict[int, tuple[str, str]]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        rows = db.execute("SELECT message_id, text, content_hash FROM messages").fetchall()
+    return {mid: (text, digest) for mid, text, digest in rows}
+
+
+def _import(url: str, path: Path) -> None:
+    settings = Settings(_env_file=None, database_url=url)
+    (chat,) = channels.register_export(database_url=url, path=path, username=None, export_dir=None)
+    pipeline.ingest_channel(
+        settings=settings, channel=chat.key, run_id=None, processor=OfflineProcessor(), dispatcher=None
+    )
+
+
+def test_damaged_import_then_the_original_converges(tmp_path: Path) -> None:
+    """Seeded: import a damaged copy, then the original: the original's posts are stored as a clean import."""
+    name = FILES[0]
+    data, posts = _clean(name)
+    spans = sorted({(p.start, p.end) for p in posts})
+    clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
+    migrate.upgrade(clean_url)
+    _import(clean_url, EXPORTS / name)
+    reference = _stored(clean_url)
+    runs = iter(range(PIPELINE_EXAMPLES * 10))
+
+    @settings(
+        max_examples=PIPELINE_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(damage=damages(len(data), spans))
+    def check(damage: Damage) -> None:
+        folder = tmp_path / f"run{next(runs)}"
+        folder.mkdir()
+        url = f"sqlite:///{folder / 'tg.db'}"
+        migrate.upgrade(url)
+        path = folder / "result.json"
+        path.write_bytes(damage.apply(data))
+        try:
+            _import(url, path)
+        except InputError:
+            assert damage.start < min(p.start for p in posts), damage
+        path.write_bytes(data)
+        _import(url, path)
+        stored = _stored(url)
+        assert {mid: stored.get(mid) for mid in reference} == reference, damage
+        read_ids = {m.message_id for _, m in _read_quietly(folder, damage.apply(data))}
+        assert set(stored) - set(reference) <= read_ids, damage
+
+    check()
+
+
+def _read_quietly(folder: Path, data: bytes) -> list[tuple[int, Message]]:
+    path = folder / "damaged.json"
+    path.write_bytes(data)
+    try:
+        return _read(path)[0]
+    except InputError:
+        return []
