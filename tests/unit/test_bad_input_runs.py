@@ -19,7 +19,10 @@ from typer.testing import CliRunner
 from tests.conftest import ROOT, SHARED_DATA, in_ci
 from tg_parser.cli import app
 from tg_parser.config import get_settings
+from tg_parser.domain import Message
+from tg_parser.errors import InputError
 from tg_parser.services.dead_letters import list_dead_letters
+from tg_parser.sources.desktop_export import DesktopExportSource
 
 CUDA = SHARED_DATA / "exports" / "cuda_supergroup_old_format.json"
 TRANTOR = SHARED_DATA / "exports" / "trantor_library_public_channel.json"
@@ -160,3 +163,36 @@ def test_hostile_file_is_refused_in_bounded_memory(tmp_path: Path, name: str, bo
     assert int(rss_mb) < 300, rss_mb
     assert says in said, said
     assert str(path) in said
+
+
+def _posts_and_errors(path: Path, chat_id: int) -> tuple[list[Message], list[InputError]]:
+    items = list(DesktopExportSource(path).iter_chat(chat_id))
+    return [i for i in items if isinstance(i, Message)], [i for i in items if isinstance(i, InputError)]
+
+
+def test_bom_and_big_integers(tmp_path: Path) -> None:
+    """A UTF-8 BOM reads in full; a 30-digit integer is read (stdlib decoder), or refused when it is the id."""
+    data = TRANTOR.read_bytes()
+    chat_id = 1878264527
+    clean, _ = _posts_and_errors(TRANTOR, chat_id)
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + data)
+    assert _posts_and_errors(bom, chat_id) == (clean, [])
+
+    at = data.index(b'"id": 500,')
+    big = tmp_path / "big.json"
+    date = data.index(b'"date"', at)
+    big.write_bytes(data[:date] + b'"big": 123456789012345678901234567890, ' + data[date:])
+    posts, errors = _posts_and_errors(big, chat_id)
+    assert errors == []
+    assert [p.message_id for p in posts] == [p.message_id for p in clean]
+    (p500,) = [p for p in posts if p.message_id == 500]
+    assert p500.raw["big"] == 123456789012345678901234567890
+
+    big_id = tmp_path / "big_id.json"
+    big_id.write_bytes(data[:at] + b'"id": 123456789012345678901234567890,' + data[at + len(b'"id": 500,') :])
+    posts, errors = _posts_and_errors(big_id, chat_id)
+    assert [p.message_id for p in posts] == [p.message_id for p in clean if p.message_id != 500]
+    (error,) = errors
+    assert error.message_id == 123456789012345678901234567890
+    assert "64-bit" in str(error)
