@@ -171,7 +171,7 @@ def _posts_and_errors(path: Path, chat_id: int) -> tuple[list[Message], list[Inp
 
 
 def test_bom_and_big_integers(tmp_path: Path) -> None:
-    """A UTF-8 BOM reads in full; a 30-digit integer is read (stdlib decoder), or refused when it is the id."""
+    """A UTF-8 BOM reads in full; a 30-digit integer is read (stdlib decoder), refused when it is the id."""
     data = TRANTOR.read_bytes()
     chat_id = 1878264527
     clean, _ = _posts_and_errors(TRANTOR, chat_id)
