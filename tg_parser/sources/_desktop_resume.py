@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tg_parser.errors import InputError
 from tg_parser.sources._resync import (
     FileMap,
+    HostileInputError,
     chat_list_prefix,
     chat_object_prefix,
     damage_error,
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tg_parser.sources._desktop_stream import ChatStart, StreamEvent
+
+
+MAX_REDECODE_BYTES = 4 * 1024 * 1024
+"""Largest message re-read by the fallback decoder: Telegram caps a message at 4,096
+characters (a caption at 1,024), so a bigger object is damage, not a post."""
 
 
 @dataclass
@@ -95,7 +101,8 @@ def recover(
         # The damage lies after this chat's list (later sections): every message was read.
         return Recovery()
     skip = fm.skip_from(start)
-    if skip.one_message:
+    end = skip.resume if skip.resume is not None else fm.size
+    if skip.one_message and not isinstance(exc, HostileInputError) and end - skip.start <= MAX_REDECODE_BYTES:
         decoded = fm.decode_message(_object_start(fm, skip.start), limit=skip.resume)
         if decoded is not None and isinstance(decoded[0], dict):
             return Recovery(values=[decoded[0]], resume=skip.resume)

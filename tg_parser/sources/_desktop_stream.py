@@ -161,7 +161,9 @@ def walk(
             events = _backend().parse(reader, use_float=True)
             try:
                 yield from _walk_events(events, path=path, wants=wants, seen=seen, carry=carry)
-            except (ijson.JSONError, UnicodeDecodeError, HostileInputError) as exc:
+            except HostileInputError:
+                raise
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
                 raise _json_error(exc, path=path, offset=reader.offset) from exc
     except OSError as exc:
         msg = f"cannot read the export: {exc.strerror or exc}"
@@ -263,8 +265,6 @@ def top_level_messages(path: Path) -> Iterator[RawMessage | InputError]:
 
 
 def _json_error(exc: BaseException, *, path: Path, offset: int) -> InputError:
-    if isinstance(exc, HostileInputError):
-        return exc
     msg = f"not valid JSON ({parser_reason(exc)}), before byte {offset}"
     return InputError(msg, path=str(path), offset=offset)
 
