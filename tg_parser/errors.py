@@ -51,6 +51,10 @@ class InputError(PermanentError):
         message: What is wrong.
         path: The file the input came from, when known.
         message_id: The Telegram message id concerned, when known.
+        offset: Byte offset in the file where the fault starts, when known.
+        unread: ``(start, end)`` byte range of the file that was skipped
+            unread (more than the one message named, or an unreadable tail),
+            or ``None``. A run whose source had such a range ends partial.
     """
 
     def __init__(
@@ -59,10 +63,14 @@ class InputError(PermanentError):
         *,
         path: str | None = None,
         message_id: int | str | None = None,
+        offset: int | None = None,
+        unread: tuple[int, int] | None = None,
     ) -> None:
         """Build the message from the reason, the file and the message id."""
         self.path = path
         self.message_id = message_id
+        self.offset = offset
+        self.unread = unread
         where = []
         if path is not None:
             where.append(f"file {path}")
@@ -73,16 +81,22 @@ class InputError(PermanentError):
         self.reason = message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle by reason, file and message id (the keyword-only arguments a plain reduce loses).
+        """Pickle by reason, file, message id, offset and range (keyword-only: a plain reduce loses them).
 
         An import reads the export in a child process and sends its errors to
         the parent (:mod:`tg_parser.services.export_reader`).
         """
-        return (_input_error, (self.reason, self.path, self.message_id))
+        return (_input_error, (self.reason, self.path, self.message_id, self.offset, self.unread))
 
 
-def _input_error(reason: str, path: str | None, message_id: int | str | None) -> InputError:
-    return InputError(reason, path=path, message_id=message_id)
+def _input_error(
+    reason: str,
+    path: str | None,
+    message_id: int | str | None,
+    offset: int | None = None,
+    unread: tuple[int, int] | None = None,
+) -> InputError:
+    return InputError(reason, path=path, message_id=message_id, offset=offset, unread=unread)
 
 
 class NotFoundError(PermanentError):

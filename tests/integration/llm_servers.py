@@ -15,6 +15,8 @@ when the script is empty the server answers ``ok``:
 
 * ``ok``: a valid answer derived from the request's post (or topic sample);
 * ``malformed``: text that is not JSON; ``invalid``: JSON that misses fields;
+* ``huge``: a valid answer whose text field is over 1 MiB; ``nul``: one with a
+  NUL character (``\u0000``); ``surrogate``: one with a lone surrogate (``\ud800``);
 * ``429`` (``Retry-After: 1``), ``429:<s>``, ``429ms:<ms>`` (``retry-after-ms``),
   ``429date:<s>`` (an HTTP date ``s`` seconds ahead);
 * ``500``, ``503``, ``400``, ``401``, ``404``;
@@ -196,7 +198,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, body, headers)
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: sent as a \u escape, as JSON allows
+            data = json.dumps(payload).encode("ascii")
         try:
             self.send_response(status)
             self.send_header("content-type", "application/json")
@@ -214,6 +219,16 @@ def _answer_text(schema: Any, user_text: str, kind: str) -> str:
         return "Sure! Here is the analysis: {language: ru"
     if kind == "invalid":
         return json.dumps({"keywords": "not a list"})
+    if kind in {"huge", "nul", "surrogate"}:
+        answer = answer_for(schema, user_text)
+        key = "summary" if "summary" in answer else next(k for k, v in answer.items() if isinstance(v, str))
+        answer[key] = {
+            "huge": "x" * (1024 * 1024 + 10),
+            "nul": "before\x00after",
+            "surrogate": "before\ud800after",
+        }[kind]
+        # json.dumps writes NUL and a lone surrogate as \u escapes, as a provider would.
+        return json.dumps(answer)
     return json.dumps(answer_for(schema, user_text), ensure_ascii=False)
 
 

@@ -258,3 +258,26 @@ def test_llm_processor_is_what_build_processor_returns(config):
     processor = build_processor(settings_for(server, model), redis_url=None)
     assert isinstance(processor, LLMProcessor)
     assert (processor.name, processor.model) == (server.provider, model)
+
+
+@pytest.mark.parametrize("bad", ["huge", "nul", "surrogate"])
+def test_untrusted_answer_is_reasked(config, bad):
+    """An answer over 1 MiB, with a NUL or with a lone surrogate is asked again; the valid one is kept."""
+    server, model = config
+    server.script(bad)
+    result = build_processor(settings_for(server, model), redis_url=None).process(post())
+    assert result.analysis.language == "ru"
+    assert "\x00" not in result.analysis.model_dump_json()
+    assert len(server.requests) == 2
+    assert "previous answer was not valid" in str(server.requests[1].body)
+    assert len(str(server.requests[1].body)) < 100_000  # the 1 MiB answer is not echoed back whole
+
+
+@pytest.mark.parametrize("bad", ["huge", "nul", "surrogate", "malformed", "invalid"])
+def test_untrusted_answers_end_in_output_error(config, bad):
+    """The same bad answer past LLM_MAX_REASKS ends in LLMOutputError (a dead letter), never a crash."""
+    server, model = config
+    server.script(bad, bad)
+    with pytest.raises(LLMOutputError):
+        build_processor(settings_for(server, model, llm_max_reasks=1), redis_url=None).process(post())
+    assert len(server.requests) == 2

@@ -358,19 +358,23 @@ def test_message_that_is_not_an_object_is_an_error(tmp_path: Path) -> None:
     assert [type(item) for item in items] == [Message, InputError, Message]
 
 
-def test_truncated_file_yields_messages_then_raises(tmp_path: Path) -> None:
-    """A file cut mid-way yields the messages before the cut, then raises an InputError."""
+def test_truncated_file_yields_messages_then_the_unread_tail(tmp_path: Path) -> None:
+    """A file cut mid-way yields the messages before the cut, then an InputError with the unread tail."""
     full = json.dumps(_chat([_message(i, text=f"post {i}") for i in range(1, 6)]), indent=1)
     cut = full.index('"post 4"')
     path = tmp_path / "result.json"
     path.write_text(full[:cut], encoding="utf-8")
-    seen: list[Message | InputError] = []
-    with pytest.raises(InputError) as excinfo:
-        seen.extend(item for _, item in DesktopExportSource(path).iter_all())
+    seen = [item for _, item in DesktopExportSource(path).iter_all()]
     assert [item.message_id for item in seen if isinstance(item, Message)] == [1, 2, 3]
-    assert len(seen) == 3
-    assert excinfo.value.path == str(path)
-    assert "truncated" in str(excinfo.value)
+    assert len(seen) == 4
+    error = seen[-1]
+    assert isinstance(error, InputError)
+    assert error.path == str(path)
+    assert error.message_id == 4
+    assert "truncated" in str(error)
+    assert error.unread is not None
+    assert error.unread[1] == len(full[:cut].encode())
+    assert full.encode()[error.unread[0] :].lstrip(b" \n,").startswith(b'{\n   "id": 4')
 
 
 @pytest.mark.parametrize(

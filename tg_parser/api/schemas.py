@@ -108,6 +108,15 @@ class RunFailure(BaseModel):
     error: str
 
 
+class UnreadRange(BaseModel):
+    """A stretch of a run's source that ingest skipped unread: bytes ``[start, end)`` of ``path``."""
+
+    path: str | None
+    start: int
+    end: int
+    reason: str
+
+
 class Run(BaseModel):
     """A run: state, counts, timings and failures."""
 
@@ -119,6 +128,8 @@ class Run(BaseModel):
     posts_new: int
     posts_changed: int
     input_errors: int
+    partial: bool = False
+    unread_ranges: list[UnreadRange] = Field(default_factory=list)
     items: RunItems
     topics: int | None
     error: str | None
@@ -139,6 +150,8 @@ class Run(BaseModel):
             posts_new=r.posts_new,
             posts_changed=r.posts_changed,
             input_errors=r.input_errors,
+            partial=r.partial,
+            unread_ranges=[UnreadRange(**u) for u in r.unread_ranges],
             items=RunItems(
                 total=view.items.total,
                 done=view.items.done,

@@ -61,6 +61,12 @@ def run(
 
     With ``--channel`` instead, re-run known channels from their recorded
     source (an export file, or a live channel added with `channels add`).
+
+    A damaged message is dead-lettered and reading resumes at the next one.
+    Exit codes: 0 every run succeeded; 1 a run failed; 2 bad usage; 3 every
+    run succeeded but one is *partial*: it skipped a stretch of its export it
+    could not read message by message (a truncated file, several messages
+    damaged together); `runs show RUN_ID` lists the unread byte ranges.
     """
     settings = load_cli_settings()
     from tg_parser.logging import bind_context
@@ -83,19 +89,35 @@ def run(
     except TgParserError as exc:
         raise fail(exc) from exc
     launcher = get_cli_launcher(settings)
+    run_ids: list[str] = []
     if launcher.mode == "embedded":
-        ok = _run_embedded(settings, launcher, keys=keys, out_dir=out_dir)
+        ok = _run_embedded(settings, launcher, keys=keys, out_dir=out_dir, run_ids=run_ids)
     else:
-        ok = _run_cluster(settings, launcher, keys=keys, out_dir=out_dir, timeout_s=timeout_s, cid=cid)
+        ok = _run_cluster(
+            settings, launcher, keys=keys, out_dir=out_dir, timeout_s=timeout_s, cid=cid, run_ids=run_ids
+        )
     if not ok:
         raise typer.Exit(1)
+    if _any_partial(settings, run_ids):
+        raise typer.Exit(EXIT_PARTIAL)
 
 
-def _run_embedded(settings: Settings, launcher: Launcher, *, keys: list[str], out_dir: str | None) -> bool:
-    """Run each channel here with a progress bar; return whether every run succeeded."""
+#: Exit code of `tg-parser run` when every run succeeded but one skipped a stretch of its source.
+EXIT_PARTIAL = 3
+
+
+def _any_partial(settings: Settings, run_ids: list[str]) -> bool:
+    from tg_parser.services.runs import show_run
+
+    return any(show_run(database_url=settings.database_url, run_id=rid).run.partial for rid in run_ids)
+
+
+def _run_embedded(
+    settings: Settings, launcher: Launcher, *, keys: list[str], out_dir: str | None, run_ids: list[str]
+) -> bool:
+    """Run each channel here with a progress bar (ids into ``run_ids``); return whether all succeeded."""
     from tg_parser.services.input_errors import run_input_errors
 
-    run_ids: list[str] = []
     ok = True
     with progress_bar() as progress:
         for key in keys:
@@ -136,9 +158,9 @@ def _run_cluster(
     out_dir: str | None,
     timeout_s: float,
     cid: str,
+    run_ids: list[str],
 ) -> bool:
-    """Queue a run per channel, follow them to the end; return whether every run succeeded."""
-    run_ids = []
+    """Queue a run per channel (ids into ``run_ids``), follow them to the end; return whether all did well."""
     for key in keys:
         run_id = launcher.start_run(key, export_dir=out_dir, correlation_id=cid)
         run_ids.append(run_id)
@@ -204,6 +226,9 @@ def summarise(settings: Settings, run_ids: list[str]) -> bool:
         table.add_row("posts read", f"{run.posts_read}  ({run.posts_new} new, {run.posts_changed} changed)")
         table.add_row("processed", f"{counts.done} of {counts.total} due  (failed: {counts.failed})")
         table.add_row("input errors", str(run.input_errors))
+        if run.partial:
+            spans = ", ".join(f"{u['start']}-{u['end']}" for u in run.unread_ranges[:MAX_ERRORS_SHOWN])
+            table.add_row("partial", f"[yellow]bytes left unread: {spans}[/yellow] (see `runs show {rid}`)")
         table.add_row("topics", str(run.topics if run.topics is not None else "-"))
         if succeeded:
             out = Path(run.export_dir or settings.export_dir) / key

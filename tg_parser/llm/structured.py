@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from tg_parser.llm.ratelimit import RateLimiter
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_ANSWER_BYTES = 1024 * 1024
+"""Longest answer accepted (UTF-8 bytes): a post analysis is a few KB; more is a runaway generation."""
+
+_ECHO_CHARS = 4000
+"""Characters of an invalid answer sent back with the re-ask."""
 
 _CHARS_PER_TOKEN = 3
 """Rough characters per token for the token-bucket estimate (Cyrillic runs denser than English's ~4)."""
@@ -119,19 +125,13 @@ def ask_structured(
             )
         )
         limiter.charge(tokens=reply.input_tokens + reply.output_tokens - estimate)
-        try:
-            answer = output_model.model_validate_json(reply.text)
-        except ValidationError as exc:
-            problem = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()
-            )
-        else:
-            rule_problem = check(answer) if check is not None else None
-            if rule_problem is None:
-                return answer, tuple(usages)
-            problem = rule_problem
+        text = reply.text or ""
+        problem_or_answer = _validate(text, output_model=output_model, check=check)
+        if not isinstance(problem_or_answer, str):
+            return problem_or_answer, tuple(usages)
+        problem = problem_or_answer
         turns += [
-            ChatTurn("assistant", reply.text or "(empty answer)"),
+            ChatTurn("assistant", _echo(text)),
             ChatTurn("user", render_prompt(REASK_PROMPT, errors=problem[:2000])),
         ]
     msg = (
@@ -139,3 +139,57 @@ def ask_structured(
         f"{max_reasks} re-asks: {problem[:500]}"
     )
     raise LLMOutputError(msg, usage=tuple(usages))
+
+
+def _validate(text: str, *, output_model: type[M], check: Callable[[M], str | None] | None) -> M | str:
+    r"""Return the validated answer, or what is wrong with it (the answer is untrusted input).
+
+    Refused: over :data:`MAX_ANSWER_BYTES`; NUL characters or lone surrogates
+    (raw, or decoded from ``\u`` escapes: PostgreSQL cannot store them in
+    text, and they are not text; pydantic's JSON parser already refuses an
+    escaped lone surrogate); not JSON; not the schema; ``check``.
+    """
+    if len(text) > MAX_ANSWER_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_ANSWER_BYTES:
+        return f"the answer is longer than {MAX_ANSWER_BYTES // 1024} KiB"
+    if _broken_text(text):
+        return "the answer holds a NUL character or a lone surrogate"
+    try:
+        answer = output_model.model_validate_json(text)
+    except ValidationError as exc:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()
+        )
+    if any(_broken_text(value) for value in _strings(answer.model_dump())):
+        return "the answer holds a NUL character or a lone surrogate"
+    rule_problem = check(answer) if check is not None else None
+    return answer if rule_problem is None else rule_problem
+
+
+def _broken_text(text: str) -> bool:
+    """Tell whether ``text`` holds a NUL character or a lone surrogate."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a dumped answer (keys and values)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _echo(text: str) -> str:
+    """Return the answer as sent back in the re-ask: bounded, and only text a provider accepts."""
+    if not text:
+        return "(empty answer)"
+    cut = text[:_ECHO_CHARS].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return cut + (" …(cut)" if len(text) > _ECHO_CHARS else "")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -90,6 +91,8 @@ class IngestReport:
         input_errors: Messages the source could not read (each dead-lettered).
         to_process: Posts handed to processing.
         errors: Human-readable error lines (file, message id, reason).
+        unread_ranges: Stretches of the source skipped unread
+            (``{"path", "start", "end", "reason"}``); any makes the run partial.
     """
 
     posts_read: int = 0
@@ -98,9 +101,10 @@ class IngestReport:
     input_errors: int = 0
     to_process: int = 0
     errors: list[str] = field(default_factory=list)
+    unread_ranges: list[dict[str, Any]] = field(default_factory=list)
 
 
-def ingest_channel(
+def ingest_channel(  # noqa: C901 - the ingest use case, step by step
     *,
     settings: Settings,
     channel: str,
@@ -141,6 +145,11 @@ def ingest_channel(
         for error in batch.errors:
             report.input_errors += 1
             report.errors.append(str(error))
+            if error.unread is not None:
+                start, end = error.unread
+                report.unread_ranges.append(
+                    {"path": error.path, "start": start, "end": end, "reason": error.reason}
+                )
             _dead_letter_input(db, run_id=run_id, channel=channel, error=error)
         report.posts_read += batch.posts
         with session_scope(db) as s:
@@ -176,6 +185,7 @@ def ingest_channel(
             posts_changed=totals.changed,
             input_errors=report.input_errors,
             items_total=len(pks),
+            unread_ranges=report.unread_ranges,
         )
     report.to_process = len(pks)
     log.info(

@@ -57,6 +57,8 @@ class RunView:
             "posts_new": r.posts_new,
             "posts_changed": r.posts_changed,
             "input_errors": r.input_errors,
+            "partial": r.partial,
+            "unread_ranges": r.unread_ranges,
             "items": {
                 "total": self.items.total,
                 "pending": self.items.pending,

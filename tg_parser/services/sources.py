@@ -205,6 +205,9 @@ def export_batches(ref: ExportSourceRef, *, batch_size: int = 500) -> Iterator[S
     except InputError as exc:
         if not read_any:
             raise
+        if exc.unread is None:  # the read broke off: the rest of the file is unread
+            size = Path(exc.path).stat().st_size if exc.path and Path(exc.path).is_file() else -1
+            exc.unread = (exc.offset or 0, size)
         batch.errors.append(exc)
     yield batch
 

@@ -109,7 +109,8 @@ def run_events(*, database_url: str, run_id: str) -> list[tuple[str, dict[str, A
     ``run.succeeded`` or ``run.failed``; a succeeded run that stored new or
     changed posts also raises ``documents.updated``. Each payload is
     ``{"type", "timestamp", "data": {"run_id", "channel", "status", "posts_read",
-    "posts_new", "posts_changed", "items": {...}, "topics", "error"}}``.
+    "posts_new", "posts_changed", "partial", "items": {...}, "topics", "error"}}``
+    (``partial``: ingest skipped unread byte ranges, listed by ``runs show``).
     """
     with session_scope(database_url) as session:
         run = runs.get_run(session, run_id=run_id)
@@ -121,6 +122,7 @@ def run_events(*, database_url: str, run_id: str) -> list[tuple[str, dict[str, A
         "posts_read": run.posts_read,
         "posts_new": run.posts_new,
         "posts_changed": run.posts_changed,
+        "partial": run.partial,
         "items": {
             "total": counts.total,
             "done": counts.done,

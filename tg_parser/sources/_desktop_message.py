@@ -40,6 +40,10 @@ _JSON_SCALARS: tuple[tuple[type, str], ...] = (
     (str, "a string"),
 )
 
+#: Bounds of the database's BIGINT (the store's id and count columns): a larger
+#: integer (valid JSON, read by the fallback decoder) is refused as an input error.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 _ENTITY_TYPES = {t.value: t for t in EntityType}
 # Members bound once: attribute access on an Enum class is slow in a hot loop.
 _PLAIN = EntityType.PLAIN.value
@@ -247,8 +251,8 @@ def to_post_fields(raw: dict[str, Any], *, channel_id: int) -> PostFields:
 
     """
     message_id: Any = raw.get("id")
-    if not _is_int(message_id):
-        msg = f"message id is {json_kind(message_id)}, expected an integer"
+    if not _is_int(message_id) or not _INT64_MIN <= message_id <= _INT64_MAX:
+        msg = f"message id is {json_kind(message_id)}, expected a 64-bit integer"
         raise InputError(msg)
     if "text_entities" in raw:
         parts = raw["text_entities"]
@@ -390,14 +394,14 @@ def _int_field(raw: dict[str, Any], key: str) -> int | None:
     value = raw.get(key)
     if value is None:
         return None
-    if not _is_int(value):
-        msg = f"{key} is {json_kind(value)}, expected an integer"
+    if not _is_int(value) or not _INT64_MIN <= value <= _INT64_MAX:
+        msg = f"{key} is {json_kind(value)}, expected a 64-bit integer"
         raise InputError(msg)
     return int(value)
 
 
 def _optional_int(value: Any) -> int | None:
-    if _is_int(value):
+    if _is_int(value) and _INT64_MIN <= value <= _INT64_MAX:
         return int(value)
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)

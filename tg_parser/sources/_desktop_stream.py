@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import ijson
 
 from tg_parser.errors import InputError
 from tg_parser.sources._desktop_split import NotSplittableError, elements
+from tg_parser.sources._resync import GuardedReader, HostileInputError, parser_reason
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -122,13 +123,27 @@ def _backend() -> Any:
         return ijson
 
 
-def walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent]:
+def walk(
+    path: Path,
+    *,
+    wants: Callable[[int], bool],
+    start: int = 0,
+    prefix: bytes = b"",
+    seen: int = 0,
+    carry: dict[str, Any] | None = None,
+) -> Iterator[StreamEvent]:
     """Stream the chats of an export and the messages of the chats wanted.
 
     Args:
         path: The ``result.json`` file.
         wants: Called with a chat's index; message objects are built and
             yielded only for chats it accepts (others are skipped unparsed).
+        start: Byte to read from (a restart after damage, see
+            :mod:`tg_parser.sources._desktop_resume`); 0 reads the whole file.
+        prefix: Synthetic bytes read before ``start`` that put the parser back
+            in its place (``{"chats":{"list":[`` …).
+        seen: Index of the first chat met (chats before ``start``).
+        carry: Metadata of the chat the restart is inside of.
 
     Yields:
         For each chat, in file order: :class:`ChatStart`, its
@@ -137,19 +152,20 @@ def walk(path: Path, *, wants: Callable[[int], bool]) -> Iterator[StreamEvent]:
     Raises:
         InputError: Naming the file, when it cannot be read, is not JSON, ends
             early, has the wrong top-level shape or holds no ``messages`` list.
-            Everything before the fault has been yielded already.
+            Everything before the fault has been yielded already. A parser
+            stop carries ``offset``: how far the file had been read.
 
     """
     try:
         with path.open("rb") as handle:
-            events = _backend().parse(handle, use_float=True)
+            reader = GuardedReader(handle, path=str(path), start=start, prefix=prefix)
+            events = _backend().parse(reader, use_float=True)
             try:
-                yield from _walk_events(events, path=path, wants=wants)
-            except ijson.JSONError as exc:
-                raise _json_error(exc, path=path, handle=handle) from exc
-            except UnicodeDecodeError as exc:
-                msg = f"not UTF-8 text near byte {handle.tell()}: {exc.reason}"
-                raise InputError(msg, path=str(path)) from exc
+                yield from _walk_events(events, path=path, wants=wants, seen=seen, carry=carry)
+            except HostileInputError:
+                raise
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
+                raise _json_error(exc, path=path, offset=reader.offset) from exc
     except OSError as exc:
         msg = f"cannot read the export: {exc.strerror or exc}"
         raise InputError(msg, path=str(path)) from exc
@@ -173,7 +189,7 @@ def head_meta(path: Path) -> dict[str, Any] | None:
     """
     try:
         with path.open("rb") as handle:
-            events = _backend().parse(handle, use_float=True)
+            events = _backend().parse(GuardedReader(handle, path=str(path)), use_float=True)
             first = next(events, None)
             if first is None or first[1] != "start_map":
                 return None
@@ -188,12 +204,12 @@ def head_meta(path: Path) -> dict[str, Any] | None:
                     return meta if next(events, ("", "", None))[1] == "start_array" else None
                 if value in ("chats", "left_chats"):
                     return None
-    except (OSError, ijson.JSONError, UnicodeDecodeError):
+    except (OSError, ijson.JSONError, UnicodeDecodeError, InputError):
         return None
     return None
 
 
-def top_level_messages(path: Path) -> Iterator[RawMessage]:
+def top_level_messages(path: Path) -> Iterator[RawMessage | InputError]:
     """Stream the top-level ``messages`` list of a single-chat export, one element at a time.
 
     Each element's bytes are cut out of the list and parsed by orjson
@@ -201,17 +217,23 @@ def top_level_messages(path: Path) -> Iterator[RawMessage]:
     exact); wherever that is not certain (an unusual layout, a malformed or
     truncated file) ijson's ``items`` (in C with the yajl2_c backend) reads on
     from that element, so values and errors are ijson's. Nothing outside that
-    list is looked at.
+    list is looked at. When ijson stops on damage, reading resumes at the next
+    message object (:mod:`tg_parser.sources._desktop_resume`): the damaged
+    message is yielded as an :class:`InputError` (with ``unread`` set when
+    more than that one message may be lost), or read by the standard
+    library's decoder when it is valid JSON the C backend refused (an integer
+    beyond 64 bits).
 
     Args:
         path: A ``result.json`` for which :func:`head_meta` returned metadata.
 
     Yields:
-        Each element as a :class:`RawMessage` of chat 0, in file order.
+        Each element as a :class:`RawMessage` of chat 0, in file order, and
+        each damaged stretch as an :class:`InputError`.
 
     Raises:
-        InputError: Naming the file, when it cannot be read, is not JSON or
-            ends early. Everything before the fault has been yielded already.
+        InputError: Naming the file, when it cannot be read, is UTF-16/32, or
+            breaks off where nothing after the last good message can be found.
 
     """
     done = 0
@@ -229,30 +251,47 @@ def top_level_messages(path: Path) -> Iterator[RawMessage]:
     yield from _ijson_messages(path, skip=done)
 
 
-def _ijson_messages(path: Path, *, skip: int) -> Iterator[RawMessage]:
-    """Stream the top-level ``messages`` list with ijson's ``items``, without the first ``skip`` elements."""
+def _ijson_messages(path: Path, *, skip: int) -> Iterator[RawMessage | InputError]:
+    """Stream the top-level ``messages`` list with ijson's ``items``, resyncing after damage.
+
+    The first ``skip`` elements (already read by the fast path) are not yielded again.
+    """
+    start, prefix, position = 0, b"", 0
     try:
         with path.open("rb") as handle:
-            elements_ = _backend().items(handle, "messages.item", use_float=True)
-            try:
-                for position, value in enumerate(elements_):
-                    if position >= skip:
-                        yield RawMessage(index=0, position=position, value=value)
-            except ijson.JSONError as exc:
-                raise _json_error(exc, path=path, handle=handle) from exc
-            except UnicodeDecodeError as exc:
-                msg = f"not UTF-8 text near byte {handle.tell()}: {exc.reason}"
-                raise InputError(msg, path=str(path)) from exc
+            while True:
+                reader = GuardedReader(handle, path=str(path), start=start, prefix=prefix)
+                elements_ = _backend().items(reader, "messages.item", use_float=True)
+                value: Any = None
+                first = position
+                try:
+                    for value in elements_:
+                        if position >= skip:
+                            yield RawMessage(index=0, position=position, value=value)
+                        position += 1
+                    return  # noqa: TRY300 - the clean end; the handler resumes after damage
+                except (ijson.JSONError, UnicodeDecodeError, HostileInputError) as exc:
+                    from tg_parser.sources._desktop_resume import resume_point
+
+                    last = value if position > first else None
+                    outcome = resume_point(path, last=last, lower=start, upper=reader.offset, exc=exc)
+                for item in outcome.values:
+                    yield RawMessage(index=0, position=position, value=item)
+                    position += 1
+                for error in outcome.errors:
+                    position += 1
+                    yield error
+                if outcome.resume is None:
+                    return
+                start, prefix = outcome.resume, b'{"messages":['
     except OSError as exc:
         msg = f"cannot read the export: {exc.strerror or exc}"
         raise InputError(msg, path=str(path)) from exc
 
 
-def _json_error(exc: Exception, *, path: Path, handle: IO[bytes]) -> InputError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "premature EOF" in reason or "Incomplete" in reason:
-        reason = "the JSON ends early (truncated file?)"
-    return InputError(f"not valid JSON ({reason}), before byte {handle.tell()}", path=str(path))
+def _json_error(exc: BaseException, *, path: Path, offset: int) -> InputError:
+    msg = f"not valid JSON ({parser_reason(exc)}), before byte {offset}"
+    return InputError(msg, path=str(path), offset=offset)
 
 
 def _walk_events(
@@ -260,10 +299,13 @@ def _walk_events(
     *,
     path: Path,
     wants: Callable[[int], bool],
+    seen: int = 0,
+    carry: dict[str, Any] | None = None,
 ) -> Iterator[StreamEvent]:
     events = iter(events)
     _check_top_level(next(events, None), path=path)
     chats = _Chats(path=path)
+    chats.seen, chats.carry = seen, carry
     for prefix, event, value in events:
         role = _ROLES.get(prefix)
         if role is None:
@@ -308,6 +350,7 @@ class _Chats:
         self.path = path
         self.states: dict[str, _ChatState] = {"": _ChatState()}
         self.seen = 0
+        self.carry: dict[str, Any] | None = None  # metadata of a chat a restart is inside of
 
     def on_meta(self, chat_prefix: str, *, key: str, event: str, value: Any) -> None:
         state = self.states.get(chat_prefix)
@@ -323,7 +366,8 @@ class _Chats:
                 raise InputError(msg, path=str(self.path))
             return None
         if event == "start_map":
-            self.states[chat_prefix] = _ChatState()
+            self.states[chat_prefix] = _ChatState(meta=self.carry or {})
+            self.carry = None
         elif event == "map_key" and value == "messages" and state is not None:
             state.index = self.seen
             self.seen += 1

@@ -45,13 +45,13 @@ from tg_parser.domain import ChatInfo, Message
 from tg_parser.domain.post_fields import PostFields
 from tg_parser.errors import InputError
 from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message, to_post_fields
+from tg_parser.sources._desktop_resume import resilient_walk
 from tg_parser.sources._desktop_stream import (
     ChatEnd,
     ChatStart,
     RawMessage,
     head_meta,
     top_level_messages,
-    walk,
 )
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class DesktopExportSource:
         ended: dict[int, ExportedChat] = {}
         started: dict[int, dict[str, object]] = {}
         try:
-            for event in walk(self._path, wants=_no_chat):
+            for event in resilient_walk(self._path, wants=_no_chat):
                 if isinstance(event, ChatStart):
                     started[event.index] = event.meta
                 elif isinstance(event, ChatEnd):
@@ -159,6 +159,11 @@ class DesktopExportSource:
                 raise
             for index in cut:
                 ended[index] = ExportedChat(info=self._chat_info(started[index], index=index), index=index)
+        # A chat broken by damage (the walk resumed at the next chat) is still
+        # listed, so its readable posts import; reading it reports the damage.
+        for index, meta in started.items():
+            if index not in ended and isinstance(meta.get("id"), int):
+                ended[index] = ExportedChat(info=self._chat_info(meta, index=index), index=index)
         return [ended[i] for i in sorted(ended)]
 
     def head_chat(self) -> ExportedChat | None:
@@ -203,8 +208,12 @@ class DesktopExportSource:
 
         """
         counts = None
-        for event in walk(self._path, wants=lambda index: index == chat.index):
-            if isinstance(event, RawMessage):
+        for event in resilient_walk(self._path, wants=lambda index: index == chat.index):
+            if isinstance(event, InputError):
+                if counts is not None:
+                    counts.errors += 1
+                yield event
+            elif isinstance(event, RawMessage):
                 if counts is None:
                     counts = self._reset(chat.index)
                 item = self._convert(event, chat=chat, counts=counts)
@@ -215,10 +224,12 @@ class DesktopExportSource:
                     counts = self._reset(chat.index)
                 else:
                     return
+        if counts is not None:  # the file broke off inside the chat (reported in its place)
+            return
         msg = f"no chat at position {chat.index} (the file changed since chats() was read?)"
         raise InputError(msg, path=str(self._path))
 
-    def iter_chat(self, telegram_id: int) -> Iterator[Message | InputError]:
+    def iter_chat(self, telegram_id: int) -> Iterator[Message | InputError]:  # noqa: C901
         """Stream the posts of the chat with Telegram id ``telegram_id`` in one pass.
 
         Like :meth:`iter_messages` for that chat, without the metadata pass of
@@ -247,8 +258,11 @@ class DesktopExportSource:
         wanted: set[int] = set()
         chat: ExportedChat | None = None
         counts = _Counts()
-        for event in walk(self._path, wants=wanted.__contains__):
-            if isinstance(event, ChatStart) and chat is None:
+        for event in resilient_walk(self._path, wants=wanted.__contains__):
+            if isinstance(event, InputError):
+                counts.errors += 1
+                yield event
+            elif isinstance(event, ChatStart) and chat is None:
                 if not _meta_complete(event.meta):
                     yield from self._iter_chat_two_pass(telegram_id)
                     return
@@ -264,6 +278,8 @@ class DesktopExportSource:
                     yield item
             elif isinstance(event, ChatEnd) and chat is not None and event.index == chat.index:
                 return
+        if chat is not None:  # the file broke off inside the chat (reported in its place)
+            return
         msg = f"export holds no chat with id {telegram_id}"
         raise InputError(msg, path=str(self._path))
 
@@ -289,6 +305,10 @@ class DesktopExportSource:
             raise InputError(msg, path=str(self._path))
         counts = self._reset(chat.index)
         for event in top_level_messages(self._path):
+            if isinstance(event, InputError):  # a damaged stretch, the reading went on after it
+                counts.errors += 1
+                yield event
+                continue
             item = self._convert(event, chat=chat, counts=counts)
             if item is not None:
                 yield item
@@ -315,8 +335,12 @@ class DesktopExportSource:
         by_index: dict[int, ExportedChat] | None = None
         chat: ExportedChat | None = None
         counts = _Counts()
-        for event in walk(self._path, wants=_every_chat):
-            if isinstance(event, RawMessage):
+        for event in resilient_walk(self._path, wants=_every_chat):
+            if isinstance(event, InputError):
+                if chat is not None:
+                    counts.errors += 1
+                    yield chat, event
+            elif isinstance(event, RawMessage):
                 if chat is None:  # pragma: no cover - walk starts every chat first
                     continue
                 item = self._convert(event, chat=chat, counts=counts)

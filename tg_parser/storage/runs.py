@@ -13,7 +13,8 @@ commits); reads return :class:`RunRecord` and :class:`RunCounts`, never ORM rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,9 @@ class RunRecord:
         mode: ``embedded`` or ``celery``.
         posts_read, posts_new, posts_changed: What ingest read and stored.
         input_errors: Messages the source could not read.
+        unread_ranges: Byte ranges of the source that ingest skipped unread
+            (``{"path", "start", "end", "reason"}``, end exclusive); non-empty
+            makes the run *partial* (see :attr:`partial`).
         items_total: Posts the run had to process.
         topics: Topics after topicize, or ``None`` before.
         export_dir: The export folder (the channel folder is inside it).
@@ -92,6 +96,12 @@ class RunRecord:
     finished_at: datetime | None
     heartbeat_at: datetime | None
     redrives: int
+    unread_ranges: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """Whether ingest skipped a stretch of the source it could not read message by message."""
+        return bool(self.unread_ranges)
 
 
 def _record(row: RunRow, channel_key: str) -> RunRecord:
@@ -105,6 +115,7 @@ def _record(row: RunRow, channel_key: str) -> RunRecord:
         posts_new=row.posts_new,
         posts_changed=row.posts_changed,
         input_errors=row.input_errors,
+        unread_ranges=json.loads(row.unread_ranges) if row.unread_ranges else [],
         items_total=row.items_total,
         topics=row.topics,
         export_dir=row.export_dir,
@@ -282,8 +293,11 @@ def finish_ingest(
     posts_changed: int,
     input_errors: int,
     items_total: int,
+    unread_ranges: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Move a run from ``ingesting`` to ``processing`` with its ingest counts.
+
+    ``unread_ranges`` (see :attr:`RunRecord.unread_ranges`) are stored as JSON.
 
     Returns:
         ``True`` for the caller that made the move, ``False`` for a redelivered ingest.
@@ -298,6 +312,7 @@ def finish_ingest(
         posts_changed=posts_changed,
         input_errors=input_errors,
         items_total=items_total,
+        unread_ranges=json.dumps(unread_ranges) if unread_ranges else None,
         ingested_at=utcnow(),
     )
 

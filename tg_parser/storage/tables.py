@@ -221,6 +221,8 @@ class RunRow(Base):
     posts_new: Mapped[int] = mapped_column(Integer, default=0)
     posts_changed: Mapped[int] = mapped_column(Integer, default=0)
     input_errors: Mapped[int] = mapped_column(Integer, default=0)
+    # JSON list of {"path", "start", "end", "reason"}: byte ranges of the source skipped unread.
+    unread_ranges: Mapped[str | None] = mapped_column(Text)
     items_total: Mapped[int] = mapped_column(Integer, default=0)
     topics: Mapped[int | None] = mapped_column(Integer)
     export_dir: Mapped[str | None] = mapped_column(Text)
