@@ -71,8 +71,10 @@ def document_record(
     Returns:
         A JSON-ready dict with ``id``, ``text`` and ``metadata``.
     """
+    doc_id = document_id(channel_key, message.message_id)
     return {
-        "id": document_id(channel_key, message.message_id),
+        "id": doc_id,
+        "id_": doc_id,
         "text": message.text,
         "metadata": {
             "source": permalink(username=username, channel_id=telegram_id, message_id=message.message_id),
@@ -205,8 +207,10 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
     """
     links, hashtags, mentions = entity_lists(row.entities)
     message_id = row.message_id
+    doc_id = f"{channel_key}:{message_id}"
     record = {
-        "id": f"{channel_key}:{message_id}",
+        "id": doc_id,
+        "id_": doc_id,
         "text": row.text,
         "metadata": {
             "source": permalink(username=username, channel_id=telegram_id, message_id=message_id),
@@ -319,12 +323,14 @@ WRITE_BUFFER_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export wrote."""
+    """What an export wrote; ``delta_cursor`` and ``delta``: ``services.pipeline.export_channel``."""
 
     documents_path: Path
     topics_path: Path
     documents: int
     topics: int
+    delta_cursor: int | None = None
+    delta: Any = None
 
 
 class ExportTopic(Protocol):

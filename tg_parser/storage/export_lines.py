@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 _LINE_SQL = """
 COPY (
   SELECT concat(
-    %(id_head)s, m.message_id, '","text":', to_json(m.text),
+    %(id_head)s, m.message_id, %(id2_head)s, m.message_id, '","text":', to_json(m.text),
     ',"metadata":{"source":', %(source_head)s, m.message_id,
     '","channel":', %(channel)s, ',"channel_id":', %(channel_id)s, ',"message_id":', m.message_id,
     ',"date":"', to_char(m.date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -136,6 +136,8 @@ def copy_document_lines(
     """
     params = {
         "id_head": '{"id":' + _json(f"{channel_key}:")[:-1],
+        # ``id_`` repeats ``id`` for LlamaIndex (docs/export-format.md): the same bytes after ``","id_":``.
+        "id2_head": '","id_":' + _json(f"{channel_key}:")[:-1],
         "source_head": _json(source_base)[:-1],
         "channel": _json(channel_key),
         "channel_id": str(int(telegram_id)),

@@ -344,8 +344,8 @@ def finish_topicize(session: Session, *, run_id: str, topics: int) -> bool:
     )
 
 
-def finish_export(session: Session, *, run_id: str, export_dir: str) -> bool:
-    """Move a run from ``exporting`` to ``succeeded``; ``True`` for the winner."""
+def finish_export(session: Session, *, run_id: str, export_dir: str, delta_cursor: int | None = None) -> bool:
+    """Move a run from ``exporting`` to ``succeeded``, recording its delta cursor; ``True`` for the winner."""
     return advance(
         session,
         run_id=run_id,
@@ -353,6 +353,7 @@ def finish_export(session: Session, *, run_id: str, export_dir: str) -> bool:
         to_status=RunStatus.SUCCEEDED,
         finished_at=utcnow(),
         export_dir=export_dir,
+        delta_cursor=delta_cursor,
     )
 
 
