@@ -201,10 +201,16 @@ def ingest_channel(
 
 
 def _upsert(session: Session, *, channel_pk: int, batch: SourceBatch) -> messages.UpsertOutcome:
-    """Store a batch's posts, however they travel (encoded for ``COPY`` or as posts)."""
-    if batch.encoded is not None:
-        return messages.upsert_encoded(session, posts=batch.encoded)
-    return messages.upsert_messages(session, channel_pk=channel_pk, messages=batch.messages)
+    """Store a batch's posts, however they travel (encoded for ``COPY`` or as posts); revive deleted ones."""
+    encoded = batch.encoded
+    ids = messages.encoded_message_ids(encoded) if encoded else [m.message_id for m in batch.messages]
+    revived = changes.deleted_message_pks(session, channel_pk=channel_pk, message_ids=ids)
+    if encoded is not None:
+        out = messages.upsert_encoded(session, posts=encoded)
+    else:
+        out = messages.upsert_messages(session, channel_pk=channel_pk, messages=batch.messages)
+    changes.stamp_revived(session, channel_pk=channel_pk, message_pks=revived)
+    return out
 
 
 def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterator[SourceBatch]:

@@ -40,11 +40,13 @@ __all__ = [
     "DeltaRow",
     "current_change_seq",
     "cursor_at",
+    "deleted_message_pks",
     "iter_changed_rows",
     "live_message_pks",
     "next_change_seq",
     "run_delta_cursor",
     "stamp_documents",
+    "stamp_revived",
     "stamp_topic_changes",
     "topic_assignments",
 ]
@@ -90,6 +92,49 @@ def live_message_pks(session: Session, *, channel_pk: int, message_ids: Iterable
             ).scalars()
         )
     return found
+
+
+def deleted_message_pks(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> list[int]:
+    """Return the keys of the channel's posts with these message ids that are marked deleted."""
+    ids = sorted(set(message_ids))
+    found: list[int] = []
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        found.extend(
+            int(pk)
+            for pk in session.execute(
+                select(MessageRow.id).where(
+                    MessageRow.channel_id == channel_pk,
+                    MessageRow.message_id.in_(ids[start : start + IDS_PER_QUERY]),
+                    MessageRow.deleted.is_(True),
+                )
+            ).scalars()
+        )
+    return found
+
+
+def stamp_revived(session: Session, *, channel_pk: int, message_pks: Iterable[int]) -> int:
+    """Stamp the documents of those of ``message_pks`` that are no longer marked deleted.
+
+    A post marked deleted and then stored again (a source shows it once more)
+    comes back: its tombstone must be followed by an upsert.
+
+    Returns:
+        How many document rows were stamped.
+    """
+    pks = sorted(set(message_pks))
+    if not pks:
+        return 0
+    live: list[int] = []
+    for start in range(0, len(pks), IDS_PER_QUERY):
+        live.extend(
+            int(pk)
+            for pk in session.execute(
+                select(MessageRow.id).where(
+                    MessageRow.id.in_(pks[start : start + IDS_PER_QUERY]), MessageRow.deleted.is_(False)
+                )
+            ).scalars()
+        )
+    return stamp_documents(session, channel_pk=channel_pk, message_pks=live)
 
 
 def topic_assignments(session: Session, *, channel_pk: int) -> dict[int, tuple[str, str]]:

@@ -276,6 +276,12 @@ def encode_posts(*, channel_pk: int, messages: Sequence[Message]) -> EncodedPost
     )
 
 
+def encoded_message_ids(posts: EncodedPosts) -> list[int]:
+    """Return the message ids of encoded posts, in their order."""
+    at = _COLUMNS.index("message_id")
+    return [int(record[at]) for record in posts.records]
+
+
 def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
     """Store posts encoded by :func:`encode_posts`, with :func:`upsert_messages`' semantics (PostgreSQL).
 
