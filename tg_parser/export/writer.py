@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from tg_parser.domain import Message, permalink
+from tg_parser.domain.export_keys import EXCLUDED_EMBED_METADATA_KEYS, EXCLUDED_LLM_METADATA_KEYS
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -69,7 +70,8 @@ def document_record(
         topic_label: The post's topic label, or ``None``.
 
     Returns:
-        A JSON-ready dict with ``id``, ``text`` and ``metadata``.
+        A JSON-ready dict with ``id``, ``id_``, ``text``, ``metadata`` and the
+        LlamaIndex metadata exclusions.
     """
     doc_id = document_id(channel_key, message.message_id)
     return {
@@ -98,6 +100,8 @@ def document_record(
             "processor": processor,
             "model": model,
         },
+        "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
+        "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
     }
 
 
@@ -234,6 +238,8 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
             "processor": row.processor,
             "model": row.model,
         },
+        "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
+        "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
     }
     return _LINE_ENCODER.encode(record) + "\n"
 

@@ -46,6 +46,8 @@ from collections.abc import Iterator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tg_parser.domain.export_keys import EXCLUDED_EMBED_METADATA_KEYS, EXCLUDED_LLM_METADATA_KEYS
+
 # One line per post: the same keys, in the same order, as ``export.document_line``.
 # ``%(...)s`` are the channel's constants, JSON-encoded by Python and bound client-side.
 _LINE_SQL = """
@@ -92,7 +94,7 @@ COPY (
     ',"topic_label":', coalesce(to_json(t.label)::text, 'null'),
     ',"processor":', to_json(d.processor::text),
     ',"model":', to_json(d.model::text),
-    '}}')
+    %(tail)s)
   FROM messages m
   JOIN documents d ON d.message_pk = m.id
   LEFT JOIN topic_members tm ON tm.message_pk = m.id
@@ -106,6 +108,11 @@ CHUNK_BYTES = 1 << 20
 """Bytes of whole lines handed to the writer at a time (bounded memory whatever the channel size)."""
 
 _COPY_BACKSLASH = b"\\\\"
+
+_LINE_TAIL = {
+    "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
+    "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
+}
 
 
 def renders_lines(session: Session) -> bool:
@@ -142,6 +149,8 @@ def copy_document_lines(
         "channel": _json(channel_key),
         "channel_id": str(int(telegram_id)),
         "channel_pk": int(channel_pk),
+        # The constant end of every line: LlamaIndex's metadata exclusions (export.writer).
+        "tail": "}," + json.dumps(_LINE_TAIL, ensure_ascii=False, separators=(",", ":"))[1:],
     }
     # The order comes from the (channel_id, message_id) unique index with index
     # lookups per post, instead of sorting the rendered lines (about 1.3 KB each,
