@@ -55,7 +55,7 @@ def test_every_promise_on_a_real_export(exported: tuple[str, str, Path]) -> None
 
 
 def check_llama_index(exported: tuple[str, str, Path]) -> None:
-    """``Document.model_validate(line)``, ``TextNode.model_validate(line)`` keep ``id_``; nodes keep metadata."""
+    """``Document`` and ``TextNode.model_validate(line)`` keep ``id_``; split nodes keep the metadata."""
     from llama_index.core import Document
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.schema import TextNode

@@ -70,6 +70,7 @@ class RunRecord:
         created_at, ingested_at, processed_at, topicized_at, finished_at,
         heartbeat_at: Times (UTC) of each stage and of the last progress.
         redrives: How often the stuck-run sweeper re-drove it.
+        delta_cursor: The channel's change counter as of its export (``storage.changes``), or ``None``.
     """
 
     id: str
@@ -92,6 +93,7 @@ class RunRecord:
     finished_at: datetime | None
     heartbeat_at: datetime | None
     redrives: int
+    delta_cursor: int | None = None
 
 
 def _record(row: RunRow, channel_key: str) -> RunRecord:
@@ -116,6 +118,7 @@ def _record(row: RunRow, channel_key: str) -> RunRecord:
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
         redrives=row.redrives or 0,
+        delta_cursor=row.delta_cursor,
     )
 
 
