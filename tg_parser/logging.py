@@ -237,6 +237,27 @@ def _parse_level(log_level: str) -> int:
     return level
 
 
+_ALEMBIC_SETUP_PREFIXES = ("Context impl ", "Will assume ", "setup plugin ")
+
+
+class _AlembicSetupFilter(logging.Filter):
+    """Drop Alembic's set-up chatter below DEBUG: its plugin set-up, "Context impl …", "Will assume … DDL".
+
+    Alembic logs them at INFO on every migration context (``alembic.runtime.plugins``,
+    ``alembic.runtime.migration``); "Running upgrade …" lines stay.
+    """
+
+    def __init__(self, *, quiet: bool) -> None:
+        super().__init__()
+        self.quiet = quiet
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return ``False`` for a set-up line of Alembic when quiet."""
+        if not self.quiet or not record.name.startswith("alembic."):
+            return True
+        return not str(record.msg).startswith(_ALEMBIC_SETUP_PREFIXES)
+
+
 def configure_logging(*, log_format: str, log_level: str = "INFO", stream: TextIO | None = None) -> None:
     """Route structlog and stdlib logging through one redacting renderer.
 
@@ -270,6 +291,7 @@ def configure_logging(*, log_format: str, log_level: str = "INFO", stream: TextI
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
         old.close()
+    handler.addFilter(_AlembicSetupFilter(quiet=level > logging.DEBUG))
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(capture=True)

@@ -231,12 +231,9 @@ def test_upload_over_the_limit_is_413_and_nothing_is_kept(sqlite_url: str, tmp_p
 
 
 def test_incremental_pull_returns_only_posts_changed_after_the_cursor(
-    api: Api, sample_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: Api, sample_export: Path, tmp_path: Path
 ) -> None:
     """After a pull, a re-run without changes yields nothing; an edited post comes back with its new text."""
-    from tg_parser.services import documents as document_service
-
-    monkeypatch.setattr(document_service, "CURSOR_SAFETY_S", 0.0)
     key = upload(api, sample_export).json()["channels"][0]
     run_id = api.client.post(f"/api/v1/channels/{key}/runs", headers=api.write).json()["run_id"]
     assert wait_for_run(api.client, run_id, api.read)["status"] == "succeeded"
@@ -267,9 +264,17 @@ def test_incremental_pull_returns_only_posts_changed_after_the_cursor(
     assert wait_for_run(api.client, run_id, api.read)["status"] == "succeeded"
     delta = api.client.get(f"/api/v1/channels/{key}/documents", headers=api.read, params={"since": cursor})
     lines = [json.loads(line) for line in delta.content.decode().splitlines()]
+    assert {d["op"] for d in lines} == {"upsert"}
     by_id = {d["metadata"]["message_id"]: d for d in lines}
     assert by_id[message_id]["text"] == "An edited post, with new words entirely."
-    assert len(by_id) == len(lines)  # each post at most once (posts whose topic moved come along)
+    assert by_id[message_id]["id_"] == by_id[message_id]["id"] == f"{key}:{message_id}"
+    assert len(by_id) == len(lines)  # each post once (posts whose topic or topic label changed come along)
+    again = api.client.get(
+        f"/api/v1/channels/{key}/documents",
+        headers=api.read,
+        params={"since": delta.headers["documents-cursor"]},
+    )
+    assert again.content == b""  # exactly once: the next pull starts where this one ended
     bad = api.client.get(
         f"/api/v1/channels/{key}/documents", headers=api.read, params={"since": "not-a-cursor"}
     )

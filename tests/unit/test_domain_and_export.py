@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tg_parser.domain import Entity, EntityType, Message, Topic, channel_key, normalise_username, permalink
+from tg_parser.domain.export_keys import METADATA_KEYS
 from tg_parser.export import atomic_writer, document_record, write_channel_export
 
 
@@ -67,6 +68,25 @@ def test_document_record_carries_entities_and_permalink() -> None:
     assert meta["mentions"] == ["@guido"]
     assert meta["date"] == "2024-05-01T10:00:00Z"
     assert meta["source"] == "https://t.me/c/42/7"
+    # LlamaIndex reads id_ (docs/export-format.md); its exclusions name every other metadata key.
+    assert rec["id_"] == rec["id"]
+    assert list(rec) == [
+        "id",
+        "id_",
+        "text",
+        "metadata",
+        "excluded_embed_metadata_keys",
+        "excluded_llm_metadata_keys",
+    ]
+    assert tuple(meta) == METADATA_KEYS
+    assert set(meta) - set(rec["excluded_embed_metadata_keys"]) == {"channel", "date", "topic_label"}
+    assert set(meta) - set(rec["excluded_llm_metadata_keys"]) == {
+        "source",
+        "channel",
+        "date",
+        "author",
+        "topic_label",
+    }
 
 
 def test_content_hash_changes_with_text_not_with_reactions() -> None:

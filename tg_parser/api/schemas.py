@@ -135,6 +135,10 @@ class Run(BaseModel):
     error: str | None
     timings: RunTimings
     failures: list[RunFailure] = Field(default_factory=list)
+    delta_cursor: str | None = Field(
+        default=None,
+        description="Send as ?since= to GET /documents for what changed after this run's export.",
+    )
 
     @classmethod
     def of(cls, view: RunView) -> Run:
@@ -172,6 +176,7 @@ class Run(BaseModel):
                 RunFailure(dead_letter_id=f.dead_letter_id, task=f.task, args=f.args, error=f.error)
                 for f in view.failures
             ],
+            delta_cursor=view.to_dict()["delta_cursor"],
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,29 @@ OutDir = Annotated[
     typer.Option("--out", "-o", help="Export folder; files go to OUT/<channel key>/. [default: ./exports]"),
 ]
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="Override DATABASE_URL.")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts (stable shape, docs/cli-json.md).")
+]
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    msg = f"not JSON: {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def print_json(data: object) -> None:
+    """Print ``data`` as JSON on standard output for scripts (docs/cli-json.md).
+
+    Plain text (no colours, no wrapping, whatever the terminal), indented by 2,
+    non-ASCII kept; times as ISO 8601 with their offset (UTC, ``+00:00``).
+    """
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value))
 
 
 def safe(text: str) -> str:

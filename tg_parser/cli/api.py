@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tg_parser.cli._common import console, ensure_schema, err, fail, load_cli_settings
+from tg_parser.cli._common import AsJson, console, ensure_schema, err, fail, load_cli_settings, print_json
 from tg_parser.errors import TgParserError
 
 app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
@@ -72,16 +72,22 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(
     include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: AsJson = False,
 ) -> None:
-    """List keys (ids, names, scopes; never the keys)."""
+    """List keys (ids, names, scopes; never the keys nor their hashes)."""
     from tg_parser.services.api_keys import list_api_keys
 
     settings = load_cli_settings()
     ensure_schema(settings)
+    keys = list_api_keys(database_url=settings.database_url, include_revoked=include_revoked)
+    if as_json:
+        fields = ("key_id", "name", "scope", "rate_limit_per_min", "created_at", "revoked_at")
+        print_json([{f: getattr(k, f) for f in fields} for k in keys])
+        return
     table = Table(title="API keys")
     for col in ("key id", "name", "scope", "rate limit/min", "created", "revoked"):
         table.add_column(col)
-    for k in list_api_keys(database_url=settings.database_url, include_revoked=include_revoked):
+    for k in keys:
         table.add_row(
             k.key_id,
             k.name,

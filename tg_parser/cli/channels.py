@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from tg_parser.cli._common import (
+    AsJson,
     OutDir,
     Username,
     console,
@@ -17,6 +17,7 @@ from tg_parser.cli._common import (
     fail,
     load_cli_settings,
     parse_since_option,
+    print_json,
 )
 from tg_parser.errors import InputError, TgParserError
 
@@ -26,7 +27,7 @@ ChannelKey = Annotated[str, typer.Argument(help="Channel key.")]
 
 
 @app.command("list")
-def channels_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def channels_list(as_json: AsJson = False) -> None:
     """List channels with key, title, source and counts."""
     settings = load_cli_settings()
     ensure_schema(settings)
@@ -34,7 +35,7 @@ def channels_list(as_json: Annotated[bool, typer.Option("--json", help="Print JS
 
     rows = list_channels(database_url=settings.database_url)
     if as_json:
-        console.print_json(json.dumps([dataclasses.asdict(r) for r in rows], ensure_ascii=False))
+        print_json([dataclasses.asdict(r) for r in rows])
         return
     table = Table(title="channels")
     for col in ("key", "title", "source", "posts", "documents", "topics", "schedule", "last run"):

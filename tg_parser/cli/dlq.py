@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tg_parser.cli._common import console, ensure_schema, fail, get_cli_launcher, load_cli_settings
+from tg_parser.cli._common import (
+    AsJson,
+    console,
+    ensure_schema,
+    fail,
+    get_cli_launcher,
+    load_cli_settings,
+    print_json,
+)
 from tg_parser.errors import TgParserError
 
 app = typer.Typer(help="Dead letters: work that gave up.", no_args_is_help=True)
@@ -20,16 +28,21 @@ MAX_ERROR_CHARS_SHOWN = 200
 @app.command("list")
 def dlq_list(
     include_resolved: Annotated[bool, typer.Option("--all", help="Include replayed/resolved ones.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List dead letters, newest first."""
     settings = load_cli_settings()
     ensure_schema(settings)
     from tg_parser.services.dead_letters import list_dead_letters
 
+    letters = list_dead_letters(database_url=settings.database_url, include_resolved=include_resolved)
+    if as_json:
+        print_json(letters)
+        return
     table = Table(title="dead letters")
     for col in ("id", "task", "run id", "args", "error", "attempts", "failed at"):
         table.add_column(col)
-    for d in list_dead_letters(database_url=settings.database_url, include_resolved=include_resolved):
+    for d in letters:
         table.add_row(
             str(d.id),
             d.task_name,

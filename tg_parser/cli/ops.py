@@ -12,10 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from tg_parser.cli._common import (
+    AsJson,
     console,
     ensure_schema,
     load_cli_settings,
     parse_since_option,
+    print_json,
     safe,
 )
 from tg_parser.cli._common import err_unwrapped as err
@@ -96,14 +98,24 @@ def metrics_serve(
 
 
 @metrics_app.command("show")
-def metrics_show() -> None:
-    """Print the metrics once, in the Prometheus text format."""
+def metrics_show(as_json: AsJson = False) -> None:
+    """Print the metrics once, in the Prometheus text format (or as JSON samples)."""
     settings = load_cli_settings()
     from prometheus_client import generate_latest
 
     from tg_parser.services.metrics import build_registry
 
-    typer.echo(generate_latest(build_registry(database_url=settings.database_url)).decode(), nl=False)
+    registry = build_registry(database_url=settings.database_url)
+    if as_json:
+        print_json(
+            [
+                {"name": s.name, "labels": s.labels, "value": s.value}
+                for metric in registry.collect()
+                for s in metric.samples
+            ]
+        )
+        return
+    typer.echo(generate_latest(registry).decode(), nl=False)
 
 
 # ------------------------------------------------------------------ usage
@@ -126,7 +138,7 @@ def usage(
     since: Annotated[
         str | None, typer.Option("--since", help="ISO date/time, or a period back: 7d, 12h.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """LLM calls, tokens, latency and estimated cost per channel, provider and model."""
     settings = load_cli_settings()
@@ -135,7 +147,7 @@ def usage(
 
     rows = usage_totals(database_url=settings.database_url, channel=channel, since=parse_since_option(since))
     if as_json:
-        console.print_json(json.dumps([dataclasses.asdict(r) for r in rows]))
+        print_json([dataclasses.asdict(r) for r in rows])
         return
     table = Table(title="LLM usage")
     for col in _USAGE_COLUMNS:

@@ -332,15 +332,28 @@ def topicize(
     console.print(f"{channel}: {result.topics} topics, {how}, {result.placed} of {result.posts} posts placed")
 
 
-def export(channel: Annotated[str, typer.Argument(help="Channel key.")], out: OutDir = None) -> None:
-    """Write the channel's documents.ndjson and topics.json."""
+def export(
+    channel: Annotated[str, typer.Argument(help="Channel key.")],
+    out: OutDir = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Also write documents.delta.ndjson: posts added, changed or deleted since a run id, "
+            "delta cursor (printed by an earlier export, or the API's Documents-Cursor), or ISO time/period "
+            "(the last run finished by then).",
+        ),
+    ] = None,
+) -> None:
+    """Write the channel's documents.ndjson and topics.json (and documents.delta.ndjson with --since)."""
     settings = load_cli_settings()
     ensure_schema(settings)
     from tg_parser.services import pipeline
+    from tg_parser.services.deltas import encode_cursor
 
     try:
         result = pipeline.export_channel(
-            settings=settings, channel=channel, run_id=None, export_dir=str(out) if out else None
+            settings=settings, channel=channel, run_id=None, export_dir=str(out) if out else None, since=since
         )
     except TgParserError as exc:
         raise fail(exc) from exc
@@ -348,3 +361,10 @@ def export(channel: Annotated[str, typer.Argument(help="Channel key.")], out: Ou
         raise fail(RuntimeError(f"{channel}: export skipped"))
     console.print(f"{channel}: {result.documents} documents → {result.documents_path}")
     console.print(f"{channel}: {result.topics} topics → {result.topics_path}")
+    if result.delta is not None:
+        delta = result.delta
+        console.print(f"{channel}: {delta.upserts} upserts, {delta.deletes} deletes → {delta.path}")
+    if result.delta_cursor is not None:
+        console.print(
+            f"{channel}: delta cursor {encode_cursor(result.delta_cursor)} (pass as --since next time)"
+        )

@@ -8,23 +8,29 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tg_parser.cli._common import console, ensure_schema, fail, load_cli_settings
+from tg_parser.cli._common import AsJson, console, ensure_schema, fail, load_cli_settings, print_json
 from tg_parser.errors import TgParserError
 
 app = typer.Typer(help="Runs: state, counts and timings.", no_args_is_help=True)
 
 
 @app.command("list")
-def runs_list(limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -> None:
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20, as_json: AsJson = False
+) -> None:
     """List recent runs, newest first."""
     settings = load_cli_settings()
     ensure_schema(settings)
     from tg_parser.services.runs import list_runs
 
+    views = list_runs(database_url=settings.database_url, limit=limit)
+    if as_json:
+        print_json([view.to_dict() for view in views])
+        return
     table = Table(title="runs")
     for col in ("run id", "channel", "mode", "status", "items", "done", "failed", "started", "finished"):
         table.add_column(col)
-    for view in list_runs(database_url=settings.database_url, limit=limit):
+    for view in views:
         run, counts = view.run, view.items
         table.add_row(
             run.id,
@@ -41,8 +47,10 @@ def runs_list(limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -
 
 
 @app.command("show")
-def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (the Celery root id).")]) -> None:
-    """Show one run: state, counts, timings and failures."""
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (the Celery root id).")], as_json: AsJson = False
+) -> None:
+    """Show one run: state, counts, timings and failures (always JSON; --json prints it uncoloured)."""
     settings = load_cli_settings()
     ensure_schema(settings)
     from tg_parser.services.runs import show_run
@@ -51,4 +59,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (the Celery roo
         view = show_run(database_url=settings.database_url, run_id=run_id)
     except TgParserError as exc:
         raise fail(exc) from exc
+    if as_json:
+        print_json(view.to_dict())
+        return
     console.print_json(json.dumps(view.to_dict(), ensure_ascii=False))

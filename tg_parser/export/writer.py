@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from tg_parser.domain import Message, permalink
+from tg_parser.domain.export_keys import EXCLUDED_EMBED_METADATA_KEYS, EXCLUDED_LLM_METADATA_KEYS
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -69,10 +70,13 @@ def document_record(
         topic_label: The post's topic label, or ``None``.
 
     Returns:
-        A JSON-ready dict with ``id``, ``text`` and ``metadata``.
+        A JSON-ready dict with ``id``, ``id_``, ``text``, ``metadata`` and the
+        LlamaIndex metadata exclusions.
     """
+    doc_id = document_id(channel_key, message.message_id)
     return {
-        "id": document_id(channel_key, message.message_id),
+        "id": doc_id,
+        "id_": doc_id,
         "text": message.text,
         "metadata": {
             "source": permalink(username=username, channel_id=telegram_id, message_id=message.message_id),
@@ -96,6 +100,8 @@ def document_record(
             "processor": processor,
             "model": model,
         },
+        "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
+        "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
     }
 
 
@@ -205,8 +211,10 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
     """
     links, hashtags, mentions = entity_lists(row.entities)
     message_id = row.message_id
+    doc_id = f"{channel_key}:{message_id}"
     record = {
-        "id": f"{channel_key}:{message_id}",
+        "id": doc_id,
+        "id_": doc_id,
         "text": row.text,
         "metadata": {
             "source": permalink(username=username, channel_id=telegram_id, message_id=message_id),
@@ -230,6 +238,8 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
             "processor": row.processor,
             "model": row.model,
         },
+        "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
+        "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
     }
     return _LINE_ENCODER.encode(record) + "\n"
 
@@ -319,12 +329,14 @@ WRITE_BUFFER_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export wrote."""
+    """What an export wrote; ``delta_cursor`` and ``delta``: ``services.pipeline.export_channel``."""
 
     documents_path: Path
     topics_path: Path
     documents: int
     topics: int
+    delta_cursor: int | None = None
+    delta: Any = None
 
 
 class ExportTopic(Protocol):

@@ -134,9 +134,11 @@ class GeminiProvider:
             msg = "LLM_EMBEDDING_MODEL is not set for gemini"
             raise ConfigurationError(msg)
         model = self.embedding_model
+        # Typed as the SDK's parts (its union holds PIL images when Pillow is installed; list is invariant).
+        contents: list[types.PartUnion] = [*texts]
         try:
             response, latency_ms = timed(
-                lambda: self._client.models.embed_content(model=model, contents=list(texts))
+                lambda: self._client.models.embed_content(model=model, contents=contents)
             )
         except genai_errors.APIError as exc:
             _raise_ours(exc)

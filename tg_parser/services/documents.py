@@ -2,8 +2,9 @@
 
 The export step and ``GET /channels/{key}/documents`` build their lines here,
 with the export writer's line builder, so both give the same bytes for a post.
-An incremental pull (``?since=<cursor>``) returns only the posts whose line may
-have changed after the cursor's moment, and a new cursor.
+An incremental pull (``?since=<cursor>``) returns the delta lines
+(``services.deltas``) of the posts changed or deleted after the cursor, each
+once, and a new cursor.
 """
 
 from __future__ import annotations
@@ -13,54 +14,45 @@ import binascii
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from tg_parser.errors import InputError
 from tg_parser.export import document_line
 from tg_parser.export.writer import write_topics_json
-from tg_parser.storage import Session, channels, documents, session_scope, topics
+from tg_parser.services import deltas
+from tg_parser.storage import Session, changes, channels, documents, session_scope, topics
 from tg_parser.storage.channels import ChannelRecord
 
 PAGE_ROWS = 2000
 """Rows read per transaction of a streamed pull (bounded memory whatever the channel size)."""
 
-CURSOR_SAFETY_S = 120.0
-"""How far behind the pull's start the next cursor is set, in seconds.
-
-Row times are taken when a row is written, but a transaction commits later (an
-ingest batch of 1,000 posts, a topicize of a large channel); a change written
-before the pull started and committed after it would be skipped by a cursor at
-the pull's start. Setting the cursor this far back makes the next pull return
-such rows; the price is that a pull may repeat posts changed in the last two
-minutes (lines carry deterministic ids, so a repeat overwrites, never duplicates).
-"""
-
-_CURSOR_PREFIX = "v1:"
+_V1_PREFIX = "v1:"
 
 
-def encode_cursor(moment: datetime) -> str:
-    """Return the opaque cursor of a moment (URL-safe base64 of ``v1:<ISO time>``)."""
-    raw = (_CURSOR_PREFIX + moment.astimezone(UTC).isoformat()).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def decode_cursor(session: Session, *, channel: ChannelRecord, cursor: str) -> int:
+    """Return the change value a ``Documents-Cursor`` stands for.
 
-
-def decode_cursor(cursor: str) -> datetime:
-    """Return the moment a cursor from :func:`encode_cursor` stands for.
+    Current cursors (``services.deltas.encode_cursor``) carry it. A cursor of
+    the earlier, time-based form (``v1:<ISO time>``) is mapped to the cursor of
+    the channel's last run that finished by that time (``services.deltas.resolve_since``).
 
     Raises:
         InputError: Not a cursor this server issued.
     """
+    seq = deltas.decode_cursor(cursor)
+    if seq is not None:
+        return seq
     moment = None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw.startswith(_CURSOR_PREFIX):
-            moment = datetime.fromisoformat(raw[len(_CURSOR_PREFIX) :])
+        if raw.startswith(_V1_PREFIX):
+            moment = datetime.fromisoformat(raw[len(_V1_PREFIX) :])
     except (ValueError, binascii.Error, UnicodeDecodeError):
         moment = None
     if moment is None or moment.tzinfo is None:
         msg = "not a cursor from a previous response's Documents-Cursor header"
         raise InputError(msg)
-    return moment
+    return changes.cursor_at(session, channel_pk=channel.pk, moment=moment)
 
 
 def document_lines(
@@ -111,12 +103,18 @@ class DocumentPull:
 
 
 def pull_documents(*, database_url: str, channel: str, since: str | None = None) -> DocumentPull:
-    """Start a pull of a channel's documents: all of them, or those changed after ``since``.
+    """Start a pull of a channel's documents: all of them, or the delta after ``since``.
 
-    The channel is looked up now (so an unknown one fails before any line);
-    the lines are read when iterated, :data:`PAGE_ROWS` per transaction, by
-    message id, so memory stays bounded and no transaction stays open while a
-    slow client reads.
+    The channel and its change counter are read now (so an unknown channel
+    fails before any line); the lines are read when iterated, :data:`PAGE_ROWS`
+    per transaction, by message id, so memory stays bounded and no transaction
+    stays open while a slow client reads.
+
+    Without ``since`` the lines are those of ``documents.ndjson``; with it,
+    the delta lines of ``services.deltas`` (upserts and deletions) of every post
+    changed after the cursor and up to the counter read now, each once. The
+    next cursor is that counter: the next pull starts exactly where this one
+    ended (a change committed while a full pull reads may come in both).
 
     Args:
         database_url: The database.
@@ -124,39 +122,58 @@ def pull_documents(*, database_url: str, channel: str, since: str | None = None)
         since: A cursor from an earlier pull, or ``None`` for every document.
 
     Returns:
-        The pull; its ``next_cursor`` is at most the pull's start minus :data:`CURSOR_SAFETY_S`,
-        and never before ``since``.
+        The pull.
 
     Raises:
         NotFoundError: Unknown channel.
         InputError: ``since`` is no cursor.
     """
-    changed_since = decode_cursor(since) if since else None
     with session_scope(database_url) as session:
         record = channels.get_channel(session, key=channel)
-    start = datetime.now(UTC) - timedelta(seconds=CURSOR_SAFETY_S)
-    next_moment = max(start, changed_since) if changed_since is not None else start
-    return DocumentPull(
-        channel=record.key,
-        next_cursor=encode_cursor(next_moment),
-        lines=_pages(database_url, record, changed_since),
+        upto = changes.current_change_seq(session, channel_pk=record.pk)
+        after = None if not since else decode_cursor(session, channel=record, cursor=since)
+    lines = (
+        channel_lines(database_url=database_url, channel=record.key)
+        if after is None
+        else _delta_pages(database_url, record, after, upto)
     )
+    return DocumentPull(channel=record.key, next_cursor=deltas.encode_cursor(upto), lines=lines)
 
 
-def _pages(database_url: str, record: ChannelRecord, changed_since: datetime | None) -> Iterator[str]:
+def channel_lines(*, database_url: str, channel: str) -> Iterator[str]:
+    """Yield every ``documents.ndjson`` line of a channel, :data:`PAGE_ROWS` per transaction.
+
+    Raises:
+        NotFoundError: Unknown channel (when iteration starts).
+    """
+    with session_scope(database_url) as session:
+        record = channels.get_channel(session, key=channel)
+    after: int | None = None
+    while True:
+        with session_scope(database_url) as session:
+            page = list(document_lines(session, channel=record, after_message_id=after, limit=PAGE_ROWS))
+        for _, line in page:
+            yield line
+        if len(page) < PAGE_ROWS:
+            return
+        after = page[-1][0]
+
+
+def _delta_pages(database_url: str, record: ChannelRecord, after_seq: int, upto_seq: int) -> Iterator[str]:
     after: int | None = None
     while True:
         with session_scope(database_url) as session:
             page = list(
-                document_lines(
+                deltas.delta_lines(
                     session,
                     channel=record,
+                    after_seq=after_seq,
+                    upto_seq=upto_seq,
                     after_message_id=after,
                     limit=PAGE_ROWS,
-                    changed_since=changed_since,
                 )
             )
-        for _, line in page:
+        for _, line, _deleted in page:
             yield line
         if len(page) < PAGE_ROWS:
             return

@@ -13,6 +13,7 @@ a run forward even when a message is delivered twice.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tg_parser.domain.runs import RunStatus, TaskName
 from tg_parser.errors import InputError
 from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
+from tg_parser.services import deltas
 from tg_parser.services.dispatch import Dispatcher
 from tg_parser.services.post_rules import post_document, post_outcome
 from tg_parser.services.sources import (
@@ -38,6 +40,7 @@ from tg_parser.services.sources import (
 )
 from tg_parser.storage import (
     Session,
+    changes,
     channels,
     dead_letters,
     documents,
@@ -209,10 +212,16 @@ def ingest_channel(  # noqa: C901 - the ingest use case, step by step
 
 
 def _upsert(session: Session, *, channel_pk: int, batch: SourceBatch) -> messages.UpsertOutcome:
-    """Store a batch's posts, however they travel (encoded for ``COPY`` or as posts)."""
-    if batch.encoded is not None:
-        return messages.upsert_encoded(session, posts=batch.encoded)
-    return messages.upsert_messages(session, channel_pk=channel_pk, messages=batch.messages)
+    """Store a batch's posts, however they travel (encoded for ``COPY`` or as posts); revive deleted ones."""
+    encoded = batch.encoded
+    ids = messages.encoded_message_ids(encoded) if encoded else [m.message_id for m in batch.messages]
+    revived = changes.deleted_message_pks(session, channel_pk=channel_pk, message_ids=ids)
+    if encoded is not None:
+        out = messages.upsert_encoded(session, posts=encoded)
+    else:
+        out = messages.upsert_messages(session, channel_pk=channel_pk, messages=batch.messages)
+    changes.stamp_revived(session, channel_pk=channel_pk, message_pks=revived)
+    return out
 
 
 def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterator[SourceBatch]:
@@ -378,8 +387,14 @@ def export_channel(
     run_id: str | None,
     export_dir: str | None = None,
     dispatcher: Dispatcher | None = None,
+    since: str | None = None,
 ) -> ExportResult | None:
     """Write ``documents.ndjson`` and ``topics.json`` of a channel atomically.
+
+    The channel's change counter is read first: it is the export's delta
+    cursor (recorded on the run, in ``ExportResult.delta_cursor``). With
+    ``since`` (``services.deltas.resolve_since``), ``documents.delta.ndjson``
+    is written too, from there up to that cursor (``ExportResult.delta``).
 
     The folder is ``<export_dir>/<channel key>/`` where ``export_dir`` is the
     argument, else the run's, else the channel's, else ``EXPORT_DIR``. The
@@ -403,6 +418,8 @@ def export_channel(
             run_dir = run.export_dir
         base = export_dir or run_dir or ch.export_dir or settings.export_dir
         out = Path(base) / channel
+        cursor = changes.current_change_seq(session, channel_pk=ch.pk)
+        after = None if since is None else deltas.resolve_since(session, channel=ch, since=since)
         # Both files stream: documents as lines PostgreSQL renders (COPY), or
         # through one server-side cursor (SQLite); topic members through one
         # more query. Nothing holds the channel in memory.
@@ -421,9 +438,17 @@ def export_channel(
         written = write_channel_export(
             out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics
         )
+        delta = (
+            None
+            if after is None
+            else deltas.write_delta(session, channel=ch, out_dir=out, after_seq=after, upto_seq=cursor)
+        )
+    written = dataclasses.replace(written, delta_cursor=cursor, delta=delta)
     if run_id is not None:
         with session_scope(db) as session:
-            won = runs.finish_export(session, run_id=run_id, export_dir=str(Path(base).resolve()))
+            won = runs.finish_export(
+                session, run_id=run_id, export_dir=str(Path(base).resolve()), delta_cursor=cursor
+            )
         if won:
             from tg_parser.services.webhooks import emit_run_events
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from tg_parser.domain.runs import TERMINAL_RUN_STATES, RunStatus
 from tg_parser.errors import NotFoundError
+from tg_parser.services.deltas import encode_cursor
 from tg_parser.storage import channels, dead_letters, runs, session_scope
 from tg_parser.storage.runs import RunCounts, RunRecord
 
@@ -74,6 +75,8 @@ class RunView:
             "topicized_at": str(r.topicized_at),
             "finished_at": str(r.finished_at),
             "failures": [{"task": f.task, "args": f.args, "error": f.error} for f in self.failures],
+            # Pass as `export --since` or the API's ?since= to get what changed after this run's export.
+            "delta_cursor": None if r.delta_cursor is None else encode_cursor(r.delta_cursor),
         }
 
 

@@ -5,6 +5,7 @@ One module per aggregate, each a set of keyword-only functions over a
 
 * :mod:`~tg_parser.storage.channels`: channels, schedules, cursors;
 * :mod:`~tg_parser.storage.messages`: posts, versions, deletions;
+* :mod:`~tg_parser.storage.changes`: the change sequence behind incremental deltas;
 * :mod:`~tg_parser.storage.documents`: documents and the export/topicize reads;
 * :mod:`~tg_parser.storage.export_lines`: ``documents.ndjson`` lines rendered by PostgreSQL;
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from tg_parser.storage import (
     api_keys,
+    changes,
     channels,
     dead_letters,
     documents,
@@ -40,6 +42,7 @@ from tg_parser.storage.session import session_scope
 __all__ = [
     "Session",
     "api_keys",
+    "changes",
     "channels",
     "dead_letters",
     "documents",

@@ -14,6 +14,7 @@ from sqlalchemy import Select, or_, select, text
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Document
+from tg_parser.storage._change_seq import next_change_seq
 from tg_parser.storage._common import strip_nul
 from tg_parser.storage.tables import DocumentRow, MessageRow, TopicMemberRow, TopicRow, utcnow
 from tg_parser.storage.upsert import insert_for
@@ -89,8 +90,10 @@ def document_row(*, message_pk: int, channel_pk: int, document: Document) -> dic
 
 
 def upsert_document(session: Session, *, message_pk: int, channel_pk: int, document: Document) -> None:
-    """Insert or replace the document of one message."""
+    """Insert or replace the document of one message, stamped with the channel's next change value."""
     values = document_row(message_pk=message_pk, channel_pk=channel_pk, document=document)
+    # First statement of the write: the channel row's lock orders the commits (storage/changes.py).
+    values["change_seq"] = next_change_seq(session, channel_pk=channel_pk)
     now = utcnow()
     stmt = insert_for(session, DocumentRow).values(**values, created_at=now, updated_at=now)
     update_values = {k: v for k, v in values.items() if k != "message_pk"} | {"updated_at": now}
@@ -109,7 +112,8 @@ def upsert_documents(session: Session, *, documents: Sequence[NewDocument]) -> N
     """Insert or replace the documents of several messages in one statement (batch :func:`upsert_document`).
 
     The rows are those :func:`upsert_document` writes, one per post (a
-    replaced document keeps its ``created_at``), sent as one multi-row
+    replaced document keeps its ``created_at``; each channel's documents share
+    one change value), sent as one multi-row
     ``INSERT … ON CONFLICT (message_pk) DO UPDATE`` (SQLAlchemy's
     "insertmanyvalues" batches them).
 
@@ -119,10 +123,12 @@ def upsert_documents(session: Session, *, documents: Sequence[NewDocument]) -> N
     """
     if not documents:
         return
+    # One change value per channel of the batch, taken first (storage/changes.py).
+    seqs = {pk: next_change_seq(session, channel_pk=pk) for pk in sorted({d.channel_pk for d in documents})}
     now = utcnow()
     rows = [
         document_row(message_pk=d.message_pk, channel_pk=d.channel_pk, document=d.document)
-        | {"created_at": now, "updated_at": now}
+        | {"change_seq": seqs[d.channel_pk], "created_at": now, "updated_at": now}
         for d in documents
     ]
     stmt = insert_for(session, DocumentRow)

@@ -50,12 +50,14 @@ import psycopg
 import psycopg.sql
 from sqlalchemy.orm import Session
 
+from tg_parser.domain.export_keys import EXCLUDED_EMBED_METADATA_KEYS, EXCLUDED_LLM_METADATA_KEYS
+
 # One line per post: the same keys, in the same order, as ``export.document_line``.
 # ``%(...)s`` are the channel's constants, JSON-encoded by Python and bound client-side.
 _LINE_SQL = """
 COPY (
   SELECT concat(
-    %(id_head)s, m.message_id, '","text":', to_json(m.text),
+    %(id_head)s, m.message_id, %(id2_head)s, m.message_id, '","text":', to_json(m.text),
     ',"metadata":{"source":', %(source_head)s, m.message_id,
     '","channel":', %(channel)s, ',"channel_id":', %(channel_id)s, ',"message_id":', m.message_id,
     ',"date":"', to_char(m.date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -96,7 +98,7 @@ COPY (
     ',"topic_label":', coalesce(to_json(t.label)::text, 'null'),
     ',"processor":', to_json(d.processor::text),
     ',"model":', to_json(d.model::text),
-    '}}')
+    %(tail)s)
   FROM messages m
   JOIN documents d ON d.message_pk = m.id
   LEFT JOIN topic_members tm ON tm.message_pk = m.id
@@ -116,6 +118,11 @@ PARALLEL_MIN_POSTS = 20_000
 _NO_ID = 1 << 62  # beyond any Telegram message id (a 32-bit counter per chat)
 
 _COPY_BACKSLASH = b"\\\\"
+
+_LINE_TAIL = {
+    "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
+    "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
+}
 
 
 def renders_lines(session: Session) -> bool:
@@ -146,10 +153,14 @@ def copy_document_lines(
     """
     params: dict[str, object] = {
         "id_head": '{"id":' + _json(f"{channel_key}:")[:-1],
+        # ``id_`` repeats ``id`` for LlamaIndex (docs/export-format.md): the same bytes after ``","id_":``.
+        "id2_head": '","id_":' + _json(f"{channel_key}:")[:-1],
         "source_head": _json(source_base)[:-1],
         "channel": _json(channel_key),
         "channel_id": str(int(telegram_id)),
         "channel_pk": int(channel_pk),
+        # The constant end of every line: LlamaIndex's metadata exclusions (export.writer).
+        "tail": "}," + json.dumps(_LINE_TAIL, ensure_ascii=False, separators=(",", ":"))[1:],
     }
     conn: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
     # The order comes from the (channel_id, message_id) unique index with index

@@ -323,6 +323,12 @@ def encode_posts(*, channel_pk: int, messages: Sequence[Message] | Sequence[Post
     )
 
 
+def encoded_message_ids(posts: EncodedPosts) -> list[int]:
+    """Return the message ids of encoded posts, in their order."""
+    at = _COLUMNS.index("message_id")
+    return [int(record[at]) for record in posts.records]
+
+
 def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
     """Store posts encoded by :func:`encode_posts`, with :func:`upsert_messages`' semantics (PostgreSQL).
 
@@ -406,10 +412,18 @@ def strip_nul_hash(msg: Message) -> str:
 
 
 def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> int:
-    """Mark posts deleted at the source (kept, left out of exports); returns how many changed."""
+    """Mark posts deleted at the source (kept; tombstones in deltas); returns how many changed."""
     ids = list(message_ids)
     if not ids:
         return 0
+    from tg_parser.storage.changes import live_message_pks, stamp_documents
+
+    # Their documents become the deletions' tombstones in the deltas (storage/changes.py).
+    stamp_documents(
+        session,
+        channel_pk=channel_pk,
+        message_pks=live_message_pks(session, channel_pk=channel_pk, message_ids=ids),
+    )
     result = session.execute(
         update(MessageRow)
         .where(

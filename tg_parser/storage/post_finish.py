@@ -117,7 +117,7 @@ def finish_post(
         statements.append(
             (
                 _upsert_document_sql(tuple(row)),
-                [Jsonb(v) if k in _JSON_COLUMNS else v for k, v in row.items()],
+                [channel_pk, *(Jsonb(v) if k in _JSON_COLUMNS else v for k, v in row.items())],
             )
         )
     if calls:
@@ -230,16 +230,26 @@ def _values(width: int) -> sql.Composed:
 
 @lru_cache(maxsize=8)
 def _upsert_document_sql(columns: tuple[str, ...]) -> sql.Composed:
-    """``INSERT … ON CONFLICT (message_pk) DO UPDATE`` of ``documents``; ``created_at`` is kept on update."""
+    """``INSERT … ON CONFLICT (message_pk) DO UPDATE`` of ``documents``; ``created_at`` is kept on update.
+
+    The row is stamped with the channel's next change value, taken by the
+    ``UPDATE channels`` of the statement's first CTE (the lock on the channel's
+    row that orders the commits, see :mod:`tg_parser.storage.changes`); its
+    parameter is the channel's key, after the row's values.
+    """
     updated = [sql.Identifier(c) for c in columns if c not in {"message_pk", "created_at"}]
-    return sql.SQL("INSERT INTO documents ({}) VALUES {} ON CONFLICT (message_pk) DO UPDATE SET {}").format(
+    updated.append(sql.Identifier("change_seq"))
+    return sql.SQL(
+        "WITH seq AS (UPDATE channels SET change_seq = change_seq + 1 WHERE id = %s RETURNING change_seq) "
+        "INSERT INTO documents ({}, change_seq) VALUES ({}, (SELECT change_seq FROM seq)) "
+        "ON CONFLICT (message_pk) DO UPDATE SET {}"
+    ).format(
         sql.SQL(", ").join(map(sql.Identifier, columns)),
-        _values(len(columns)),
+        sql.SQL(", ").join([sql.Placeholder()] * len(columns)),
         sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in updated),
     )
 
 
-@lru_cache(maxsize=32)
 def _insert_calls_sql(columns: tuple[str, ...], count: int) -> sql.Composed:
     """One multi-row ``INSERT`` of ``count`` ``llm_calls`` rows."""
     return sql.SQL("INSERT INTO llm_calls ({}) VALUES {}").format(

@@ -74,6 +74,7 @@ class RunRecord:
         created_at, ingested_at, processed_at, topicized_at, finished_at,
         heartbeat_at: Times (UTC) of each stage and of the last progress.
         redrives: How often the stuck-run sweeper re-drove it.
+        delta_cursor: The channel's change counter as of its export (``storage.changes``), or ``None``.
     """
 
     id: str
@@ -97,6 +98,7 @@ class RunRecord:
     heartbeat_at: datetime | None
     redrives: int
     unread_ranges: list[dict[str, Any]] = field(default_factory=list)
+    delta_cursor: int | None = None
 
     @property
     def partial(self) -> bool:
@@ -127,6 +129,7 @@ def _record(row: RunRow, channel_key: str) -> RunRecord:
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
         redrives=row.redrives or 0,
+        delta_cursor=row.delta_cursor,
     )
 
 
@@ -359,8 +362,8 @@ def finish_topicize(session: Session, *, run_id: str, topics: int) -> bool:
     )
 
 
-def finish_export(session: Session, *, run_id: str, export_dir: str) -> bool:
-    """Move a run from ``exporting`` to ``succeeded``; ``True`` for the winner."""
+def finish_export(session: Session, *, run_id: str, export_dir: str, delta_cursor: int | None = None) -> bool:
+    """Move a run from ``exporting`` to ``succeeded``, recording its delta cursor; ``True`` for the winner."""
     return advance(
         session,
         run_id=run_id,
@@ -368,6 +371,7 @@ def finish_export(session: Session, *, run_id: str, export_dir: str) -> bool:
         to_status=RunStatus.SUCCEEDED,
         finished_at=utcnow(),
         export_dir=export_dir,
+        delta_cursor=delta_cursor,
     )
 
 

@@ -94,6 +94,8 @@ class ChannelRow(Base):
     cursor_message_id: Mapped[int | None] = mapped_column(BigInteger)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_run_id: Mapped[str | None] = mapped_column(String(64))
+    # The channel's change counter: the last value handed to a document row (storage/changes.py).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -145,6 +147,7 @@ class DocumentRow(Base):
     """The processed form of one post (one per message)."""
 
     __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_channel_id_change_seq", "channel_id", "change_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
@@ -159,6 +162,8 @@ class DocumentRow(Base):
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     clean_text: Mapped[str] = mapped_column(Text, default="")
     output: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The channel's change counter when this post's line last changed (or the post was deleted).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -234,6 +239,8 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redrives: Mapped[int] = mapped_column(Integer, default=0)
+    # The channel's change counter as of this run's export: ``--since <run id>`` starts after it.
+    delta_cursor: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class RunItemRow(Base):

@@ -26,8 +26,15 @@ def replace_topics(
     """Replace the channel's topics and memberships with ``topics``.
 
     Topics are upserted by their deterministic key, so ids of unchanged topics
-    survive; topics that no longer exist are removed.
+    survive; topics that no longer exist are removed. Posts whose topic id or
+    label changes are stamped with a new change value (``storage.changes``).
     """
+    from tg_parser.storage.changes import stamp_topic_changes, topic_assignments
+
+    # Posts whose topic id or label changes get a new change value (their lines change; storage/changes.py).
+    before = topic_assignments(session, channel_pk=channel_pk)
+    after = {pk_by_message_id[m]: (t.topic_id, t.label) for t in topics for m in t.member_ids}
+    stamp_topic_changes(session, channel_pk=channel_pk, before=before, after=after)
     keys = [t.topic_id for t in topics]
     member_pks = list(pk_by_message_id.values())
     for start in range(0, len(member_pks), 1000):
