@@ -126,7 +126,10 @@ def test_usage_rows_and_an_upsert_again(pg_url: str, sample_export: Path, tmp_pa
 def test_a_failing_statement_writes_nothing_and_leaves_the_connection_whole(
     pg_url: str, sample_export: Path, tmp_path: Path
 ) -> None:
-    """A usage row naming no channel fails the pipeline after the document: nothing is written.
+    """A write naming no channel fails inside the pipeline: nothing is written.
+
+    (The document's change value finds no channel row, so its ``change_seq``
+    is NULL and refused; the usage row's foreign key would fail too.)
 
     The pooled connection still runs transactions afterwards (it is not left in autocommit).
     """
@@ -137,11 +140,11 @@ def test_a_failing_statement_writes_nothing_and_leaves_the_connection_whole(
     proc = OfflineProcessor()
     document = post_document(stored, processor=proc, result=proc.process(stored.message))
     dispose_engines()  # one pooled connection from here on: the failed write's
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+    with pytest.raises((psycopg.errors.NotNullViolation, psycopg.errors.ForeignKeyViolation)):
         post_finish.finish_post(
             pg_url,
             message_pk=stored.pk,
-            channel_pk=10**9,  # no such channel: the llm_calls insert fails
+            channel_pk=10**9,  # no such channel: the document's and the llm_calls' inserts fail
             run_id=run_id,
             document=document,
             calls=[LLMUsage(provider="openai", model="m")],
