@@ -387,5 +387,6 @@ def fit_embedding(tokens: Tokens, *, seed: int) -> tuple[NDArray[np.float32], Em
         word=word, char=char, columns=columns, svd=svd, grams=grams, projection=projection
     )
 
+
 FEATURES_VERSION = "1"
 """Version of the feature space of :func:`fit_embedding`: a stored fit of another version is refitted."""
