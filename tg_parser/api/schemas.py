@@ -229,6 +229,13 @@ class Usage(BaseModel):
     output_tokens: int
     cost_usd: float
     mean_latency_ms: float
+    cached_input_tokens: int = Field(0, description="Input tokens read from the provider's prompt cache.")
+    cache_write_tokens: int = Field(0, description="Input tokens written to the prompt cache (Anthropic).")
+    reasoning_tokens: int = Field(0, description="Reasoning tokens (part of output_tokens).")
+    batch_calls: int = Field(0, description="Calls made through the provider's batch API.")
+    list_cost_usd: float = Field(0.0, description="The cost at the plain list price (no cache, no batch).")
+    batch_savings_usd: float = Field(0.0, description="Saved by the batch discount.")
+    cache_savings_usd: float = Field(0.0, description="Saved by prompt-cache prices.")
 
 
 class WebhookCreate(_Body):

@@ -80,7 +80,10 @@ class AnthropicProvider:
         """
         params: dict[str, Any] = {
             "model": self.model,
-            "system": system,
+            # The static prefix (tool schema, then instructions) is marked for the
+            # prompt cache; the post comes last, in the user turn. Source:
+            # https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+            "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
             "messages": [{"role": t.role, "content": t.content} for t in turns],
             self.capabilities.max_tokens_param: self.max_output_tokens,
             "tools": [
@@ -105,11 +108,17 @@ class AnthropicProvider:
                 break
         else:
             text = "".join(getattr(block, "text", "") for block in message.content)
+        usage = message.usage
+        # Anthropic's input_tokens leaves out the cache reads and writes; ours counts all input.
+        read = int(getattr(usage, "cache_read_input_tokens", 0) or 0)
+        written = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
         return StructuredReply(
             text=text,
-            input_tokens=int(getattr(message.usage, "input_tokens", 0) or 0),
-            output_tokens=int(getattr(message.usage, "output_tokens", 0) or 0),
+            input_tokens=int(getattr(usage, "input_tokens", 0) or 0) + read + written,
+            output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
             latency_ms=latency_ms,
+            cached_input_tokens=read,
+            cache_write_tokens=written,
         )
 
     def embed(self, texts: Sequence[str]) -> EmbeddingReply:

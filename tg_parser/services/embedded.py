@@ -212,6 +212,8 @@ class _EmbeddedSteps:
             self._process_many(run, [int(str(pk)) for pk in pks] if isinstance(pks, tuple | list) else [])
         elif item.step == "process":
             self._count(1, failed=int(self._process_one(run, int(str(kwargs["message_pk"])))))
+        elif item.step == "llm_batch" and run is not None:
+            self._llm_batch(run)
         elif item.step == "topicize":
             or_raise(
                 execute.execute_topicize(
@@ -243,6 +245,26 @@ class _EmbeddedSteps:
                 payload=payload if isinstance(payload, dict) else {},
                 backoff=self._backoff,
             )
+
+    def _llm_batch(self, run: str) -> None:
+        """Submit the run's batches, then poll them until applied, sleeping ``LLM_BATCH_POLL_S`` between.
+
+        Progress moves by the requests the provider reports done. A submit the
+        provider refuses leaves every post to the synchronous path.
+        """
+        from tg_parser.services.llm_batch_steps import run_batches_embedded
+
+        def advance(done: int) -> None:
+            self._count(done, failed=0)
+
+        run_batches_embedded(
+            settings=self._settings,
+            run_id=run,
+            processor=get_processor(self._settings),
+            dispatcher=self.dispatcher,
+            sleep=self._backoff.sleep,
+            on_done=advance,
+        )
 
     def _count(self, posts: int, *, failed: int) -> None:
         with self._counter:

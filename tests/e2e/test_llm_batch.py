@@ -1,0 +1,134 @@
+"""A real export through OpenAI's Batch API (Files + Batches) via the CLI and the real ``openai`` SDK.
+
+The loopback server (:mod:`tests.integration.llm_batch_servers`) speaks the
+Files and Batch protocol; the CLI (a separate process) reaches it through
+``OPENAI_BASE_URL``, embedded, with ``LLM_BATCH=on``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_llm_pipeline import cli
+from tests.export_checks import check_chat_export, read_ndjson, source_chats
+from tests.integration.llm_batch_servers import FakeOpenAIBatchServer
+
+pytestmark = pytest.mark.e2e
+
+EXPORT = "cuda_supergroup_old_format.json"
+MODEL = "gpt-5-mini"
+
+
+def env_for(server: FakeOpenAIBatchServer, batch: str) -> dict[str, str]:
+    """Variables of a CLI run against the loopback server."""
+    return {
+        "LLM_PROVIDER": "openai",
+        "LLM_MODEL": MODEL,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": server.base_url,
+        "LLM_TIMEOUT_S": "10",
+        "LLM_BATCH": batch,
+        "LLM_BATCH_POLL_S": "0.05",
+        "RETRY_BACKOFF_BASE": "0.1",
+        "RETRY_BACKOFF_MAX": "1",
+    }
+
+
+def _post_calls(server: FakeOpenAIBatchServer) -> list[object]:
+    """Synchronous post-analysis calls (topic labels are not per post)."""
+    return [
+        r
+        for r in server.requests
+        if r.path.endswith("/v1/responses") and r.body["text"]["format"]["name"] == "post_analysis"
+    ]
+
+
+def _batch_lines(server: FakeOpenAIBatchServer) -> list[dict[str, object]]:
+    lines = []
+    for batch in server.batches.values():
+        data = server.files[str(batch["input_file_id"])]
+        lines += [json.loads(x) for x in data.splitlines() if x.strip()]
+    return lines
+
+
+def _docs(tmp: Path, chat: dict[str, object]) -> list[dict[str, object]]:
+    return read_ndjson(tmp / "out" / f"c{chat['id']}" / "documents.ndjson")
+
+
+def _usage(tmp: Path, env: dict[str, str]) -> list[dict[str, object]]:
+    proc = cli("usage", "--json", cwd=tmp, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [r for r in json.loads(proc.stdout) if r["model"] == MODEL]
+
+
+def test_batch_run_costs_half_and_rerun_calls_nothing(shared_data: Path, tmp_path: Path) -> None:
+    """LLM_BATCH=on: posts go by batch, no per-post call, half the sync cost; a re-run calls nothing."""
+    src = shared_data / "exports" / EXPORT
+    chat = source_chats(src)[0]
+    server = FakeOpenAIBatchServer(cached_tokens=200).start()
+    try:
+        env = env_for(server, "on")
+        batch_dir, sync_dir = tmp_path / "batch", tmp_path / "sync"
+        batch_dir.mkdir()
+        sync_dir.mkdir()
+        proc = cli("run", "-f", str(src), "-o", "out", cwd=batch_dir, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        docs = _docs(batch_dir, chat)
+        check_chat_export(chat, docs)
+        for doc in docs:
+            assert (doc["metadata"]["processor"], doc["metadata"]["model"]) == ("openai", MODEL)
+        assert _post_calls(server) == []
+        lines = _batch_lines(server)
+        assert len(lines) == len([d for d in docs if d["text"].strip()])
+        assert {line["url"] for line in lines} == {"/v1/responses"}
+        batch_usage = _usage(batch_dir, env)
+        assert sum(r["batch_calls"] for r in batch_usage) == len(lines)
+        assert sum(r["cached_input_tokens"] for r in batch_usage) > 0
+
+        before = len(server.requests)
+        again = cli("run", "-f", str(src), "-o", "out", cwd=batch_dir, env=env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(server.requests) == before  # no provider call at all
+
+        sync = cli("run", "-f", str(src), "-o", "out", cwd=sync_dir, env=env_for(server, "off"))
+        assert sync.returncode == 0, sync.stderr[-3000:]
+        assert len(_post_calls(server)) == len(lines)
+        sync_usage = _usage(sync_dir, env)
+        batch_cost = sum(r["cost_usd"] for r in batch_usage if r["batch_calls"])
+        sync_cost = sum(r["cost_usd"] for r in sync_usage if r["calls"] and not r["batch_calls"])
+        label_cost = sum(r["cost_usd"] for r in batch_usage if not r["batch_calls"])
+        # Topic labels are synchronous in both runs (the same topics, the same calls).
+        assert batch_cost == pytest.approx((sync_cost - label_cost) / 2, rel=1e-6)
+        assert sum(r["batch_savings_usd"] for r in batch_usage) == pytest.approx(batch_cost, rel=1e-6)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("outcome", ["completed", "expired", "cancelled", "failed"])
+def test_failed_requests_go_through_the_sync_path(outcome: str, shared_data: Path, tmp_path: Path) -> None:
+    """Per-request errors, an expired, a cancelled and a failed batch: those posts go sync, none is lost."""
+    src = shared_data / "exports" / EXPORT
+    chat = source_chats(src)[0]
+    server = FakeOpenAIBatchServer(outcome=outcome).start()
+    server.fail_requests({0: "500", 1: "error", 2: "invalid", 3: "missing"})
+    try:
+        proc = cli("run", "-f", str(src), "-o", "out", cwd=tmp_path, env=env_for(server, "on"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        docs = _docs(tmp_path, chat)
+        check_chat_export(chat, docs)
+        assert all(d["metadata"]["model"] == MODEL for d in docs if d["text"].strip())
+        total = len(_batch_lines(server))
+        if outcome == "completed":
+            expected_sync = 4
+        elif outcome == "failed":
+            expected_sync = total
+        else:
+            expected_sync = total - total // 2 + 4  # the unanswered half and the four scripted errors
+        assert len(_post_calls(server)) == expected_sync
+        show = cli("runs", "list", "--json", cwd=tmp_path, env=env_for(server, "on"))
+        assert '"succeeded"' in show.stdout, show.stdout[-2000:]
+    finally:
+        server.stop()
