@@ -8,6 +8,7 @@ Files and Batch protocol; the CLI (a separate process) reaches it through
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,14 @@ def _docs(tmp: Path, chat: dict[str, object]) -> list[dict[str, object]]:
     return read_ndjson(tmp / "out" / f"c{chat['id']}" / "documents.ndjson")
 
 
+def _post_cost(tmp: Path) -> tuple[int, float]:
+    """Calls and cost of post analyses (not topic labels), read from the run's SQLite database."""
+    with sqlite3.connect(tmp / "tg_parser.db") as db:
+        query = "SELECT count(*), sum(cost_usd) FROM llm_calls WHERE purpose = 'process'"
+        n, cost = db.execute(query).fetchone()
+    return int(n), float(cost)
+
+
 def _usage(tmp: Path, env: dict[str, str]) -> list[dict[str, object]]:
     proc = cli("usage", "--json", cwd=tmp, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -97,12 +106,18 @@ def test_batch_run_costs_half_and_rerun_calls_nothing(shared_data: Path, tmp_pat
         assert sync.returncode == 0, sync.stderr[-3000:]
         assert len(_post_calls(server)) == len(lines)
         sync_usage = _usage(sync_dir, env)
-        batch_cost = sum(r["cost_usd"] for r in batch_usage if r["batch_calls"])
-        sync_cost = sum(r["cost_usd"] for r in sync_usage if r["calls"] and not r["batch_calls"])
-        label_cost = sum(r["cost_usd"] for r in batch_usage if not r["batch_calls"])
-        # Topic labels are synchronous in both runs (the same topics, the same calls).
-        assert batch_cost == pytest.approx((sync_cost - label_cost) / 2, rel=1e-6)
-        assert sum(r["batch_savings_usd"] for r in batch_usage) == pytest.approx(batch_cost, rel=1e-6)
+        # Per post: the batch price is half the synchronous one, to the token.
+        batch_posts, sync_posts = _post_cost(batch_dir), _post_cost(sync_dir)
+        assert batch_posts[0] == sync_posts[0] == len(lines)
+        assert batch_posts[1] == pytest.approx(sync_posts[1] / 2, rel=1e-9)
+        # In `usage`: the topic labels (synchronous in both runs) cost the same, and the
+        # batch discount is exactly the difference.
+        batch_total = sum(r["cost_usd"] for r in batch_usage)
+        sync_total = sum(r["cost_usd"] for r in sync_usage)
+        savings = sum(r["batch_savings_usd"] for r in batch_usage)
+        assert savings == pytest.approx(sync_posts[1] / 2, rel=1e-9)
+        assert batch_total == pytest.approx(sync_total - savings, rel=1e-9)
+        assert sum(r["cache_savings_usd"] for r in batch_usage) > 0
     finally:
         server.stop()
 

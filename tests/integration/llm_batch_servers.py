@@ -31,6 +31,7 @@ import json
 import threading
 import time
 import uuid
+from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -164,7 +165,8 @@ class FakeOpenAIBatchServer:
 
     def upload(self, content_type: str, raw: bytes) -> dict[str, Any]:
         """Store a multipart upload; return the file object."""
-        message = BytesParser().parsebytes(f"content-type: {content_type}\r\n\r\n".encode() + raw)
+        head = f"content-type: {content_type}\r\n\r\n".encode()
+        message = BytesParser(policy=policy.default).parsebytes(head + raw)
         data, purpose, name = b"", "", "upload.jsonl"
         for part in message.iter_parts():
             field = part.get_param("name", header="content-disposition")
@@ -312,7 +314,10 @@ class FakeOpenAIBatchServer:
     def _with_cache(self, body: dict[str, Any]) -> dict[str, Any]:
         usage = body.get("usage") or {}
         if "input_tokens" in usage:
-            usage["input_tokens_details"] = {"cached_tokens": min(self.cached_tokens, usage["input_tokens"])}
+            usage["input_tokens_details"] = {
+                "cached_tokens": min(self.cached_tokens, usage["input_tokens"]),
+                "cache_write_tokens": 0,
+            }
         elif "prompt_tokens" in usage:
             usage["prompt_tokens_details"] = {
                 "cached_tokens": min(self.cached_tokens, usage["prompt_tokens"])

@@ -204,7 +204,9 @@ def reply_from_response(response: Response, *, latency_ms: float = 0.0) -> Struc
     https://platform.openai.com/docs/api-reference/responses/object
     """
     usage = response.usage
-    cached = getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", 0)
+    details = getattr(usage, "input_tokens_details", None)
+    cached = getattr(details, "cached_tokens", 0)
+    written = getattr(details, "cache_write_tokens", 0)
     reasoning = getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", 0)
     return StructuredReply(
         text=response.output_text or "",
@@ -212,6 +214,7 @@ def reply_from_response(response: Response, *, latency_ms: float = 0.0) -> Struc
         output_tokens=_int(getattr(usage, "output_tokens", 0)),
         latency_ms=latency_ms,
         cached_input_tokens=_int(cached),
+        cache_write_tokens=_int(written),
         reasoning_tokens=_int(reasoning),
     )
 
@@ -227,7 +230,9 @@ def reply_from_chat(completion: ChatCompletion, *, latency_ms: float = 0.0) -> S
     if completion.choices:
         text = completion.choices[0].message.content or ""
     usage = completion.usage
-    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", 0)
+    written = getattr(details, "cache_write_tokens", 0)
     reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", 0)
     return StructuredReply(
         text=text,
@@ -235,5 +240,6 @@ def reply_from_chat(completion: ChatCompletion, *, latency_ms: float = 0.0) -> S
         output_tokens=_int(getattr(usage, "completion_tokens", 0)),
         latency_ms=latency_ms,
         cached_input_tokens=_int(cached),
+        cache_write_tokens=_int(written),
         reasoning_tokens=_int(reasoning),
     )

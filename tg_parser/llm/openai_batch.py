@@ -132,7 +132,10 @@ class OpenAIBatchClient:
             _raise_ours(exc)
 
     def _parse_line(self, raw: str) -> BatchResult:
-        line = json.loads(raw)
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            return BatchResult(custom_id="", reply=None, error=f"unreadable result line: {raw[:200]}")
         custom_id = str(line.get("custom_id") or "")
         error = line.get("error")
         response = line.get("response") or {}
@@ -145,10 +148,14 @@ class OpenAIBatchClient:
                 detail = (body or {}).get("error") if isinstance(body, dict) else body
                 reason = f"HTTP {status}: {detail}"
             return BatchResult(custom_id=custom_id, reply=None, error=reason)
-        if self._endpoint == RESPONSES_ENDPOINT:
-            reply = reply_from_response(Response.model_validate(body))
-        else:
-            reply = reply_from_chat(ChatCompletion.model_validate(body))
+        # The SDK's lenient construction, as it reads a synchronous answer off the wire.
+        try:
+            if self._endpoint == RESPONSES_ENDPOINT:
+                reply = reply_from_response(Response.construct(**body))
+            else:
+                reply = reply_from_chat(ChatCompletion.construct(**body))
+        except (TypeError, ValueError, AttributeError) as exc:
+            return BatchResult(custom_id=custom_id, reply=None, error=f"unreadable answer: {exc}")
         return BatchResult(custom_id=custom_id, reply=reply)
 
     def cancel(self, batch_id: str) -> None:
