@@ -8,7 +8,11 @@ Files and Batch protocol; the CLI (a separate process) reaches it through
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,7 +147,58 @@ def test_failed_requests_go_through_the_sync_path(outcome: str, shared_data: Pat
         else:
             expected_sync = total - total // 2 + 4  # the unanswered half and the four scripted errors
         assert len(_post_calls(server)) == expected_sync
-        show = cli("runs", "list", "--json", cwd=tmp_path, env=env_for(server, "on"))
-        assert '"succeeded"' in show.stdout, show.stdout[-2000:]
+        with sqlite3.connect(tmp_path / "tg_parser.db") as db:
+            (run_id, status), = db.execute("SELECT id, status FROM runs").fetchall()
+            items = dict(db.execute("SELECT status, count(*) FROM run_items GROUP BY status").fetchall())
+        assert status == "succeeded"
+        assert set(items) == {"done"}  # none lost, none failed
+        show = cli("runs", "show", run_id, cwd=tmp_path, env=env_for(server, "on"))
+        view = json.loads(show.stdout)
+        assert view["batch"]["total"] == total
+        assert view["batch"]["status"] == "done"
+    finally:
+        server.stop()
+
+
+def test_resume_picks_up_a_submitted_batch(shared_data: Path, tmp_path: Path) -> None:
+    """A CLI run killed mid-batch: `runs resume` polls the same batch and sends none again."""
+    src = shared_data / "exports" / EXPORT
+    chat = source_chats(src)[0]
+    server = FakeOpenAIBatchServer().start()
+    server.hold = True
+    env = env_for(server, "on")
+    full = {**os.environ, "LOG_FORMAT": "json", **env}
+    full.pop("CELERY_BROKER_URL", None)
+    exe = str(Path(sys.executable).with_name("tg-parser"))
+    try:
+        proc = subprocess.Popen(
+            [exe, "run", "-f", str(src), "-o", "out"],
+            cwd=tmp_path,
+            env=full,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        polls = 0
+        while time.monotonic() < deadline and polls < 3:
+            polls = sum(r.method == "GET" and "/batches/" in r.path for r in server.requests)
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        assert len(server.batches) == 1
+        with sqlite3.connect(tmp_path / "tg_parser.db") as db:
+            ((run_id, status),) = db.execute("SELECT id, status FROM runs").fetchall()
+        assert status == "processing"
+        shown = json.loads(cli("runs", "show", run_id, cwd=tmp_path, env=env).stdout)
+        assert shown["status_text"].startswith("processing (batch: in_progress / ")
+
+        server.hold = False
+        resumed = cli("runs", "resume", run_id, cwd=tmp_path, env=env)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert len(server.batches) == 1  # the same batch, polled, not sent again
+        assert _post_calls(server) == []
+        check_chat_export(chat, _docs(tmp_path, chat))
+        with sqlite3.connect(tmp_path / "tg_parser.db") as db:
+            assert db.execute("SELECT status FROM runs").fetchone()[0] == "succeeded"
     finally:
         server.stop()

@@ -21,6 +21,8 @@ Scripting:
   an error-file line; ``invalid`` → a 200 answer whose JSON misses fields; ``missing`` →
   no line at all).
 
+:attr:`FakeOpenAIBatchServer.hold` keeps every batch ``in_progress`` until cleared.
+
 Answers report ``cached_tokens`` = :attr:`FakeOpenAIBatchServer.cached_tokens` so cost
 with cache prices can be checked. Every request is logged (:attr:`requests`).
 """
@@ -124,6 +126,7 @@ class FakeOpenAIBatchServer:
         """Initialise; not serving until :meth:`start`."""
         self.outcome = outcome
         self.cached_tokens = cached_tokens
+        self.hold = False
         self.lock = threading.Lock()
         self.log: list[RecordedRequest] = []
         self.files: dict[str, bytes] = {}
@@ -224,6 +227,9 @@ class FakeOpenAIBatchServer:
             if batch["status"] in {"completed", "expired", "cancelled", "failed"}:
                 return batch
             step = self._polls[batch_id]
+            if self.hold and step >= 1:
+                batch["status"] = "in_progress"
+                return batch
             self._polls[batch_id] = step + 1
             if self.outcome == "failed" and step >= 1:
                 batch["status"] = "failed"

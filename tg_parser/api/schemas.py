@@ -108,6 +108,15 @@ class RunFailure(BaseModel):
     error: str
 
 
+class RunBatch(BaseModel):
+    """Progress of a run's provider batch jobs (``LLM_BATCH``)."""
+
+    batches: int
+    status: str = Field(description="submitted, validating, in_progress, finalizing, or done.")
+    done: int = Field(description="Requests answered or failed so far.")
+    total: int
+
+
 class Run(BaseModel):
     """A run: state, counts, timings and failures."""
 
@@ -124,6 +133,10 @@ class Run(BaseModel):
     error: str | None
     timings: RunTimings
     failures: list[RunFailure] = Field(default_factory=list)
+    status_text: str = Field(
+        "", description="The status as shown, e.g. `processing (batch: in_progress / 1200 of 2000 done)`."
+    )
+    batch: RunBatch | None = Field(None, description="Progress of the run's provider batches, if any.")
 
     @classmethod
     def of(cls, view: RunView) -> Run:
@@ -134,6 +147,15 @@ class Run(BaseModel):
             run_id=r.id,
             channel=r.channel_key,
             status=r.status.value,
+            status_text=view.status_text,
+            batch=None
+            if view.batch is None
+            else RunBatch(
+                batches=view.batch.batches,
+                status=view.batch.status,
+                done=view.batch.done,
+                total=view.batch.total,
+            ),
             mode=r.mode,
             posts_read=r.posts_read,
             posts_new=r.posts_new,

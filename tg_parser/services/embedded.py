@@ -109,6 +109,65 @@ def run_channel_embedded(
     return EmbeddedRun(run_id=run_id, channel=channel, ingest=report)
 
 
+def resume_run_embedded(
+    *,
+    settings: Settings,
+    run_id: str,
+    on_progress: ProgressCallback | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Continue an embedded run left in ``processing`` (the process was stopped) in this process.
+
+    A run with provider batches picks them up: batches already submitted are
+    polled, not sent again (their ids are in ``llm_batches``); the rest of
+    the run's pending posts, if it has no batches, are processed one by one.
+    Topicize and export follow as in :func:`run_channel_embedded`.
+
+    Args:
+        settings: Settings.
+        run_id: The run.
+        on_progress: See :data:`ProgressCallback` (``done`` counts from this resume).
+        sleep: Sleep function for polls and retry delays.
+
+    Returns:
+        The posts the run had pending when resumed.
+
+    Raises:
+        NotFoundError: No such run.
+        InputError: The run is not in ``processing``.
+    """
+    from tg_parser.domain.runs import RunStatus
+    from tg_parser.errors import InputError
+    from tg_parser.storage import llm_batches, runs, session_scope
+
+    with session_scope(settings.database_url, read_only=True) as session:
+        run = runs.get_run(session, run_id=run_id)
+        pending = runs.pending_items(session, run_id=run_id)
+        has_batches = bool(llm_batches.run_batches(session, run_id=run_id))
+    if run.status is not RunStatus.PROCESSING:
+        msg = f"run {run_id} is {run.status.value}; only a run left in processing can be resumed"
+        raise InputError(msg)
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(run_id, done, len(pending))
+
+    dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep, prestart=True)
+    try:
+        if has_batches:
+            dispatcher.submit_llm_batch(run_id=run_id)
+        elif pending:
+            dispatcher.process_messages(run_id=run_id, message_pks=pending)
+        else:
+            pipeline.maybe_finish_processing(
+                settings.database_url, channel=run.channel_key, run_id=run_id, dispatcher=dispatcher
+            )
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
+    return len(pending)
+
+
 def inline_dispatcher(
     *,
     settings: Settings,
