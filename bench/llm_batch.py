@@ -26,6 +26,8 @@ from pathlib import Path
 from bench._scale_export import write_export
 from tests.integration.llm_batch_servers import FakeOpenAIBatchServer
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _route(path: str) -> str:
     """``/v1/batches/batch_ab12`` → ``/v1/batches/<id>`` (one key per kind of request)."""
@@ -46,6 +48,7 @@ def _run(mode: str, export: Path, work: Path, server: FakeOpenAIBatchServer, mod
         "LLM_BATCH_POLL_S": "0.2",
         "PROCESSOR_FACTORY": "bench.llm_processor:build",
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
     }
     env.pop("CELERY_BROKER_URL", None)
     before = len(server.requests)

@@ -202,3 +202,23 @@ def test_resume_picks_up_a_submitted_batch(shared_data: Path, tmp_path: Path) ->
             assert db.execute("SELECT status FROM runs").fetchone()[0] == "succeeded"
     finally:
         server.stop()
+
+
+def test_dry_run_estimates_without_calling_or_writing(shared_data: Path, tmp_path: Path) -> None:
+    """`run --dry-run`: one row per chat, batch half the sync estimate, no request, no database."""
+    src = shared_data / "exports" / EXPORT
+    server = FakeOpenAIBatchServer().start()
+    try:
+        env = {**env_for(server, "auto"), "COLUMNS": "200"}
+        proc = cli("run", "--dry-run", "-f", str(src), cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert server.requests == []
+        assert not (tmp_path / "tg_parser.db").exists()
+        row = next(line for line in proc.stdout.splitlines() if f"openai/{MODEL}" in line)
+        cells = [c.strip() for c in row.split("│") if c.strip()]
+        posts, sync, batch = int(cells[1].replace(",", "")), float(cells[5]), float(cells[6])
+        assert posts == 184  # the export's posts with text (the batch run above sends 184 requests)
+        assert batch == pytest.approx(sync / 2, abs=1e-4)
+        assert cells[7] == "sync"  # 184 posts < LLM_BATCH_MIN_POSTS
+    finally:
+        server.stop()
