@@ -222,3 +222,42 @@ def test_dry_run_estimates_without_calling_or_writing(shared_data: Path, tmp_pat
         assert cells[7] == "sync"  # 184 posts < LLM_BATCH_MIN_POSTS
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("outcome", ["completed", "expired"])
+def test_anthropic_message_batches(outcome: str, shared_data: Path, tmp_path: Path) -> None:
+    """Anthropic through messages.batches: failed and expired requests go through the sync path, none lost."""
+    src = shared_data / "exports" / EXPORT
+    chat = source_chats(src)[0]
+    server = FakeOpenAIBatchServer(outcome=outcome).start()
+    server.fail_requests({0: "error", 1: "invalid", 2: "missing"})
+    env = {
+        **env_for(server, "on"),
+        "LLM_PROVIDER": "anthropic",
+        "LLM_MODEL": "claude-haiku-4-5",
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": server.base_url.removesuffix("/v1"),
+    }
+    try:
+        proc = cli("run", "-f", str(src), "-o", "out", cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        docs = _docs(tmp_path, chat)
+        check_chat_export(chat, docs)
+        assert all(d["metadata"]["model"] == "claude-haiku-4-5" for d in docs if d["text"].strip())
+        (batch,) = server.batches.values()
+        total = len(batch["requests"])
+        assert batch["requests"][0]["params"]["system"][0]["cache_control"] == {"type": "ephemeral"}
+        sync = [
+            r
+            for r in server.requests
+            if r.path == "/v1/messages" and r.body["tool_choice"]["name"] == "post_analysis"
+        ]
+        assert len(sync) == (3 if outcome == "completed" else total - total // 2 + 3)
+        with sqlite3.connect(tmp_path / "tg_parser.db") as db:
+            assert db.execute("SELECT status FROM runs").fetchone()[0] == "succeeded"
+            items = dict(db.execute("SELECT status, count(*) FROM run_items GROUP BY status").fetchall())
+            batch_calls = db.execute("SELECT count(*) FROM llm_calls WHERE batch").fetchone()[0]
+        assert set(items) == {"done"}
+        assert batch_calls == total - 2 - (0 if outcome == "completed" else total - total // 2)
+    finally:
+        server.stop()

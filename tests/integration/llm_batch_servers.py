@@ -1,4 +1,4 @@
-"""A loopback server that speaks OpenAI's Files and Batch protocol (and its synchronous endpoints).
+"""A loopback server that speaks OpenAI's Files and Batch protocol and Anthropic's Message Batches.
 
 Paths served, as https://platform.openai.com/docs/api-reference/batch documents them:
 
@@ -7,6 +7,10 @@ Paths served, as https://platform.openai.com/docs/api-reference/batch documents 
   state per poll: ``validating`` → ``in_progress`` → ``finalizing`` → the final outcome;
 * ``POST /v1/batches/<id>/cancel``;
 * ``GET /v1/files/<id>/content`` → the input file, or the output / error JSONL files;
+* Anthropic: ``POST /v1/messages/batches`` (the requests in the body), ``GET
+  /v1/messages/batches/<id>`` (``in_progress`` twice, then ``ended``), ``GET
+  /v1/messages/batches/<id>/results`` (``succeeded`` / ``errored`` / ``expired`` /
+  ``canceled`` lines), ``POST /v1/messages`` (synchronous);
 * ``POST /v1/responses``, ``/v1/chat/completions``: the synchronous answers of
   :mod:`tests.integration.llm_servers` (the fallback path).
 
@@ -38,7 +42,12 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.integration.llm_servers import RecordedRequest, _openai_chat, _openai_responses
+from tests.integration.llm_servers import (
+    RecordedRequest,
+    _anthropic_messages,
+    _openai_chat,
+    _openai_responses,
+)
 
 _STEPS = ("validating", "in_progress", "finalizing")
 
@@ -72,7 +81,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = json.loads(raw) if raw else {}
         self._log("POST", body)
-        if path == "/v1/batches":
+        if path == "/v1/messages/batches":
+            self._json(200, fake.create_message_batch(body))
+        elif path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
+            self._json(200, fake.cancel(path.split("/")[4]))
+        elif path == "/v1/messages":
+            self._json(200, _anthropic_messages(body, "ok", path))
+        elif path == "/v1/batches":
             self._json(200, fake.create_batch(body))
         elif path.startswith("/v1/batches/") and path.endswith("/cancel"):
             self._json(200, fake.cancel(path.split("/")[3]))
@@ -89,7 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         self._log("GET", None)
         parts = path.split("/")
-        if path.startswith("/v1/batches/") and len(parts) == 4:
+        if path.startswith("/v1/messages/batches/") and path.endswith("/results"):
+            self._bytes(200, fake.message_results(parts[4]), "application/binary")
+        elif path.startswith("/v1/messages/batches/"):
+            self._json(200, fake.poll(parts[4]))
+        elif path.startswith("/v1/batches/") and len(parts) == 4:
             self._json(200, fake.poll(parts[3]))
         elif path.startswith("/v1/files/") and path.endswith("/content"):
             data = fake.files.get(parts[3])
@@ -217,11 +236,17 @@ class FakeOpenAIBatchServer:
     def cancel(self, batch_id: str) -> dict[str, Any]:
         """Cancel a batch (it ends ``cancelled`` at the next poll)."""
         with self.lock:
-            self.batches[batch_id]["status"] = "cancelling"
-        return self.batches[batch_id]
+            batch = self.batches[batch_id]
+            if batch_id.startswith("msgbatch_"):
+                batch["processing_status"] = "canceling"
+                return {k: v for k, v in batch.items() if k not in {"requests", "results"}}
+            batch["status"] = "cancelling"
+        return batch
 
     def poll(self, batch_id: str) -> dict[str, Any]:
         """Advance the batch one state per poll and return it."""
+        if batch_id.startswith("msgbatch_"):
+            return self._poll_message_batch(batch_id)
         with self.lock:
             batch = self.batches[batch_id]
             if batch["status"] in {"completed", "expired", "cancelled", "failed"}:
@@ -316,6 +341,80 @@ class FakeOpenAIBatchServer:
             "completed": len(out),
             "failed": len(lines) - len(out),
         }
+
+    # --- Anthropic Message Batches ----------------------------------------------------------
+
+    def create_message_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a Message Batch from the requests in the body."""
+        batch_id = f"msgbatch_{uuid.uuid4().hex[:12]}"
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        batch = {
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": "in_progress",
+            "request_counts": {
+                "processing": len(body["requests"]),
+                "succeeded": 0,
+                "errored": 0,
+                "canceled": 0,
+                "expired": 0,
+            },
+            "created_at": now,
+            "expires_at": now,
+            "ended_at": None,
+            "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": None,
+            "requests": body["requests"],
+        }
+        with self.lock:
+            self.batches[batch_id] = batch
+            self._polls[batch_id] = 0
+        return {k: v for k, v in batch.items() if k != "requests"}
+
+    def _poll_message_batch(self, batch_id: str) -> dict[str, Any]:
+        with self.lock:
+            batch = self.batches[batch_id]
+            step = self._polls[batch_id]
+            if batch["processing_status"] != "ended" and not (self.hold and step >= 1):
+                self._polls[batch_id] = step + 1
+                if step >= 2 or batch["processing_status"] == "canceling":
+                    self._end_message_batch(batch)
+            return {k: v for k, v in batch.items() if k not in {"requests", "results"}}
+
+    def _end_message_batch(self, batch: dict[str, Any]) -> None:
+        requests = batch["requests"]
+        outcome = "cancelled" if batch["processing_status"] == "canceling" else self.outcome
+        answered = len(requests) if outcome == "completed" else len(requests) // 2
+        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        lines = []
+        for index, request in enumerate(requests):
+            kind = self._request_errors.get(index, "ok") if index < answered else outcome
+            if kind == "missing":
+                continue
+            if kind in {"expired", "cancelled"}:
+                key = "expired" if kind == "expired" else "canceled"
+                counts[key] += 1
+                result: dict[str, Any] = {"type": key}
+            elif kind in {"500", "error"}:
+                counts["errored"] += 1
+                result = {
+                    "type": "errored",
+                    "error": {"type": "error", "error": {"type": "api_error", "message": "scripted"}},
+                }
+            else:
+                counts["succeeded"] += 1
+                message = _anthropic_messages(request["params"], "invalid" if kind == "invalid" else "ok", "")
+                result = {"type": "succeeded", "message": message}
+            lines.append({"custom_id": request["custom_id"], "result": result})
+        batch["results"] = b"".join(json.dumps(x, ensure_ascii=False).encode() + b"\n" for x in lines)
+        batch["processing_status"] = "ended"
+        batch["request_counts"] = counts
+        batch["results_url"] = f"{self.base_url}/messages/batches/{batch['id']}/results"
+
+    def message_results(self, batch_id: str) -> bytes:
+        """The ``.jsonl`` results of an ended Message Batch."""
+        return bytes(self.batches[batch_id].get("results", b""))
 
     def _with_cache(self, body: dict[str, Any]) -> dict[str, Any]:
         usage = body.get("usage") or {}

@@ -66,6 +66,12 @@ def batch_client_for(processor: Processor) -> BatchClient | None:
         from tg_parser.llm.openai_batch import OpenAIBatchClient
 
         return OpenAIBatchClient(processor.provider)
+    from tg_parser.llm.anthropic import AnthropicProvider
+
+    if isinstance(processor.provider, AnthropicProvider):
+        from tg_parser.llm.anthropic_batch import AnthropicBatchClient
+
+        return AnthropicBatchClient(processor.provider)
     return None
 
 
