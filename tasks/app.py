@@ -27,12 +27,16 @@ TASK_ROUTES = {
     for name, queue in (
         (TaskName.INGEST, "ingest"),
         (TaskName.PROCESS, "process"),
+        (TaskName.SUBMIT_LLM_BATCH, "process"),
+        (TaskName.POLL_LLM_BATCH, "process"),
         (TaskName.TOPICIZE, "topics"),
         (TaskName.EXPORT, "export"),
     )
 }
 
-app = Celery("tg_parser", include=["tasks.pipeline", "tasks.signals", "tasks.health"])
+app = Celery(
+    "tg_parser", include=["tasks.pipeline", "tasks.llm_batches", "tasks.signals", "tasks.health"]
+)
 
 
 def celery_config() -> dict[str, Any]:

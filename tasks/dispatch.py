@@ -37,6 +37,10 @@ class CeleryDispatcher:
             for pk in message_pks:
                 app.send_task(TaskName.PROCESS.value, args=(run_id, pk), producer=producer, headers=headers)
 
+    def submit_llm_batch(self, *, run_id: str) -> None:
+        """Send ``tg_parser.submit_llm_batch`` (then polled by ``tg_parser.poll_llm_batch``)."""
+        app.send_task(TaskName.SUBMIT_LLM_BATCH.value, args=(run_id,), headers=correlation_headers())
+
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Send ``tg_parser.topicize_channel``."""
         app.send_task(TaskName.TOPICIZE.value, args=(channel_key, run_id), headers=correlation_headers())

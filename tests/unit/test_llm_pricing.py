@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tg_parser.config.llm import DEFAULT_MODELS
 from tg_parser.errors import ConfigurationError
-from tg_parser.llm.pricing import estimate_cost_usd, load_prices, price_for
+from tg_parser.llm.pricing import call_cost, estimate_cost_usd, load_prices, price_for
 
 
 def test_packaged_table_prices_every_default_model():
@@ -75,3 +76,69 @@ def test_malformed_prices_file_is_a_configuration_error(tmp_path, content):
     path.write_text(content)
     with pytest.raises(ConfigurationError, match=r"prices\.json"):
         load_prices(str(path))
+
+
+def test_batch_halves_every_token_class():
+    """Batch mode: the provider's _batch_discount (0.5 for OpenAI) comes off input and output."""
+    prices = load_prices()
+    sync = call_cost(prices, provider="openai", model="gpt-5-mini", input_tokens=10**6, output_tokens=10**6)
+    batch = call_cost(
+        prices, provider="openai", model="gpt-5-mini", input_tokens=10**6, output_tokens=10**6, batch=True
+    )
+    assert sync is not None
+    assert batch is not None
+    assert sync.cost_usd == pytest.approx(0.25 + 2.0)
+    assert batch.cost_usd == pytest.approx(sync.cost_usd / 2)
+    assert batch.batch_savings_usd == pytest.approx(sync.cost_usd / 2)
+    assert batch.list_cost_usd == pytest.approx(sync.cost_usd)
+
+
+def test_cache_reads_and_writes_use_their_prices():
+    """Anthropic: reads at 0.1x input, writes at 1.25x input; OpenAI reads at its cached price."""
+    prices = load_prices()
+    claude = call_cost(
+        prices,
+        provider="anthropic",
+        model="claude-haiku-4-5",
+        input_tokens=3_000_000,
+        output_tokens=0,
+        cached_input_tokens=1_000_000,
+        cache_write_tokens=1_000_000,
+    )
+    assert claude is not None
+    assert claude.cost_usd == pytest.approx(1.0 + 0.1 + 1.25)
+    assert claude.cache_savings_usd == pytest.approx(3.0 - 2.35)
+    gpt = call_cost(
+        prices,
+        provider="openai",
+        model="gpt-5-mini",
+        input_tokens=1_000_000,
+        output_tokens=0,
+        cached_input_tokens=1_000_000,
+        batch=True,
+    )
+    assert gpt is not None
+    assert gpt.cost_usd == pytest.approx(0.025 / 2)
+
+
+def test_cached_tokens_never_exceed_input():
+    """A provider reporting more cached than input tokens is clamped, not priced negative."""
+    cost = call_cost(
+        load_prices(),
+        provider="openai",
+        model="gpt-5",
+        input_tokens=100,
+        output_tokens=0,
+        cached_input_tokens=500,
+    )
+    assert cost is not None
+    assert cost.cost_usd >= 0
+
+
+def test_every_priced_provider_names_its_source_and_date():
+    """The packaged table says where each provider's prices come from and when."""
+    raw = json.loads((Path(load_prices.__code__.co_filename).parent / "prices.json").read_text())
+    assert raw["_date"]
+    for provider in ("openai", "anthropic", "gemini", "ollama"):
+        assert raw[provider]["_source"]
+        assert "_batch_discount" in raw[provider]

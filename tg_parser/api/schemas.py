@@ -117,6 +117,15 @@ class UnreadRange(BaseModel):
     reason: str
 
 
+class RunBatch(BaseModel):
+    """Progress of a run's provider batch jobs (``LLM_BATCH``)."""
+
+    batches: int
+    status: str = Field(description="submitted, validating, in_progress, finalizing, or done.")
+    done: int = Field(description="Requests answered or failed so far.")
+    total: int
+
+
 class Run(BaseModel):
     """A run: state, counts, timings and failures."""
 
@@ -140,6 +149,12 @@ class Run(BaseModel):
         description="Send as ?since= to GET /documents for what changed after this run's export.",
     )
 
+
+    status_text: str = Field(
+        "", description="The status as shown, e.g. `processing (batch: in_progress / 1200 of 2000 done)`."
+    )
+    batch: RunBatch | None = Field(None, description="Progress of the run's provider batches, if any.")
+
     @classmethod
     def of(cls, view: RunView) -> Run:
         """Render a service record."""
@@ -149,6 +164,15 @@ class Run(BaseModel):
             run_id=r.id,
             channel=r.channel_key,
             status=r.status.value,
+            status_text=view.status_text,
+            batch=None
+            if view.batch is None
+            else RunBatch(
+                batches=view.batch.batches,
+                status=view.batch.status,
+                done=view.batch.done,
+                total=view.batch.total,
+            ),
             mode=r.mode,
             posts_read=r.posts_read,
             posts_new=r.posts_new,
@@ -247,6 +271,13 @@ class Usage(BaseModel):
     output_tokens: int
     cost_usd: float
     mean_latency_ms: float
+    cached_input_tokens: int = Field(0, description="Input tokens read from the provider's prompt cache.")
+    cache_write_tokens: int = Field(0, description="Input tokens written to the prompt cache (Anthropic).")
+    reasoning_tokens: int = Field(0, description="Reasoning tokens (part of output_tokens).")
+    batch_calls: int = Field(0, description="Calls made through the provider's batch API.")
+    list_cost_usd: float = Field(0.0, description="The cost at the plain list price (no cache, no batch).")
+    batch_savings_usd: float = Field(0.0, description="Saved by the batch discount.")
+    cache_savings_usd: float = Field(0.0, description="Saved by prompt-cache prices.")
 
 
 class WebhookCreate(_Body):

@@ -125,9 +125,14 @@ _USAGE_COLUMNS = (
     "provider",
     "model",
     "calls",
+    "batch",
     "tokens in",
+    "cached",
     "tokens out",
+    "reasoning",
     "cost (USD)",
+    "saved: batch",
+    "saved: cache",
     "mean latency",
 )
 _LEFT_ALIGNED = {"channel", "provider", "model"}
@@ -140,7 +145,12 @@ def usage(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """LLM calls, tokens, latency and estimated cost per channel, provider and model."""
+    """LLM calls, tokens (input, cached, output, reasoning), cost and savings per channel, provider and model.
+
+    Cost uses each model's list price from the price table (tg_parser/llm/prices.json or
+    LLM_PRICES_FILE) with cache-read/write prices and the batch discount applied; the
+    "saved" columns are what the batch discount and the cache prices took off the list price.
+    """
     settings = load_cli_settings()
     ensure_schema(settings)
     from tg_parser.services.usage import usage_totals
@@ -158,9 +168,14 @@ def usage(
             r.provider,
             r.model,
             str(r.calls),
+            str(r.batch_calls),
             f"{r.input_tokens:,}",
+            f"{r.cached_input_tokens:,}",
             f"{r.output_tokens:,}",
+            f"{r.reasoning_tokens:,}",
             f"{r.cost_usd:.4f}",
+            f"{r.batch_savings_usd:.4f}",
+            f"{r.cache_savings_usd:.4f}",
             f"{r.mean_latency_ms:.0f} ms",
         )
     if rows:
@@ -169,9 +184,14 @@ def usage(
             "",
             "",
             str(sum(r.calls for r in rows)),
+            str(sum(r.batch_calls for r in rows)),
             f"{sum(r.input_tokens for r in rows):,}",
+            f"{sum(r.cached_input_tokens for r in rows):,}",
             f"{sum(r.output_tokens for r in rows):,}",
+            f"{sum(r.reasoning_tokens for r in rows):,}",
             f"{sum(r.cost_usd for r in rows):.4f}",
+            f"{sum(r.batch_savings_usd for r in rows):.4f}",
+            f"{sum(r.cache_savings_usd for r in rows):.4f}",
             "",
             style="bold",
         )

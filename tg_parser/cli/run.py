@@ -56,6 +56,14 @@ def run(
     correlation_id: Annotated[
         str | None, typer.Option(help="Id carried by every log line of this run (default: a new one).")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only estimate the LLM tokens and cost of the export's runs, synchronous against batch; "
+            "nothing is called or written.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole pipeline (ingest → process → topicize → export) for every chat in an export.
 
@@ -69,6 +77,11 @@ def run(
     damaged together); `runs show RUN_ID` lists the unread byte ranges.
     """
     settings = load_cli_settings()
+    if dry_run:
+        if export_file is None:
+            raise fail(ValueError("--dry-run needs --export-file"), code=2)
+        _dry_run(settings, export_file)
+        return
     from tg_parser.logging import bind_context
     from tg_parser.services import channels
 
@@ -100,6 +113,50 @@ def run(
         raise typer.Exit(1)
     if _any_partial(settings, run_ids):
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _dry_run(settings: Settings, export_file: Path) -> None:
+    """Print the estimate of :func:`tg_parser.services.dry_run.estimate_export`."""
+    from rich.table import Table
+
+    from tg_parser.services.dry_run import estimate_export
+
+    try:
+        estimates = estimate_export(settings=settings, path=export_file)
+    except TgParserError as exc:
+        raise fail(exc) from exc
+
+    def usd(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    table = Table(title="dry run: estimated LLM spend (no call made)")
+    for col in (
+        "chat",
+        "posts",
+        "provider/model",
+        "tokens in",
+        "tokens out",
+        "sync (USD)",
+        "batch (USD)",
+        "mode",
+    ):
+        table.add_column(col, justify="left" if col in {"chat", "provider/model", "mode"} else "right")
+    for e in estimates:
+        table.add_row(
+            f"{e.title} ({e.chat_id})",
+            f"{e.posts:,}",
+            f"{e.provider}/{e.model}",
+            f"{e.input_tokens:,}",
+            f"{e.output_tokens:,}",
+            usd(e.sync_cost_usd),
+            usd(e.batch_cost_usd),
+            "batch" if e.uses_batch else "sync",
+        )
+    console.print(table)
+    console.print(
+        "Tokens are estimated (characters / 3 in, a quarter of LLM_MAX_OUTPUT_TOKENS out per post); "
+        "prompt-cache reads would lower the cost."
+    )
 
 
 #: Exit code of `tg-parser run` when every run succeeded but one skipped a stretch of its source.

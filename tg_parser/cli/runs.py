@@ -36,7 +36,7 @@ def runs_list(
             run.id,
             run.channel_key,
             run.mode,
-            run.status.value,
+            view.status_text,
             str(counts.total),
             str(counts.done),
             str(counts.failed),
@@ -63,3 +63,33 @@ def runs_show(
         print_json(view.to_dict())
         return
     console.print_json(json.dumps(view.to_dict(), ensure_ascii=False))
+
+
+@app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="Run id of an embedded run left in processing.")],
+) -> None:
+    """Continue an embedded run that was stopped while processing (picks up its provider batches).
+
+    Batches already submitted to the provider are polled, not sent again; the
+    CLI waits, showing the posts done, then topicizes and exports as ``run`` does.
+    """
+    settings = load_cli_settings()
+    ensure_schema(settings)
+    from rich.progress import Progress
+
+    from tg_parser.services.embedded import resume_run_embedded
+    from tg_parser.services.runs import show_run
+
+    with Progress(console=console, transient=False) as bar:
+        task = bar.add_task(f"{run_id}: processing", total=None)
+
+        def on_progress(_run: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        try:
+            resume_run_embedded(settings=settings, run_id=run_id, on_progress=on_progress)
+        except TgParserError as exc:
+            raise fail(exc) from exc
+    view = show_run(database_url=settings.database_url, run_id=run_id)
+    console.print(f"{run_id}: {view.status_text}")

@@ -50,6 +50,12 @@ class LLMSettings(BaseSettings):
         llm_output_language: ``auto`` (the post's language) or an ISO 639-1 code.
         llm_prices_file: Path of a JSON price table replacing the packaged one.
         llm_embedding_model: Embedding model; ``None`` picks :data:`DEFAULT_EMBEDDING_MODELS`.
+        llm_batch: ``off`` | ``on`` | ``auto``: whether a run's posts go through the provider's
+            batch API (half price, results within 24 h). ``auto`` uses it when a run has more
+            than ``llm_batch_min_posts`` posts to process. Providers without a batch API
+            (Ollama) always stay synchronous.
+        llm_batch_min_posts: Posts above which ``auto`` uses the batch API.
+        llm_batch_poll_s: Seconds between two polls of a batch's status.
         llm_rpm: Requests per minute allowed per provider across all workers (0 = unlimited).
         llm_tpm: Tokens per minute allowed per provider across all workers (0 = unlimited).
         llm_rate_limit_burst: Requests that may go at once before spacing starts.
@@ -75,6 +81,9 @@ class LLMSettings(BaseSettings):
     llm_output_language: str = Field("auto", pattern=r"^(auto|[a-z]{2,3})$")
     llm_prices_file: str | None = None
     llm_embedding_model: str | None = None
+    llm_batch: Literal["off", "on", "auto"] = "auto"
+    llm_batch_min_posts: int = Field(500, ge=0)
+    llm_batch_poll_s: float = Field(30.0, gt=0, le=3600)
 
     llm_rpm: int = Field(0, ge=0)
     llm_tpm: int = Field(0, ge=0)

@@ -127,6 +127,8 @@ class TaskName(StrEnum):
     SWEEP = "tg_parser.sweep_stalled_runs"
     HEALTH = "tg_parser.health"
     DELIVER_WEBHOOK = "tg_parser.deliver_webhook"
+    SUBMIT_LLM_BATCH = "tg_parser.submit_llm_batch"
+    POLL_LLM_BATCH = "tg_parser.poll_llm_batch"
 
 
 STEP_OF_TASK: dict[TaskName, StepType] = {
@@ -136,5 +138,6 @@ STEP_OF_TASK: dict[TaskName, StepType] = {
     TaskName.LABEL: StepType.TOPICS,
     TaskName.EXPORT: StepType.EXPORT,
     TaskName.DELIVER_WEBHOOK: StepType.WEBHOOK,
+    TaskName.SUBMIT_LLM_BATCH: StepType.PROCESS,
 }
 """Which retry policy each retried task follows."""

@@ -71,16 +71,16 @@ class AnthropicProvider:
             msg = f"Anthropic client cannot be built (set ANTHROPIC_API_KEY): {exc}"
             raise ConfigurationError(msg) from exc
 
-    def complete_json(
+    def request(
         self, *, system: str, turns: Sequence[ChatTurn], schema: dict[str, Any], schema_name: str
-    ) -> StructuredReply:
-        """Ask for JSON matching ``schema`` through a forced tool call.
-
-        See :meth:`tg_parser.llm.provider.LLMProvider.complete_json`.
-        """
+    ) -> dict[str, Any]:
+        """Return the Messages API parameters of a structured-output request (sync and batch alike)."""
         params: dict[str, Any] = {
             "model": self.model,
-            "system": system,
+            # The static prefix (tool schema, then instructions) is marked for the
+            # prompt cache; the post comes last, in the user turn. Source:
+            # https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+            "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
             "messages": [{"role": t.role, "content": t.content} for t in turns],
             self.capabilities.max_tokens_param: self.max_output_tokens,
             "tools": [
@@ -94,23 +94,21 @@ class AnthropicProvider:
         }
         if self.capabilities.temperature:
             params["temperature"] = self.temperature
+        return params
+
+    def complete_json(
+        self, *, system: str, turns: Sequence[ChatTurn], schema: dict[str, Any], schema_name: str
+    ) -> StructuredReply:
+        """Ask for JSON matching ``schema`` through a forced tool call.
+
+        See :meth:`tg_parser.llm.provider.LLMProvider.complete_json`.
+        """
+        params = self.request(system=system, turns=turns, schema=schema, schema_name=schema_name)
         try:
             message, latency_ms = timed(lambda: self._client.messages.create(**params))
         except anthropic.AnthropicError as exc:
             _raise_ours(exc)
-        text = ""
-        for block in message.content:
-            if block.type == "tool_use" and block.name == schema_name:
-                text = json.dumps(block.input, ensure_ascii=False)
-                break
-        else:
-            text = "".join(getattr(block, "text", "") for block in message.content)
-        return StructuredReply(
-            text=text,
-            input_tokens=int(getattr(message.usage, "input_tokens", 0) or 0),
-            output_tokens=int(getattr(message.usage, "output_tokens", 0) or 0),
-            latency_ms=latency_ms,
-        )
+        return reply_from_message(message, schema_name=schema_name, latency_ms=latency_ms)
 
     def embed(self, texts: Sequence[str]) -> EmbeddingReply:
         """Anthropic offers no embeddings API.
@@ -138,3 +136,30 @@ def _raise_ours(exc: anthropic.AnthropicError) -> NoReturn:
         raise RetryableError(msg) from exc
     msg = f"anthropic: {type(exc).__name__}: {exc}"
     raise PermanentError(msg) from exc
+
+
+def reply_from_message(message: Any, *, schema_name: str, latency_ms: float = 0.0) -> StructuredReply:
+    """Read a Messages API answer: the forced tool call's input as JSON text, and the usage.
+
+    Anthropic's ``input_tokens`` leaves out cache reads and writes
+    (``cache_read_input_tokens``, ``cache_creation_input_tokens``); ours counts all input.
+    Source: https://docs.anthropic.com/en/api/messages (``usage``).
+    """
+    text = ""
+    for block in message.content:
+        if block.type == "tool_use" and block.name == schema_name:
+            text = json.dumps(block.input, ensure_ascii=False)
+            break
+    else:
+        text = "".join(getattr(block, "text", "") for block in message.content)
+    usage = message.usage
+    read = int(getattr(usage, "cache_read_input_tokens", 0) or 0)
+    written = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
+    return StructuredReply(
+        text=text,
+        input_tokens=int(getattr(usage, "input_tokens", 0) or 0) + read + written,
+        output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
+        latency_ms=latency_ms,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+    )

@@ -115,17 +115,23 @@ class GeminiProvider:
             msg = f"gemini: {type(exc).__name__}: {exc}"
             raise RetryableError(msg) from exc
         usage = response.usage_metadata
-        output_tokens = 0
-        input_tokens = 0
+        output_tokens = input_tokens = cached = reasoning = 0
         if usage is not None:
             input_tokens = int(usage.prompt_token_count or 0)
-            output_tokens = int(usage.candidates_token_count or 0) + int(usage.thoughts_token_count or 0)
+            cached = int(usage.cached_content_token_count or 0)  # part of prompt_token_count
+            reasoning = int(usage.thoughts_token_count or 0)
+            output_tokens = int(usage.candidates_token_count or 0) + reasoning
         try:
             text = response.text or ""
         except (ValueError, AttributeError):
             text = ""
         return StructuredReply(
-            text=text, input_tokens=input_tokens, output_tokens=output_tokens, latency_ms=latency_ms
+            text=text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            latency_ms=latency_ms,
+            cached_input_tokens=cached,
+            reasoning_tokens=reasoning,
         )
 
     def embed(self, texts: Sequence[str]) -> EmbeddingReply:

@@ -25,6 +25,15 @@ from tg_parser.llm.provider import ChatTurn, EmbeddingReply, StructuredReply, ti
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from openai.types.chat import ChatCompletion
+    from openai.types.responses import Response
+
+RESPONSES_ENDPOINT = "/v1/responses"
+"""Endpoint of the Responses API (gpt-5* models), also the ``url`` of a batch request line."""
+
+CHAT_ENDPOINT = "/v1/chat/completions"
+"""Endpoint of Chat Completions (other models)."""
+
 
 class OpenAIProvider:
     """OpenAI chat and embedding models.
@@ -74,6 +83,60 @@ class OpenAIProvider:
             msg = f"OpenAI client cannot be built (set OPENAI_API_KEY): {exc}"
             raise ConfigurationError(msg) from exc
 
+    def request(
+        self, *, system: str, turns: Sequence[ChatTurn], schema: dict[str, Any], schema_name: str
+    ) -> tuple[str, dict[str, Any]]:
+        """Return the endpoint and body of a structured-output request (sync and batch alike).
+
+        The instructions and the schema come first and the post last, so
+        OpenAI's automatic prompt caching (prompts of 1,024 tokens or more)
+        applies to the shared prefix.
+
+        Returns:
+            ``("/v1/responses", body)`` for gpt-5* models, else ``("/v1/chat/completions", body)``.
+
+        """
+        caps = self.capabilities
+        if caps.api == "responses":
+            params: dict[str, Any] = {
+                "model": self.model,
+                "instructions": system,
+                "input": [{"role": t.role, "content": t.content} for t in turns],
+                "text": {
+                    "format": {
+                        "type": "json_schema",
+                        "name": schema_name,
+                        "schema": schema,
+                        "strict": True,
+                    },
+                    **({"verbosity": self.verbosity} if caps.verbosity else {}),
+                },
+                caps.max_tokens_param: self.max_output_tokens,
+                "store": False,
+            }
+            if caps.reasoning_effort:
+                params["reasoning"] = {"effort": self.reasoning_effort}
+            if caps.temperature:
+                params["temperature"] = self.temperature
+            return RESPONSES_ENDPOINT, params
+        chat: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": system},
+                *({"role": t.role, "content": t.content} for t in turns),
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+            },
+            caps.max_tokens_param: self.max_output_tokens,
+        }
+        if caps.temperature:
+            chat["temperature"] = self.temperature
+        if caps.reasoning_effort:
+            chat["reasoning_effort"] = self.reasoning_effort
+        return CHAT_ENDPOINT, chat
+
     def complete_json(
         self, *, system: str, turns: Sequence[ChatTurn], schema: dict[str, Any], schema_name: str
     ) -> StructuredReply:
@@ -81,64 +144,13 @@ class OpenAIProvider:
 
         See :meth:`tg_parser.llm.provider.LLMProvider.complete_json`.
         """
-        caps = self.capabilities
+        endpoint, params = self.request(system=system, turns=turns, schema=schema, schema_name=schema_name)
         try:
-            if caps.api == "responses":
-                params: dict[str, Any] = {
-                    "model": self.model,
-                    "instructions": system,
-                    "input": [{"role": t.role, "content": t.content} for t in turns],
-                    "text": {
-                        "format": {
-                            "type": "json_schema",
-                            "name": schema_name,
-                            "schema": schema,
-                            "strict": True,
-                        },
-                        **({"verbosity": self.verbosity} if caps.verbosity else {}),
-                    },
-                    caps.max_tokens_param: self.max_output_tokens,
-                    "store": False,
-                }
-                if caps.reasoning_effort:
-                    params["reasoning"] = {"effort": self.reasoning_effort}
-                if caps.temperature:
-                    params["temperature"] = self.temperature
+            if endpoint == RESPONSES_ENDPOINT:
                 response, latency_ms = timed(lambda: self._client.responses.create(**params))
-                usage = response.usage
-                return StructuredReply(
-                    text=response.output_text or "",
-                    input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
-                    output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
-                    latency_ms=latency_ms,
-                )
-            chat: dict[str, Any] = {
-                "model": self.model,
-                "messages": [
-                    {"role": "system", "content": system},
-                    *({"role": t.role, "content": t.content} for t in turns),
-                ],
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": schema_name, "schema": schema, "strict": True},
-                },
-                caps.max_tokens_param: self.max_output_tokens,
-            }
-            if caps.temperature:
-                chat["temperature"] = self.temperature
-            if caps.reasoning_effort:
-                chat["reasoning_effort"] = self.reasoning_effort
-            completion, latency_ms = timed(lambda: self._client.chat.completions.create(**chat))
-            text = ""
-            if completion.choices:
-                text = completion.choices[0].message.content or ""
-            usage = completion.usage
-            return StructuredReply(
-                text=text,
-                input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                latency_ms=latency_ms,
-            )
+                return reply_from_response(response, latency_ms=latency_ms)
+            completion, latency_ms = timed(lambda: self._client.chat.completions.create(**params))
+            return reply_from_chat(completion, latency_ms=latency_ms)
         except openai.OpenAIError as exc:
             _raise_ours(exc)
 
@@ -178,3 +190,56 @@ def _raise_ours(exc: openai.OpenAIError) -> NoReturn:
         raise RetryableError(msg) from exc
     msg = f"openai: {type(exc).__name__}: {exc}"
     raise PermanentError(msg) from exc
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def reply_from_response(response: Response, *, latency_ms: float = 0.0) -> StructuredReply:
+    """Read a Responses API answer: its text and usage, cached and reasoning tokens included.
+
+    Source: ``usage.input_tokens_details.cached_tokens`` and
+    ``usage.output_tokens_details.reasoning_tokens`` of
+    https://platform.openai.com/docs/api-reference/responses/object
+    """
+    usage = response.usage
+    details = getattr(usage, "input_tokens_details", None)
+    cached = getattr(details, "cached_tokens", 0)
+    written = getattr(details, "cache_write_tokens", 0)
+    reasoning = getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", 0)
+    return StructuredReply(
+        text=response.output_text or "",
+        input_tokens=_int(getattr(usage, "input_tokens", 0)),
+        output_tokens=_int(getattr(usage, "output_tokens", 0)),
+        latency_ms=latency_ms,
+        cached_input_tokens=_int(cached),
+        cache_write_tokens=_int(written),
+        reasoning_tokens=_int(reasoning),
+    )
+
+
+def reply_from_chat(completion: ChatCompletion, *, latency_ms: float = 0.0) -> StructuredReply:
+    """Read a Chat Completions answer: its text and usage, cached and reasoning tokens included.
+
+    Source: ``usage.prompt_tokens_details.cached_tokens`` and
+    ``usage.completion_tokens_details.reasoning_tokens`` of
+    https://platform.openai.com/docs/api-reference/chat/object
+    """
+    text = ""
+    if completion.choices:
+        text = completion.choices[0].message.content or ""
+    usage = completion.usage
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", 0)
+    written = getattr(details, "cache_write_tokens", 0)
+    reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", 0)
+    return StructuredReply(
+        text=text,
+        input_tokens=_int(getattr(usage, "prompt_tokens", 0)),
+        output_tokens=_int(getattr(usage, "completion_tokens", 0)),
+        latency_ms=latency_ms,
+        cached_input_tokens=_int(cached),
+        cache_write_tokens=_int(written),
+        reasoning_tokens=_int(reasoning),
+    )

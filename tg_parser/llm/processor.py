@@ -78,6 +78,37 @@ class LLMProcessor:
             PROMPT_VERSION if output_language == "auto" else f"{PROMPT_VERSION}+{output_language}"
         )
 
+    def prompt(self, message: Message) -> tuple[str, str, str]:
+        """Build the prompt of one post: the static part first, the post last.
+
+        The system prompt (instructions; the schema travels beside it) depends
+        only on the answer language, so every post of a language shares it and
+        the providers' prompt caches apply; the post and its links come last,
+        in the user turn.
+
+        Returns:
+            ``(clean_text, system, user)``.
+
+        Raises:
+            InputError: The post has no text.
+
+        """
+        text = clean_text(message.text)
+        if not text:
+            msg = "post has no text to analyse"
+            raise InputError(msg, message_id=message.message_id)
+        _code, language_name = output_language(text, setting=self.output_language)
+        system = render_prompt(POST_ANALYSIS_PROMPT, output_language=language_name)
+        user = f"Post:\n\n{text[:MAX_POST_CHARS]}"
+        links = message.links()
+        if links:
+            user += "\n\nLinks in the post:\n" + "\n".join(links[:20])
+        return text, system, user
+
+    def check(self, analysis: PostAnalysis) -> str | None:
+        """Rules pydantic cannot express (a problem text, or ``None`` when the analysis is good)."""
+        return _check_analysis(analysis)
+
     def process(self, message: Message) -> ProcessingResult:
         """Analyse one post.
 
@@ -94,16 +125,7 @@ class LLMProcessor:
                 answer stays invalid after the re-asks.
 
         """
-        text = clean_text(message.text)
-        if not text:
-            msg = "post has no text to analyse"
-            raise InputError(msg, message_id=message.message_id)
-        _code, language_name = output_language(text, setting=self.output_language)
-        system = render_prompt(POST_ANALYSIS_PROMPT, output_language=language_name)
-        user = f"Post:\n\n{text[:MAX_POST_CHARS]}"
-        links = message.links()
-        if links:
-            user += "\n\nLinks in the post:\n" + "\n".join(links[:20])
+        text, system, user = self.prompt(message)
         analysis, usage = ask_structured(
             provider=self.provider,
             limiter=self.limiter,

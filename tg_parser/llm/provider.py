@@ -35,6 +35,12 @@ class StructuredReply:
         input_tokens: Prompt tokens the provider reported (0 when unknown).
         output_tokens: Output tokens the provider reported (0 when unknown).
         latency_ms: Wall time of the call in milliseconds.
+        cached_input_tokens: Input tokens read from the prompt cache (part of ``input_tokens``):
+            OpenAI ``cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini
+            ``cached_content_token_count``.
+        cache_write_tokens: Input tokens written to the cache (Anthropic
+            ``cache_creation_input_tokens``; part of ``input_tokens``).
+        reasoning_tokens: Reasoning ("thinking") tokens (part of ``output_tokens``).
 
     """
 
@@ -42,6 +48,9 @@ class StructuredReply:
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: float = 0.0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)

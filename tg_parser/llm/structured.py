@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from tg_parser.errors import PermanentError
-from tg_parser.llm.pricing import PriceTable, estimate_cost_usd
+from tg_parser.llm.pricing import PriceTable, call_cost
 from tg_parser.llm.prompts import REASK_PROMPT, render_prompt
-from tg_parser.llm.provider import ChatTurn, LLMProvider
+from tg_parser.llm.provider import ChatTurn, LLMProvider, StructuredReply
 from tg_parser.llm.schema import strict_json_schema
 from tg_parser.processing.base import LLMUsage
 
@@ -60,6 +60,66 @@ def estimate_tokens(*texts: str, max_output_tokens: int) -> int:
     return chars // _CHARS_PER_TOKEN + 1 + max_output_tokens // 4
 
 
+def usage_of(
+    reply: StructuredReply, *, provider: str, model: str, prices: PriceTable, batch: bool = False
+) -> LLMUsage:
+    """Return the usage entry of one call: its tokens and its cost (:func:`~tg_parser.llm.pricing.call_cost`).
+
+    Args:
+        reply: The provider's answer.
+        provider: Provider name.
+        model: Model name.
+        prices: Price table.
+        batch: Whether the call went through the provider's batch API (batch discount).
+
+    Returns:
+        The entry; costs are ``None`` for a model the table does not price.
+
+    """
+    cost = call_cost(
+        prices,
+        provider=provider,
+        model=model,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        cached_input_tokens=reply.cached_input_tokens,
+        cache_write_tokens=reply.cache_write_tokens,
+        batch=batch,
+    )
+    return LLMUsage(
+        provider=provider,
+        model=model,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        latency_ms=reply.latency_ms,
+        cost_usd=None if cost is None else cost.cost_usd,
+        cached_input_tokens=reply.cached_input_tokens,
+        cache_write_tokens=reply.cache_write_tokens,
+        reasoning_tokens=reply.reasoning_tokens,
+        batch=batch,
+        list_cost_usd=None if cost is None else cost.list_cost_usd,
+        batch_savings_usd=None if cost is None else cost.batch_savings_usd,
+    )
+
+
+def validate_answer(
+    text: str | None, *, output_model: type[M], check: Callable[[M], str | None] | None = None
+) -> tuple[M | None, str]:
+    """Validate an answer's JSON text against ``output_model`` and ``check`` (as :func:`ask_structured` does).
+
+    Refused as :func:`_validate` refuses: over :data:`MAX_ANSWER_BYTES`, NUL
+    characters or lone surrogates, not JSON, off the schema, or failing ``check``.
+
+    Returns:
+        ``(answer, "")`` when valid, else ``(None, problem)`` naming each wrong field.
+
+    """
+    result = _validate(text or "", output_model=output_model, check=check)
+    if isinstance(result, str):
+        return None, result
+    return result, ""
+
+
 def ask_structured(
     *,
     provider: LLMProvider,
@@ -108,22 +168,7 @@ def ask_structured(
         estimate = estimate_tokens(system, *(t.content for t in turns), max_output_tokens=max_output_tokens)
         limiter.acquire(tokens=estimate)
         reply = provider.complete_json(system=system, turns=turns, schema=schema, schema_name=schema_name)
-        usages.append(
-            LLMUsage(
-                provider=provider.name,
-                model=provider.model,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                latency_ms=reply.latency_ms,
-                cost_usd=estimate_cost_usd(
-                    prices,
-                    provider=provider.name,
-                    model=provider.model,
-                    input_tokens=reply.input_tokens,
-                    output_tokens=reply.output_tokens,
-                ),
-            )
-        )
+        usages.append(usage_of(reply, provider=provider.name, model=provider.model, prices=prices))
         limiter.charge(tokens=reply.input_tokens + reply.output_tokens - estimate)
         text = reply.text or ""
         problem_or_answer = _validate(text, output_model=output_model, check=check)

@@ -20,6 +20,14 @@ class LLMUsage:
         latency_ms: Wall time of the call in milliseconds.
         cost_usd: Estimated cost in US dollars from the price table, or ``None``.
         cache_hit: Whether the answer came from the cache (no provider call).
+        cached_input_tokens: Input tokens read from the provider's prompt cache (part of
+            ``input_tokens``).
+        cache_write_tokens: Input tokens written to the prompt cache (Anthropic; part of
+            ``input_tokens``).
+        reasoning_tokens: Reasoning tokens (part of ``output_tokens``).
+        batch: Whether the call went through the provider's batch API.
+        list_cost_usd: What the call would cost at the plain list price (no cache, no batch).
+        batch_savings_usd: What the batch discount took off.
     """
 
     provider: str
@@ -29,6 +37,12 @@ class LLMUsage:
     latency_ms: float = 0.0
     cost_usd: float | None = None
     cache_hit: bool = False
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    batch: bool = False
+    list_cost_usd: float | None = None
+    batch_savings_usd: float | None = None
 
 
 @dataclass(frozen=True)

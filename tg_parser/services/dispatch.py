@@ -22,6 +22,10 @@ class Dispatcher(Protocol):
         """Schedule one ``process_message`` per post."""
         ...
 
+    def submit_llm_batch(self, *, run_id: str) -> None:
+        """Schedule ``submit_llm_batch``: the run's pending posts go to the provider's batch API."""
+        ...
+
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Schedule ``topicize_channel`` for the run."""
         ...
@@ -117,6 +121,10 @@ class InlineDispatcher:
                 WorkItem("process_batch", {"run_id": run_id, "message_pks": tuple(message_pks[i : i + size])})
                 for i in range(0, len(message_pks), size)
             )
+
+    def submit_llm_batch(self, *, run_id: str) -> None:
+        """Queue the ``llm_batch`` step (submit, then poll until the batches are applied)."""
+        self._push(WorkItem("llm_batch", {"run_id": run_id}))
 
     def topicize(self, *, channel_key: str, run_id: str) -> None:
         """Queue the ``topicize`` step."""

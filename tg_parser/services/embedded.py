@@ -109,6 +109,65 @@ def run_channel_embedded(
     return EmbeddedRun(run_id=run_id, channel=channel, ingest=report)
 
 
+def resume_run_embedded(
+    *,
+    settings: Settings,
+    run_id: str,
+    on_progress: ProgressCallback | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Continue an embedded run left in ``processing`` (the process was stopped) in this process.
+
+    A run with provider batches picks them up: batches already submitted are
+    polled, not sent again (their ids are in ``llm_batches``); the rest of
+    the run's pending posts, if it has no batches, are processed one by one.
+    Topicize and export follow as in :func:`run_channel_embedded`.
+
+    Args:
+        settings: Settings.
+        run_id: The run.
+        on_progress: See :data:`ProgressCallback` (``done`` counts from this resume).
+        sleep: Sleep function for polls and retry delays.
+
+    Returns:
+        The posts the run had pending when resumed.
+
+    Raises:
+        NotFoundError: No such run.
+        InputError: The run is not in ``processing``.
+    """
+    from tg_parser.domain.runs import RunStatus
+    from tg_parser.errors import InputError
+    from tg_parser.storage import llm_batches, runs, session_scope
+
+    with session_scope(settings.database_url, read_only=True) as session:
+        run = runs.get_run(session, run_id=run_id)
+        pending = runs.pending_items(session, run_id=run_id)
+        has_batches = bool(llm_batches.run_batches(session, run_id=run_id))
+    if run.status is not RunStatus.PROCESSING:
+        msg = f"run {run_id} is {run.status.value}; only a run left in processing can be resumed"
+        raise InputError(msg)
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(run_id, done, len(pending))
+
+    dispatcher = inline_dispatcher(settings=settings, on_processed=progress, sleep=sleep, prestart=True)
+    try:
+        if has_batches:
+            dispatcher.submit_llm_batch(run_id=run_id)
+        elif pending:
+            dispatcher.process_messages(run_id=run_id, message_pks=pending)
+        else:
+            pipeline.maybe_finish_processing(
+                settings.database_url, channel=run.channel_key, run_id=run_id, dispatcher=dispatcher
+            )
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
+    return len(pending)
+
+
 def inline_dispatcher(
     *,
     settings: Settings,
@@ -212,6 +271,8 @@ class _EmbeddedSteps:
             self._process_many(run, [int(str(pk)) for pk in pks] if isinstance(pks, tuple | list) else [])
         elif item.step == "process":
             self._count(1, failed=int(self._process_one(run, int(str(kwargs["message_pk"])))))
+        elif item.step == "llm_batch" and run is not None:
+            self._llm_batch(run)
         elif item.step == "topicize":
             or_raise(
                 execute.execute_topicize(
@@ -243,6 +304,26 @@ class _EmbeddedSteps:
                 payload=payload if isinstance(payload, dict) else {},
                 backoff=self._backoff,
             )
+
+    def _llm_batch(self, run: str) -> None:
+        """Submit the run's batches, then poll them until applied, sleeping ``LLM_BATCH_POLL_S`` between.
+
+        Progress moves by the requests the provider reports done. A submit the
+        provider refuses leaves every post to the synchronous path.
+        """
+        from tg_parser.services.llm_batch_steps import run_batches_embedded
+
+        def advance(done: int) -> None:
+            self._count(done, failed=0)
+
+        run_batches_embedded(
+            settings=self._settings,
+            run_id=run,
+            processor=get_processor(self._settings),
+            dispatcher=self.dispatcher,
+            sleep=self._backoff.sleep,
+            on_done=advance,
+        )
 
     def _count(self, posts: int, *, failed: int) -> None:
         with self._counter:

@@ -43,14 +43,12 @@ from tg_parser.storage import (
     changes,
     channels,
     dead_letters,
-    documents,
     export_lines,
     messages,
     post_finish,
     runs,
     session_scope,
     topics,
-    usage,
 )
 
 log = structlog.get_logger(__name__)
@@ -107,7 +105,7 @@ class IngestReport:
     unread_ranges: list[dict[str, Any]] = field(default_factory=list)
 
 
-def ingest_channel(  # noqa: C901 - the ingest use case, step by step
+def ingest_channel(
     *,
     settings: Settings,
     channel: str,
@@ -202,13 +200,33 @@ def ingest_channel(  # noqa: C901 - the ingest use case, step by step
         to_process=len(pks),
     )
     if moved and dispatcher is not None:
-        # Items that are already terminal (a redelivery) are not re-sent.
-        with session_scope(db) as session:
-            pending = runs.pending_items(session, run_id=run_id)
-        if pending:
-            dispatcher.process_messages(run_id=run_id, message_pks=pending)
-        maybe_finish_processing(db, channel=channel, run_id=run_id, dispatcher=dispatcher)
+        _hand_to_processing(
+            settings, channel=channel, run_id=run_id, processor=processor, dispatcher=dispatcher
+        )
     return report
+
+
+def _hand_to_processing(
+    settings: Settings, *, channel: str, run_id: str, processor: Processor, dispatcher: Dispatcher
+) -> None:
+    """Send the run's pending posts on: one provider batch job (``LLM_BATCH``) or one step per post."""
+    db = settings.database_url
+    # Items that are already terminal (a redelivery) are not re-sent.
+    with session_scope(db) as session:
+        pending = runs.pending_items(session, run_id=run_id)
+    if pending and _by_batch(settings, processor=processor, posts=len(pending)):
+        dispatcher.submit_llm_batch(run_id=run_id)
+        return
+    if pending:
+        dispatcher.process_messages(run_id=run_id, message_pks=pending)
+    maybe_finish_processing(db, channel=channel, run_id=run_id, dispatcher=dispatcher)
+
+
+def _by_batch(settings: Settings, *, processor: Processor, posts: int) -> bool:
+    """Whether the run's posts go to the provider's batch API (``LLM_BATCH``)."""
+    from tg_parser.services.llm_batches import use_batch
+
+    return use_batch(settings, processor=processor, posts=posts)
 
 
 def _upsert(session: Session, *, channel_pk: int, batch: SourceBatch) -> messages.UpsertOutcome:

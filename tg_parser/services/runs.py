@@ -11,7 +11,8 @@ from typing import Any
 from tg_parser.domain.runs import TERMINAL_RUN_STATES, RunStatus
 from tg_parser.errors import NotFoundError
 from tg_parser.services.deltas import encode_cursor
-from tg_parser.storage import channels, dead_letters, runs, session_scope
+from tg_parser.services.llm_batches import BatchProgress, progress_of
+from tg_parser.storage import Session, channels, dead_letters, llm_batches, runs, session_scope
 from tg_parser.storage.runs import RunCounts, RunRecord
 
 
@@ -34,12 +35,22 @@ class RunView:
         items: Its items by state.
         channel_title: The channel's title.
         failures: Its dead letters (only filled by :func:`show_run`).
+        batch: Progress of its provider batches (``None``: it has none).
     """
 
     run: RunRecord
     items: RunCounts
     channel_title: str = ""
     failures: list[Failure] = field(default_factory=list)
+    batch: BatchProgress | None = None
+
+    @property
+    def status_text(self) -> str:
+        """The status as shown: ``processing (batch: in_progress / 1200 of 2000 done)`` while batching."""
+        status = self.run.status.value
+        if self.batch is not None and self.run.status is RunStatus.PROCESSING and not self.batch.finished:
+            return f"{status} ({self.batch.describe()})"
+        return status
 
     @property
     def finished(self) -> bool:
@@ -53,6 +64,15 @@ class RunView:
             "run_id": r.id,
             "channel": r.channel_key,
             "status": r.status.value,
+            "status_text": self.status_text,
+            "batch": None
+            if self.batch is None
+            else {
+                "batches": self.batch.batches,
+                "status": self.batch.status,
+                "done": self.batch.done,
+                "total": self.batch.total,
+            },
             "mode": r.mode,
             "posts_read": r.posts_read,
             "posts_new": r.posts_new,
@@ -91,7 +111,14 @@ def list_runs(
     with session_scope(database_url) as session:
         channel_pk = channels.get_channel(session, key=channel).pk if channel else None
         found = runs.list_runs(session, channel_pk=channel_pk, status=status, limit=limit)
-        return [RunView(run=r, items=runs.run_counts(session, run_id=r.id)) for r in found]
+        return [
+            RunView(run=r, items=runs.run_counts(session, run_id=r.id), batch=_batch(session, r.id))
+            for r in found
+        ]
+
+
+def _batch(session: Session, run_id: str) -> BatchProgress | None:
+    return progress_of(llm_batches.run_batches(session, run_id=run_id))
 
 
 def show_run(*, database_url: str, run_id: str) -> RunView:
@@ -108,6 +135,7 @@ def show_run(*, database_url: str, run_id: str) -> RunView:
             run=run,
             items=runs.run_counts(session, run_id=run_id),
             channel_title=title,
+            batch=_batch(session, run_id),
             failures=[
                 Failure(
                     dead_letter_id=d.id,
@@ -130,5 +158,7 @@ def poll_runs(*, database_url: str, run_ids: list[str]) -> dict[str, RunView | N
             except NotFoundError:
                 out[rid] = None
                 continue
-            out[rid] = RunView(run=run, items=runs.run_counts(session, run_id=rid))
+            out[rid] = RunView(
+                run=run, items=runs.run_counts(session, run_id=rid), batch=_batch(session, rid)
+            )
     return out

@@ -69,6 +69,10 @@ class SleepBackoff:
         """Sleep ``delay_s`` seconds."""
         self._sleep(delay_s)
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` with the same sleep function (polling a provider's batch)."""
+        self._sleep(seconds)
+
 
 class GiveUpHook(Protocol):
     """The step's own consequence of giving up, run in the dead letter's transaction."""

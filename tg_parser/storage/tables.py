@@ -293,6 +293,40 @@ class LLMCallRow(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cached_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    list_cost_usd: Mapped[float | None] = mapped_column(Float)
+    batch_savings_usd: Mapped[float | None] = mapped_column(Float)
+
+
+class LLMBatchRow(Base):
+    """One provider batch job of a run: the posts it carries and how far the provider got.
+
+    ``id`` is ``<run id>:<chunk>`` so a redelivered submit finds its rows
+    again; ``provider_batch_id`` is committed right after the provider names
+    it, before polling starts. ``status`` is the provider's (``validating``,
+    ``in_progress``, ``completed``, ``failed``, ``expired``, ``cancelled``…),
+    ``preparing`` before submission and ``applied`` once its results are stored.
+    """
+
+    __tablename__ = "llm_batches"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(32), default="preparing")
+    provider_batch_id: Mapped[str | None] = mapped_column(String(200))
+    input_file_id: Mapped[str | None] = mapped_column(String(200))
+    message_pks: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+    completed_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApiKeyRow(Base):

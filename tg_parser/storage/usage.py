@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from tg_parser.processing.base import LLMUsage
@@ -50,6 +50,12 @@ def llm_call_rows(
             "cost_usd": u.cost_usd,
             "cache_hit": u.cache_hit,
             "created_at": now,
+            "cached_input_tokens": u.cached_input_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "batch": u.batch,
+            "list_cost_usd": u.list_cost_usd if u.list_cost_usd is not None else u.cost_usd,
+            "batch_savings_usd": u.batch_savings_usd or 0.0,
         }
         for u in usage
     ]
@@ -74,7 +80,25 @@ def record_llm_calls(
 
 @dataclass(frozen=True)
 class UsageTotal:
-    """LLM usage summed per channel, provider and model."""
+    """LLM usage summed per channel, provider and model.
+
+    Attributes:
+        channel: Channel key (``None``: calls without a channel).
+        provider: Provider name.
+        model: Model name.
+        calls: Provider calls (one per request, a batch request included).
+        input_tokens: All input tokens, cached ones included.
+        output_tokens: Output tokens, reasoning included.
+        cost_usd: What the calls cost (cache and batch prices applied).
+        mean_latency_ms: Mean wall time of a call (0 for batch requests).
+        cached_input_tokens: Input tokens read from the prompt cache.
+        cache_write_tokens: Input tokens written to the prompt cache.
+        reasoning_tokens: Reasoning tokens.
+        batch_calls: Calls that went through a batch API.
+        list_cost_usd: What the calls would cost at the plain list price.
+        batch_savings_usd: Saved by the batch discount.
+        cache_savings_usd: Saved by cache prices (``list - cost - batch savings``).
+    """
 
     channel: str | None
     provider: str
@@ -84,6 +108,13 @@ class UsageTotal:
     output_tokens: int
     cost_usd: float
     mean_latency_ms: float
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    batch_calls: int = 0
+    list_cost_usd: float = 0.0
+    batch_savings_usd: float = 0.0
+    cache_savings_usd: float = 0.0
 
 
 def usage_totals(
@@ -100,6 +131,12 @@ def usage_totals(
             func.coalesce(func.sum(LLMCallRow.output_tokens), 0),
             func.coalesce(func.sum(LLMCallRow.cost_usd), 0.0),
             func.coalesce(func.avg(LLMCallRow.latency_ms), 0.0),
+            func.coalesce(func.sum(LLMCallRow.cached_input_tokens), 0),
+            func.coalesce(func.sum(LLMCallRow.cache_write_tokens), 0),
+            func.coalesce(func.sum(LLMCallRow.reasoning_tokens), 0),
+            func.coalesce(func.sum(case((LLMCallRow.batch, 1), else_=0)), 0),
+            func.coalesce(func.sum(func.coalesce(LLMCallRow.list_cost_usd, LLMCallRow.cost_usd)), 0.0),
+            func.coalesce(func.sum(LLMCallRow.batch_savings_usd), 0.0),
         )
         .outerjoin(ChannelRow, ChannelRow.id == LLMCallRow.channel_id)
         .group_by(ChannelRow.key, LLMCallRow.provider, LLMCallRow.model)
@@ -119,8 +156,15 @@ def usage_totals(
             output_tokens=int(o),
             cost_usd=float(c),
             mean_latency_ms=float(lat),
+            cached_input_tokens=int(ci),
+            cache_write_tokens=int(cw),
+            reasoning_tokens=int(r),
+            batch_calls=int(b),
+            list_cost_usd=float(lc),
+            batch_savings_usd=float(bs),
+            cache_savings_usd=float(lc) - float(c) - float(bs),
         )
-        for k, p, m, n, i, o, c, lat in session.execute(stmt)
+        for k, p, m, n, i, o, c, lat, ci, cw, r, b, lc, bs in session.execute(stmt)
     ]
 
 
