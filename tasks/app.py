@@ -34,9 +34,7 @@ TASK_ROUTES = {
     )
 }
 
-app = Celery(
-    "tg_parser", include=["tasks.pipeline", "tasks.llm_batches", "tasks.signals", "tasks.health"]
-)
+app = Celery("tg_parser", include=["tasks.pipeline", "tasks.llm_batches", "tasks.signals", "tasks.health"])
 
 
 def celery_config() -> dict[str, Any]:

@@ -148,7 +148,7 @@ def test_failed_requests_go_through_the_sync_path(outcome: str, shared_data: Pat
             expected_sync = total - total // 2 + 4  # the unanswered half and the four scripted errors
         assert len(_post_calls(server)) == expected_sync
         with sqlite3.connect(tmp_path / "tg_parser.db") as db:
-            (run_id, status), = db.execute("SELECT id, status FROM runs").fetchall()
+            ((run_id, status),) = db.execute("SELECT id, status FROM runs").fetchall()
             items = dict(db.execute("SELECT status, count(*) FROM run_items GROUP BY status").fetchall())
         assert status == "succeeded"
         assert set(items) == {"done"}  # none lost, none failed

@@ -140,8 +140,7 @@ def test_one_damaged_post_is_dead_lettered_the_rest_exported_and_a_clean_rerun_c
         (
             "huge",
             b'{"name": "x", "type": "public_channel", "id": 1, "messages": '
-             b'[{"id": 1, "type": "message", "text": "'
-            + b"x" * (40 * 1024 * 1024),
+            b'[{"id": 1, "type": "message", "text": "' + b"x" * (40 * 1024 * 1024),
             "MiB",
         ),
         ("binary", bytes(range(256)) * 4096, "not valid JSON"),

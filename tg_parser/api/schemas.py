@@ -149,7 +149,6 @@ class Run(BaseModel):
         description="Send as ?since= to GET /documents for what changed after this run's export.",
     )
 
-
     status_text: str = Field(
         "", description="The status as shown, e.g. `processing (batch: in_progress / 1200 of 2000 done)`."
     )
