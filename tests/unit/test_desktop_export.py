@@ -534,7 +534,7 @@ def test_reactions_of_every_kind(tmp_path: Path) -> None:
     assert isinstance(post, Message)
     assert post.reactions == (
         Reaction(emoji="👍", count=3),
-        Reaction(emoji="5368324170671202286", count=2),
+        Reaction(emoji="custom:5368324170671202286", count=2),
         Reaction(emoji="paid", count=7),
         Reaction(emoji="❤", count=1),
     )

@@ -8,6 +8,8 @@ from tg_parser.domain.models import (
     Message,
     NamedEntity,
     PostAnalysis,
+    ForumTopic,
+    Media,
     Reaction,
     Topic,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "Message",
     "NamedEntity",
     "PostAnalysis",
+    "ForumTopic",
+    "Media",
     "Reaction",
     "Topic",
     "bare_channel_id",

@@ -85,6 +85,15 @@ def document_record(
             "reply_to": message.reply_to,
             "forwarded_from": message.forwarded_from,
             "media_type": message.media_type,
+            "media": message.media.json_dict() if message.media is not None else None,
+            "views": message.views,
+            "forwards": message.forwards,
+            "reactions": {r.emoji: r.count for r in message.reactions},
+            "forum_topic": (
+                {"id": message.forum_topic.id, "title": message.forum_topic.title}
+                if message.forum_topic is not None
+                else None
+            ),
             "links": message.links(),
             "hashtags": message.hashtags(),
             "mentions": message.mentions(),
@@ -144,6 +153,35 @@ def entity_lists(entities: Iterable[Mapping[str, Any]] | None) -> tuple[list[str
     return links, hashtags, mentions
 
 
+#: Keys of ``metadata.media``, in the order every line writes them (``domain.Media.json_dict``).
+MEDIA_KEYS = ("type", "file_name", "mime_type", "size_bytes", "duration_s", "width", "height", "path")
+
+
+def depth_fields(row: ExportFields) -> dict[str, Any]:
+    """Return the issue-13 metadata of a line: ``media``, ``views``, ``forwards``, ``reactions``, ``forum_topic``.
+
+    ``storage.export_lines`` renders the same keys and values in SQL; the
+    stored ``media`` object is re-laid in :data:`MEDIA_KEYS` order (``jsonb``
+    keeps its own key order) and ``reactions`` turns the stored
+    ``[{"emoji", "count"}]`` list into an ``{emoji: count}`` mapping.
+
+    Args:
+        row: The post's columns.
+
+    Returns:
+        The five keys, ``None``/``{}`` where the source had nothing.
+    """
+    media = row.media
+    topic_id = row.forum_topic_id
+    return {
+        "media": {key: media.get(key) for key in MEDIA_KEYS} if isinstance(media, dict) else None,
+        "views": row.views,
+        "forwards": row.forwards,
+        "reactions": {r["emoji"]: r["count"] for r in row.reactions or ()},
+        "forum_topic": None if topic_id is None else {"id": topic_id, "title": row.forum_topic_title},
+    }
+
+
 class ExportFields(Protocol):
     """The plain columns of one post the exporter reads (``storage.documents.ExportRow`` has them)."""
 
@@ -165,6 +203,18 @@ class ExportFields(Protocol):
     def forwarded_from(self) -> str | None: ...  # noqa: D102
     @property
     def media_type(self) -> str | None: ...  # noqa: D102
+    @property
+    def media(self) -> dict[str, Any] | None: ...  # noqa: D102
+    @property
+    def views(self) -> int | None: ...  # noqa: D102
+    @property
+    def forwards(self) -> int | None: ...  # noqa: D102
+    @property
+    def reactions(self) -> list[dict[str, Any]] | None: ...  # noqa: D102
+    @property
+    def forum_topic_id(self) -> int | None: ...  # noqa: D102
+    @property
+    def forum_topic_title(self) -> str | None: ...  # noqa: D102
     @property
     def language(self) -> str | None: ...  # noqa: D102
     @property
@@ -219,6 +269,7 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
             "reply_to": row.reply_to,
             "forwarded_from": row.forwarded_from,
             "media_type": row.media_type,
+            **depth_fields(row),
             "links": links,
             "hashtags": hashtags,
             "mentions": mentions,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tg_parser.domain import Entity, EntityType, Message, Reaction
+from tg_parser.sources._desktop_media import media_of
 from tg_parser.errors import InputError
 
 #: Media keys Desktop writes when a message has no ``media_type`` of its own,
@@ -207,6 +208,7 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
     # constraint, so validation would only copy ``raw`` (about half the cost
     # of a post on the import path). tests/unit/test_desktop_export.py checks
     # that validating the result changes nothing.
+    media_type = _media_type(raw)
     return Message.model_construct(
         channel_id=channel_id,
         message_id=message_id,
@@ -217,9 +219,12 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
         author=_author(raw),
         reply_to=_int_field(raw, "reply_to_message_id"),
         forwarded_from=_optional_str(raw.get("forwarded_from")),
-        media_type=_media_type(raw),
+        media_type=media_type,
         views=_int_field(raw, "views"),
         reactions=_reactions(raw.get("reactions")),
+        # tg-depth (issue 13): forwards and media metadata; None on the common text-only post.
+        forwards=_int_field(raw, "forwards"),
+        media=media_of(raw, media_type) if media_type is not None else None,
         raw=raw,
     )
 
@@ -299,14 +304,17 @@ def _reactions(value: Any) -> tuple[Reaction, ...]:
 
     Rule source: ``SerializeMessage`` / ``Reaction::TypeToString`` in
     tdesktop (types ``emoji``, ``custom_emoji``, ``paid``, ``empty``). Older
-    exports wrote ``{"emoji", "count"}`` without a type.
+    exports wrote ``{"emoji", "count"}`` without a type. Keys (issue 13): the
+    emoji itself, ``custom:<document id>`` for a custom emoji, ``paid`` for
+    paid stars; ``empty`` reactions are dropped and a key met twice has its
+    counts added, so the result is a mapping in first-seen order.
     """
     if value is None:
         return ()
     if not isinstance(value, list):
         msg = f"reactions is {json_kind(value)}, expected a list"
         raise InputError(msg)
-    out: list[Reaction] = []
+    counts: dict[str, int] = {}
     for reaction in value:
         if not isinstance(reaction, dict):
             msg = f"a reaction is {json_kind(reaction)}, expected an object"
@@ -320,13 +328,13 @@ def _reactions(value: Any) -> tuple[Reaction, ...]:
             continue
         if kind == "custom_emoji":
             document_id = reaction.get("document_id")
-            key = str(document_id) if document_id not in (None, "") else "custom_emoji"
+            key = f"custom:{document_id}" if document_id not in (None, "") else "custom:unknown"
         elif kind == "paid":
             key = "paid"
         else:
             key = _optional_str(reaction.get("emoji")) or str(kind)
-        out.append(Reaction(emoji=key, count=count))
-    return tuple(out)
+        counts[key] = counts.get(key, 0) + count
+    return tuple(Reaction(emoji=key, count=count) for key, count in counts.items())
 
 
 def _int_field(raw: dict[str, Any], key: str) -> int | None:

@@ -37,13 +37,14 @@ message before the fault has already been yielded when it is raised.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
 from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message
+from tg_parser.sources._desktop_topics import DesktopForumTopics
 from tg_parser.sources._desktop_stream import (
     ChatEnd,
     ChatStart,
@@ -100,6 +101,8 @@ class _Counts:
     posts: int = 0
     service: int = 0
     errors: int = 0
+    #: The chat's forum topics as read so far (issue 13).
+    topics: DesktopForumTopics = field(default_factory=DesktopForumTopics)
 
 
 class DesktopExportSource:
@@ -359,8 +362,9 @@ class DesktopExportSource:
         try:
             if not is_post(raw):
                 counts.service += 1
+                counts.topics.see_service(raw)
                 return None
-            message = to_message(raw, channel_id=chat.info.telegram_id)
+            message = counts.topics.place(to_message(raw, channel_id=chat.info.telegram_id), raw)
         except InputError as exc:
             counts.errors += 1
             return InputError(

@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from telethon import errors
 
+from tg_parser.domain import ForumTopic
 from tg_parser.errors import InputError, PermanentError, RetryableError, TgParserError
+from tg_parser.sources._telethon_depth import forum_titles
 from tg_parser.sources._telethon_convert import (
     album_to_message,
     build_posts,
@@ -142,6 +144,8 @@ class TelethonSource:
         self._page_size = page_size
         self._sleep = sleep
         self._entities: dict[str, Any] = {}
+        #: Forum topic titles per channel, read once per fetch (so renames are seen on the next sync).
+        self._topic_titles: dict[str, dict[int, str]] = {}
 
     # -- resolution --------------------------------------------------------------------------
 
@@ -215,6 +219,7 @@ class TelethonSource:
         """
         entity = await self._entity(channel)
         info = chat_info(entity)
+        self._topic_titles.pop(str(channel), None)
         stats = {"pages": 0, "posts": 0, "deleted": 0, "comments": 0}
         if cursor is None:
             after = await self._start_after(entity, channel, since=since, limit=limit)
@@ -322,7 +327,7 @@ class TelethonSource:
         done: bool,
         comments: bool,
     ) -> FetchPage:
-        posts = build_posts(raws, chat_id=info.telegram_id, chat_title=info.title)
+        posts = await self._titled(entity, channel, build_posts(raws, chat_id=info.telegram_id, chat_title=info.title))
         found: list[Message] = []
         comments_chat: ChatInfo | None = None
         if comments:
@@ -343,6 +348,23 @@ class TelethonSource:
             comments=found,
             comments_chat=comments_chat,
         )
+
+    async def _titled(self, entity: Any, channel: str | int, posts: list[Message]) -> list[Message]:
+        """Give the posts of a forum their topic's title (``messages.getForumTopics``, once per fetch)."""
+        if not any(p.forum_topic is not None for p in posts):
+            return posts
+        key = str(channel)
+        if key not in self._topic_titles:
+            self._topic_titles[key] = await forum_titles(
+                lambda request: self._call(channel, lambda: self._client(request)), entity
+            )
+        titles = self._topic_titles[key]
+        return [
+            p.model_copy(update={"forum_topic": ForumTopic(id=p.forum_topic.id, title=titles.get(p.forum_topic.id))})
+            if p.forum_topic is not None
+            else p
+            for p in posts
+        ]
 
     async def _comments(self, entity: Any, channel: str | int, post_id: int) -> list[Any]:
         try:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from tg_parser.domain import Document
 from tg_parser.storage._common import strip_nul
-from tg_parser.storage.tables import DocumentRow, MessageRow, TopicMemberRow, TopicRow, utcnow
+from tg_parser.storage.tables import DocumentRow, ForumTopicRow, MessageRow, TopicMemberRow, TopicRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
 
@@ -154,6 +154,12 @@ class ExportRow(NamedTuple):
         model: The model (``offline`` for the offline processor).
         topic_key: The post's topic id, or ``None``.
         topic_label: That topic's label, or ``None``.
+        media: The post's media metadata as stored (``Media.json_dict``), or ``None``.
+        views: View count, or ``None``.
+        forwards: Forward count, or ``None``.
+        reactions: Reaction counts as stored (``[{"emoji", "count"}]``).
+        forum_topic_id: The post's forum topic id, or ``None``.
+        forum_topic_title: That forum topic's latest title, or ``None``.
     """
 
     message_id: int
@@ -172,6 +178,12 @@ class ExportRow(NamedTuple):
     model: str
     topic_key: str | None
     topic_label: str | None
+    media: dict[str, Any] | None
+    views: int | None
+    forwards: int | None
+    reactions: list[dict[str, Any]] | None
+    forum_topic_id: int | None
+    forum_topic_title: str | None
 
 
 def plan_cursor_for_whole_result(session: Session) -> None:
@@ -237,6 +249,12 @@ def iter_export_rows(
             DocumentRow.model,
             TopicRow.topic_key,
             TopicRow.label,
+            MessageRow.media,
+            MessageRow.views,
+            MessageRow.forwards,
+            MessageRow.reactions,
+            MessageRow.forum_topic_id,
+            _forum_topic_title(),
         )
         .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
         .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)
@@ -252,6 +270,13 @@ def iter_export_rows(
                 MessageRow.updated_at > changed_since,
                 DocumentRow.updated_at > changed_since,
                 TopicRow.updated_at > changed_since,
+                select(ForumTopicRow.id)
+                .where(
+                    ForumTopicRow.channel_id == MessageRow.channel_id,
+                    ForumTopicRow.topic_id == MessageRow.forum_topic_id,
+                    ForumTopicRow.updated_at > changed_since,
+                )
+                .exists(),
             )
         )
     if limit is not None:
@@ -263,6 +288,19 @@ def iter_export_rows(
     for partition in session.connection().execute(stmt, execution_options=options).partitions():
         for row in partition:
             yield make(row)
+
+
+def _forum_topic_title() -> Any:
+    """The title of the post's forum topic, as a correlated scalar subquery (``NULL`` outside forums)."""
+    return (
+        select(ForumTopicRow.title)
+        .where(
+            ForumTopicRow.channel_id == MessageRow.channel_id,
+            ForumTopicRow.topic_id == MessageRow.forum_topic_id,
+        )
+        .correlate(MessageRow)
+        .scalar_subquery()
+    )
 
 
 WANTED_IDS_PER_QUERY = 900

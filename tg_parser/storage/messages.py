@@ -22,6 +22,7 @@ from tg_parser.domain import Message
 from tg_parser.domain.models import content_hash
 from tg_parser.storage._common import changed as _changed
 from tg_parser.storage._common import strip_nul
+from tg_parser.storage.forum_topics import topics_named, upsert_forum_topics
 from tg_parser.storage._message_reads import (
     MessageToProcess,
     StoredMessage,
@@ -67,6 +68,8 @@ class EncodedPosts:
 
     channel_pk: int
     records: list[tuple[Any, ...]]
+    #: Forum topics the posts name, ``(topic id, latest title)`` (issue 13; empty outside forums).
+    forum_topics: tuple[tuple[int, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ _COLUMNS = (
     "deleted",
     "first_seen_at",
     "updated_at",
+    # Issue 13 (tg-depth): appended last, so the columns above keep their places.
+    "forwards",
+    "media",
+    "forum_topic_id",
 )
 #: The columns that decide whether a stored post is unchanged (``raw`` and the
 #: bookkeeping times are not compared, so a re-import writes nothing).
@@ -115,6 +122,9 @@ _COMPARED = (
     "grouped_id",
     "content_hash",
     "deleted",
+    "forwards",
+    "media",
+    "forum_topic_id",
 )
 
 
@@ -141,6 +151,9 @@ def _row(channel_pk: int, msg: Message, *, now: datetime) -> dict[str, Any]:
         "deleted": msg.deleted,
         "first_seen_at": now,
         "updated_at": now,
+        "forwards": msg.forwards,
+        "media": _without_nul(msg.media.json_dict()) if msg.media is not None else None,
+        "forum_topic_id": msg.forum_topic.id if msg.forum_topic is not None else None,
     }
 
 
@@ -171,6 +184,9 @@ def _record(channel_pk: int, msg: Message, *, now: datetime) -> tuple[Any, ...]:
         msg.deleted,
         now,
         now,
+        msg.forwards,
+        _json_text(msg.media.json_dict()) if msg.media is not None else None,
+        msg.forum_topic.id if msg.forum_topic is not None else None,
     )
 
 
@@ -239,6 +255,9 @@ def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Mes
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
     rows = [_row(channel_pk, m, now=now) for m in by_id.values()]
+    topics = topics_named(by_id.values())
+    if topics:
+        upsert_forum_topics(session, channel_pk=channel_pk, topics=topics)
     return _executemany_upsert(session, channel_pk=channel_pk, rows=rows, now=now)
 
 
@@ -272,7 +291,9 @@ def encode_posts(*, channel_pk: int, messages: Sequence[Message]) -> EncodedPost
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
     return EncodedPosts(
-        channel_pk=channel_pk, records=[_record(channel_pk, m, now=now) for m in by_id.values()]
+        channel_pk=channel_pk,
+        records=[_record(channel_pk, m, now=now) for m in by_id.values()],
+        forum_topics=topics_named(by_id.values()),
     )
 
 
@@ -293,6 +314,8 @@ def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
     new, changed = copy_upsert(
         session, channel_pk=posts.channel_pk, records=posts.records, columns=_COLUMNS, compared=_COMPARED
     )
+    if posts.forum_topics:
+        upsert_forum_topics(session, channel_pk=posts.channel_pk, topics=posts.forum_topics)
     return UpsertOutcome(new=new, changed=changed, unchanged=len(posts.records) - new - changed)
 
 

@@ -123,6 +123,23 @@ class MessageRow(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Issue 13 (migration 0008): forward count, media metadata (``Media.json_dict``), forum topic id.
+    forwards: Mapped[int | None] = mapped_column(BigInteger)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    forum_topic_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ForumTopicRow(Base):
+    """A forum topic of a channel (supergroup with topics): its id and latest title (issue 13)."""
+
+    __tablename__ = "forum_topics"
+    __table_args__ = (UniqueConstraint("channel_id", "topic_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    topic_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class MessageVersionRow(Base):

@@ -1,0 +1,51 @@
+"""telegram depth: forwards, media metadata and forum topics of posts (issue 13)
+
+Revision ID: 0008
+Revises: 0003
+Create Date: 2026-12-02 15:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0008"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("forwards", sa.BigInteger(), nullable=True))
+        batch.add_column(
+            sa.Column(
+                "media",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=True,
+            )
+        )
+        batch.add_column(sa.Column("forum_topic_id", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "forum_topics",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel_id", sa.Integer(), nullable=False),
+        sa.Column("topic_id", sa.BigInteger(), nullable=False),
+        sa.Column("title", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_id"], ["channels.id"], name=op.f("fk_forum_topics_channel_id_channels"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_forum_topics")),
+        sa.UniqueConstraint("channel_id", "topic_id", name=op.f("uq_forum_topics_channel_id")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("forum_topics")
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("forum_topic_id")
+        batch.drop_column("media")
+        batch.drop_column("forwards")
