@@ -137,7 +137,9 @@ def check_depth(chat: dict[str, Any], docs: list[dict[str, Any]]) -> None:
             assert media is not None, f"media of {mid}"
             assert media["path"] == (None if path.startswith("(File") else path), f"media path of {mid}"
             assert media["size_bytes"] == src.get("photo_file_size" if key == "photo" else "file_size")
-            assert (media["width"], media["height"]) == (src.get("width"), src.get("height")), f"size of {mid}"
+            assert (media["width"], media["height"]) == (src.get("width"), src.get("height")), (
+                f"size of {mid}"
+            )
             assert media["mime_type"] == src.get("mime_type"), f"mime type of {mid}"
             assert media["file_name"] == src.get("file_name"), f"file name of {mid}"
             assert media["duration_s"] == src.get("duration_seconds"), f"duration of {mid}"

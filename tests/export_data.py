@@ -151,7 +151,9 @@ def _with_depth(msg: Message, rng: random.Random) -> Message:
         )
     reactions = tuple(
         Reaction(emoji=e, count=rng.randint(0, 10**6))
-        for e in rng.sample(["👍", "❤", "custom:5368324170671202286", "paid", '"\\', "ключ"], rng.randint(0, 4))
+        for e in rng.sample(
+            ["👍", "❤", "custom:5368324170671202286", "paid", '"\\', "ключ"], rng.randint(0, 4)
+        )
     )
     topic = rng.choice([None, None, ForumTopic(id=3, title='Q&A "т"\\'), ForumTopic(id=9, title=None)])
     return msg.model_copy(

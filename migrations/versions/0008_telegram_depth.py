@@ -36,7 +36,10 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["channel_id"], ["channels.id"], name=op.f("fk_forum_topics_channel_id_channels"), ondelete="CASCADE"
+            ["channel_id"],
+            ["channels.id"],
+            name=op.f("fk_forum_topics_channel_id_channels"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_forum_topics")),
         sa.UniqueConstraint("channel_id", "topic_id", name=op.f("uq_forum_topics_channel_id")),

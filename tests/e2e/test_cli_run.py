@@ -82,7 +82,9 @@ def test_forum_topics_reactions_and_media_of_the_forum_export(shared_data: Path,
     src = shared_data / "exports" / "ensia_full_account_forum.json"
     proc = tg_parser("run", "--export-file", str(src), "--out", "out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    chat = next(c for c in source_chats(src) if any(m.get("action") == "topic_created" for m in c["messages"]))
+    chat = next(
+        c for c in source_chats(src) if any(m.get("action") == "topic_created" for m in c["messages"])
+    )
     docs = read_ndjson(tmp_path / "out" / f"c{abs(chat['id'])}" / "documents.ndjson")
     titles = {d["metadata"]["forum_topic"]["title"] for d in docs if d["metadata"]["forum_topic"]}
     assert {"Welcome board", "Q&A", "Research"} <= titles
@@ -90,7 +92,9 @@ def test_forum_topics_reactions_and_media_of_the_forum_export(shared_data: Path,
     assert by_id[315]["forum_topic"] == {"id": 236, "title": "Q&A"}
     assert by_id[365]["forum_topic"] == {"id": 236, "title": "Q&A"}  # a reply to a reply in the topic
     assert sum(1 for d in docs if d["metadata"]["reactions"]) > 100
-    assert any((d["metadata"]["media"] or {}).get("path", "").startswith("chats/chat_1/photos/") for d in docs)
+    assert any(
+        (d["metadata"]["media"] or {}).get("path", "").startswith("chats/chat_1/photos/") for d in docs
+    )
 
 
 def test_username_gives_public_permalinks(sample_export: Path, tmp_path: Path) -> None:

@@ -51,7 +51,11 @@ class _Row(NamedTuple):
 def _random_depth(rng: random.Random) -> dict[str, Any]:
     """Issue-13 fields of a random post: media, counts, reactions, forum topic."""
     media = rng.choice(
-        [None, Media(type="photo", width=10, height=20, size_bytes=5, path="photos/p 1.jpg"), Media(type="document")]
+        [
+            None,
+            Media(type="photo", width=10, height=20, size_bytes=5, path="photos/p 1.jpg"),
+            Media(type="document"),
+        ]
     )
     reactions = tuple(
         Reaction(emoji=e, count=rng.randint(0, 9)) for e in rng.sample(["👍", "custom:1", "paid", '"'], 2)

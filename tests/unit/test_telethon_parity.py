@@ -61,13 +61,15 @@ def tl_entity(part: dict[str, Any], offset: int, length: int) -> Any:
 
 
 def tl_media(m: dict[str, Any]) -> Any:
-    """The MessageMedia Telegram would send for an export post, with the export's size, dimensions, MIME type."""
+    """The MessageMedia Telegram would send for an export post: the export's size, dimensions, MIME type."""
     if "photo" in m:
         sizes: list[Any] = [types.PhotoStrippedSize(type="i", bytes=b"x")]
         if "width" in m:
             full = m.get("photo_file_size", 0)
             sizes += [
-                types.PhotoSize(type="s", w=max(1, m["width"] // 10), h=max(1, m["height"] // 10) - 1, size=9),
+                types.PhotoSize(
+                    type="s", w=max(1, m["width"] // 10), h=max(1, m["height"] // 10) - 1, size=9
+                ),
                 types.PhotoSizeProgressive(type="y", w=m["width"], h=m["height"], sizes=[1, full // 2, full]),
             ]
         return types.MessageMediaPhoto(

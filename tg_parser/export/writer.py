@@ -158,7 +158,7 @@ MEDIA_KEYS = ("type", "file_name", "mime_type", "size_bytes", "duration_s", "wid
 
 
 def depth_fields(row: ExportFields) -> dict[str, Any]:
-    """Return the issue-13 metadata of a line: ``media``, ``views``, ``forwards``, ``reactions``, ``forum_topic``.
+    """Return a line's issue-13 metadata: ``media``, ``views``, ``forwards``, ``reactions``, ``forum_topic``.
 
     ``storage.export_lines`` renders the same keys and values in SQL; the
     stored ``media`` object is re-laid in :data:`MEDIA_KEYS` order (``jsonb``

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tg_parser.domain import Entity, EntityType, Message, Reaction
-from tg_parser.sources._desktop_media import media_of
 from tg_parser.errors import InputError
+from tg_parser.sources._desktop_media import media_of
 
 #: Media keys Desktop writes when a message has no ``media_type`` of its own,
 #: in the order they are checked, and the media type each one stands for.

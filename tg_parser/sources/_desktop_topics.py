@@ -52,7 +52,7 @@ class DesktopForumTopics:
                 fields are ignored; the message is counted as service anyway).
         """
         message_id = raw.get("id")
-        if not _is_int(message_id):
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
             return
         action = raw.get("action")
         if action == "topic_created":
@@ -95,8 +95,4 @@ class DesktopForumTopics:
         if raw.get("reply_to_peer_id") is not None:  # a reply to another chat's message
             return None
         reply = raw.get("reply_to_message_id")
-        return self._of.get(reply) if _is_int(reply) else None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+        return self._of.get(reply) if isinstance(reply, int) and not isinstance(reply, bool) else None

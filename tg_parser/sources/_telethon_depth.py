@@ -119,7 +119,8 @@ def forum_topic_id(reply_to: Any) -> int | None:
     """
     if not isinstance(reply_to, types.MessageReplyHeader) or not reply_to.forum_topic:
         return None
-    return reply_to.reply_to_top_id or reply_to.reply_to_msg_id
+    topic = reply_to.reply_to_top_id or reply_to.reply_to_msg_id
+    return topic if isinstance(topic, int) else None
 
 
 #: Topics asked for per ``messages.getForumTopics`` request (Telegram serves at most 100).

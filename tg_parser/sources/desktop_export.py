@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.errors import InputError
 from tg_parser.sources._desktop_message import flatten_text, is_post, json_kind, to_message
-from tg_parser.sources._desktop_topics import DesktopForumTopics
 from tg_parser.sources._desktop_stream import (
     ChatEnd,
     ChatStart,
@@ -53,6 +52,7 @@ from tg_parser.sources._desktop_stream import (
     top_level_messages,
     walk,
 )
+from tg_parser.sources._desktop_topics import DesktopForumTopics
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

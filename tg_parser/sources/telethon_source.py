@@ -37,7 +37,6 @@ from telethon import errors
 
 from tg_parser.domain import ForumTopic
 from tg_parser.errors import InputError, PermanentError, RetryableError, TgParserError
-from tg_parser.sources._telethon_depth import forum_titles
 from tg_parser.sources._telethon_convert import (
     album_to_message,
     build_posts,
@@ -48,6 +47,7 @@ from tg_parser.sources._telethon_convert import (
     telethon_to_message,
     to_peer,
 )
+from tg_parser.sources._telethon_depth import forum_titles
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
@@ -327,7 +327,9 @@ class TelethonSource:
         done: bool,
         comments: bool,
     ) -> FetchPage:
-        posts = await self._titled(entity, channel, build_posts(raws, chat_id=info.telegram_id, chat_title=info.title))
+        posts = await self._titled(
+            entity, channel, build_posts(raws, chat_id=info.telegram_id, chat_title=info.title)
+        )
         found: list[Message] = []
         comments_chat: ChatInfo | None = None
         if comments:
@@ -360,7 +362,9 @@ class TelethonSource:
             )
         titles = self._topic_titles[key]
         return [
-            p.model_copy(update={"forum_topic": ForumTopic(id=p.forum_topic.id, title=titles.get(p.forum_topic.id))})
+            p.model_copy(
+                update={"forum_topic": ForumTopic(id=p.forum_topic.id, title=titles.get(p.forum_topic.id))}
+            )
             if p.forum_topic is not None
             else p
             for p in posts

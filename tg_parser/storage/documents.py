@@ -291,7 +291,7 @@ def iter_export_rows(
 
 
 def _forum_topic_title() -> Any:
-    """The title of the post's forum topic, as a correlated scalar subquery (``NULL`` outside forums)."""
+    """Return the post's forum topic title as a correlated scalar subquery (``NULL`` outside forums)."""
     return (
         select(ForumTopicRow.title)
         .where(

@@ -48,7 +48,10 @@ def upsert_forum_topics(
         return
     now = utcnow()
     stmt = insert_for(session, ForumTopicRow).values(
-        [{"channel_id": channel_pk, "topic_id": tid, "title": title, "updated_at": now} for tid, title in topics]
+        [
+            {"channel_id": channel_pk, "topic_id": tid, "title": title, "updated_at": now}
+            for tid, title in topics
+        ]
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["channel_id", "topic_id"],

@@ -22,7 +22,6 @@ from tg_parser.domain import Message
 from tg_parser.domain.models import content_hash
 from tg_parser.storage._common import changed as _changed
 from tg_parser.storage._common import strip_nul
-from tg_parser.storage.forum_topics import topics_named, upsert_forum_topics
 from tg_parser.storage._message_reads import (
     MessageToProcess,
     StoredMessage,
@@ -31,6 +30,7 @@ from tg_parser.storage._message_reads import (
     load_messages,
     stale_message_pks,
 )
+from tg_parser.storage.forum_topics import topics_named, upsert_forum_topics
 from tg_parser.storage.tables import MessageRow, MessageVersionRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
