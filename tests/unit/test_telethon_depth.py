@@ -114,7 +114,7 @@ def test_topic_rename_is_seen_on_the_next_sync() -> None:
 
 
 def test_forum_topic_list_is_paged_and_floodwait_is_slept() -> None:
-    """Over 100 topics take a second getForumTopics page (after the last topic); a short FloodWait is slept."""
+    """Over 100 topics take a second getForumTopics page (after the last); a short FloodWait is slept."""
     client = ForumClient()
     forum = channel(FORUM_ID, "bigforum", "Big", broadcast=False, megagroup=True, forum=True)
     client.topics = [tl_topic(t, f"topic {t}") for t in range(10, 160)]
@@ -162,7 +162,7 @@ def test_reactions_views_and_forwards_are_refreshed_in_the_edit_window() -> None
 
 
 def test_media_metadata_of_photos_videos_and_files() -> None:
-    """The largest photo size, a video's duration and size, a file's name and MIME type, as exports have them."""
+    """The largest photo size, a video's duration and size, a file's name and MIME type."""
     photo = types.MessageMediaPhoto(
         photo=types.Photo(
             id=1,
