@@ -209,6 +209,8 @@ class Message(BaseModel):
         forwards: How many times the post was forwarded, when the source has it.
         media: Metadata of the post's media, or ``None`` without media.
         forum_topic: The forum topic of a message of a forum supergroup, else ``None``.
+        thread_of: For a comment (a message of a channel's linked discussion
+            group read as a post's thread): the message id of that channel post.
         grouped_id: Album id for grouped media.
         deleted: Whether the post was seen deleted at the source.
         raw: The source's own JSON of the message, kept for audit.
@@ -232,6 +234,7 @@ class Message(BaseModel):
     forwards: int | None = None
     media: Media | None = None
     forum_topic: ForumTopic | None = None
+    thread_of: int | None = None
     deleted: bool = False
     raw: dict[str, Any] | None = Field(default=None, repr=False, exclude=False)
 

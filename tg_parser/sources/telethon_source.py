@@ -27,7 +27,7 @@ functions are re-exported here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -146,6 +146,8 @@ class TelethonSource:
         self._entities: dict[str, Any] = {}
         #: Forum topic titles per channel, read once per fetch (so renames are seen on the next sync).
         self._topic_titles: dict[str, dict[int, str]] = {}
+        #: Post id → highest comment id read, for the fetch under way.
+        self._thread_cursors: dict[int, int] = {}
 
     # -- resolution --------------------------------------------------------------------------
 
@@ -186,6 +188,7 @@ class TelethonSource:
         limit: int | None = None,
         known_ids: Iterable[int] = (),
         comments: bool = False,
+        comment_cursors: Mapping[int, int] | None = None,
     ) -> AsyncIterator[FetchPage]:
         """Yield the channel's posts page by page, oldest first.
 
@@ -206,6 +209,10 @@ class TelethonSource:
             known_ids: Stored post ids at or below the cursor (the most recent
                 ``edit_window`` of them suffice); only these can be reported deleted.
             comments: Also read discussion comments of the fetched posts.
+            comment_cursors: Post id → highest comment id already stored for
+                it. A post's thread is read only above that id, and not at all
+                when its ``replies.max_id`` says nothing newer was written, so
+                each comment arrives once and a re-read post costs no request.
 
         Yields:
             :class:`FetchPage` objects; the last has ``done=True``.
@@ -220,6 +227,7 @@ class TelethonSource:
         entity = await self._entity(channel)
         info = chat_info(entity)
         self._topic_titles.pop(str(channel), None)
+        self._thread_cursors = dict(comment_cursors or {})
         stats = {"pages": 0, "posts": 0, "deleted": 0, "comments": 0}
         if cursor is None:
             after = await self._start_after(entity, channel, since=since, limit=limit)
@@ -333,16 +341,7 @@ class TelethonSource:
         found: list[Message] = []
         comments_chat: ChatInfo | None = None
         if comments:
-            for raw in raws:
-                replies = getattr(raw, "replies", None)
-                if replies is None or not replies.comments or not replies.replies:
-                    continue
-                thread = await self._comments(entity, channel, raw.id)
-                found.extend(build_posts(thread, chat_id=None, chat_title=None))
-                if thread and comments_chat is None:
-                    chat = getattr(thread[0], "chat", None)
-                    if chat is not None:
-                        comments_chat = chat_info(chat)
+            found, comments_chat = await self._threads(entity, channel, raws)
         return FetchPage(
             messages=posts,
             max_id_seen=max_id_seen,
@@ -370,9 +369,41 @@ class TelethonSource:
             for p in posts
         ]
 
-    async def _comments(self, entity: Any, channel: str | int, post_id: int) -> list[Any]:
+    async def _threads(
+        self, entity: Any, channel: str | int, raws: Sequence[Any]
+    ) -> tuple[list[Message], ChatInfo | None]:
+        """Read the new comments of the posts in ``raws``, each linked to its post (``thread_of``)."""
+        found: list[Message] = []
+        comments_chat: ChatInfo | None = None
+        album_head: dict[int, int] = {}
+        for raw in raws:
+            if raw.grouped_id is not None:
+                album_head.setdefault(raw.grouped_id, raw.id)
+        for raw in raws:
+            replies = getattr(raw, "replies", None)
+            if replies is None or not replies.comments or not replies.replies:
+                continue
+            post_id = album_head.get(raw.grouped_id, raw.id) if raw.grouped_id is not None else raw.id
+            after = self._thread_cursors.get(post_id, 0)
+            if replies.max_id is not None and replies.max_id <= after:
+                continue  # nothing written in the thread since it was last read
+            thread = await self._comments(entity, channel, raw.id, after_id=after)
+            if not thread:
+                continue
+            self._thread_cursors[post_id] = max(after, *(m.id for m in thread))
+            found.extend(
+                c.model_copy(update={"thread_of": post_id})
+                for c in build_posts(thread, chat_id=None, chat_title=None)
+            )
+            if comments_chat is None:
+                chat = getattr(thread[0], "chat", None)
+                if chat is not None:
+                    comments_chat = chat_info(chat)
+        return found, comments_chat
+
+    async def _comments(self, entity: Any, channel: str | int, post_id: int, *, after_id: int) -> list[Any]:
         try:
-            return [m async for m in self._history(entity, channel, after_id=0, reply_to=post_id)]
+            return [m async for m in self._history(entity, channel, after_id=after_id, reply_to=post_id)]
         except RetryableError:
             raise
         except PermanentError as exc:
