@@ -28,6 +28,12 @@ def upgrade() -> None:
             )
         )
         batch.add_column(sa.Column("forum_topic_id", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("thread_of", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("channels") as batch:
+        batch.add_column(sa.Column("discussion_of", sa.Integer(), nullable=True))
+        batch.create_foreign_key(
+            op.f("fk_channels_discussion_of_channels"), "channels", ["discussion_of"], ["id"], ondelete="SET NULL"
+        )
     op.create_table(
         "forum_topics",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -48,7 +54,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("forum_topics")
+    with op.batch_alter_table("channels") as batch:
+        batch.drop_constraint(op.f("fk_channels_discussion_of_channels"), type_="foreignkey")
+        batch.drop_column("discussion_of")
     with op.batch_alter_table("messages") as batch:
+        batch.drop_column("thread_of")
         batch.drop_column("forum_topic_id")
         batch.drop_column("media")
         batch.drop_column("forwards")

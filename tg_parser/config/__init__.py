@@ -168,6 +168,8 @@ class Settings(BaseSettings):
 
     export_dir: str = "./exports"
     topic_seed: int = 42
+    # Discussion comments of live channels (issue 13): not read, own documents, or folded into the post.
+    comments: Literal["off", "separate", "fold"] = "separate"
 
     redis_url: str | None = None
 

@@ -238,7 +238,15 @@ _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _VALUE_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
-def document_line(row: ExportFields, *, channel_key: str, username: str | None, telegram_id: int) -> str:
+def document_line(
+    row: ExportFields,
+    *,
+    channel_key: str,
+    username: str | None,
+    telegram_id: int,
+    thread_of: str | None = None,
+    comments: int | None = None,
+) -> str:
     """Return one ``documents.ndjson`` line (with its newline) from plain columns.
 
     Byte for byte what :func:`document_record` gives for the same post, encoded
@@ -249,6 +257,10 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
         channel_key: The channel's key (first half of the id).
         username: Public username for the permalink, or ``None`` (``t.me/c/`` form).
         telegram_id: The export's chat id (``metadata.channel_id``).
+        thread_of: For a comment: the document id of the post it answers,
+            written last as ``metadata.thread_of`` (``COMMENTS=separate``).
+        comments: For a post whose thread is folded into its text: how many
+            comments, written last as ``metadata.comments`` (``COMMENTS=fold``).
 
     Returns:
         A JSON object followed by a newline.
@@ -282,6 +294,11 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
             "model": row.model,
         },
     }
+    metadata: dict[str, Any] = record["metadata"]  # type: ignore[assignment]
+    if thread_of is not None:
+        metadata["thread_of"] = thread_of
+    if comments is not None:
+        metadata["comments"] = comments
     return _LINE_ENCODER.encode(record) + "\n"
 
 

@@ -152,6 +152,9 @@ class SourceBatch:
             in which case ``messages`` is empty; else ``None``.
         posts_read: Posts read, when they travel as ``encoded`` (duplicates of
             an id count; the records keep one per id).
+        comments: Discussion comments of the batch's posts (live channels,
+            ``COMMENTS`` not ``off``), each with ``thread_of`` set.
+        comments_chat: The discussion group they were written in.
     """
 
     messages: list[Message]
@@ -161,6 +164,8 @@ class SourceBatch:
     chat: ChatInfo | None = None
     encoded: EncodedPosts | None = None
     posts_read: int | None = None
+    comments: list[Message] = field(default_factory=list)
+    comments_chat: ChatInfo | None = None
 
     @property
     def posts(self) -> int:

@@ -47,11 +47,15 @@ def telegram_batches(
     known_ids: list[int],
     since: datetime | None = None,
     limit: int | None = None,
+    comment_cursors: dict[int, int] | None = None,
 ) -> Iterator[SourceBatch]:
     """Yield a live channel's posts as batches, oldest first, one per fetched page.
 
     The caller commits each batch and then advances the cursor to its
     ``cursor``: an interruption at any page resumes without a gap or a duplicate.
+    Unless ``COMMENTS=off``, each batch also carries the new discussion
+    comments of its posts (read above ``comment_cursors``: post id → last
+    stored comment id).
 
     Raises:
         RetryableError: FloodWait longer than ``TELEGRAM_FLOOD_SLEEP_MAX_S``, network errors.
@@ -69,7 +73,15 @@ def telegram_batches(
         source = _telethon_source(settings)
         runtime = get_runtime()
         chat = runtime.run(source.resolve(reference))
-        pages = source.fetch(reference, cursor=cursor, since=since, limit=limit, known_ids=known_ids)
+        pages = source.fetch(
+            reference,
+            cursor=cursor,
+            since=since,
+            limit=limit,
+            known_ids=known_ids,
+            comments=settings.comments != "off",
+            comment_cursors=comment_cursors,
+        )
         for page in runtime.iterate(pages):
             yield SourceBatch(
                 messages=list(page.messages),
@@ -77,4 +89,6 @@ def telegram_batches(
                 deleted_ids=list(page.deleted_ids),
                 cursor=page.max_id_seen or None,
                 chat=chat,
+                comments=list(page.comments),
+                comments_chat=page.comments_chat,
             )

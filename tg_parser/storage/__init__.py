@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tg_parser.storage import (
     api_keys,
     channels,
+    comments,
     dead_letters,
     documents,
     export_lines,
@@ -37,6 +38,7 @@ __all__ = [
     "Session",
     "api_keys",
     "channels",
+    "comments",
     "dead_letters",
     "documents",
     "export_lines",

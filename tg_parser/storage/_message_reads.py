@@ -55,6 +55,7 @@ def _row_to_message(row: MessageRow, *, telegram_id: int) -> Message:
         media=Media.model_validate(row.media) if row.media else None,
         # The title lives in forum_topics (storage.forum_topics); processing does not read it.
         forum_topic=ForumTopic(id=row.forum_topic_id) if row.forum_topic_id is not None else None,
+        thread_of=row.thread_of,
         deleted=row.deleted,
         raw=row.raw,
     )

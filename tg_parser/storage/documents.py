@@ -160,6 +160,7 @@ class ExportRow(NamedTuple):
         reactions: Reaction counts as stored (``[{"emoji", "count"}]``).
         forum_topic_id: The post's forum topic id, or ``None``.
         forum_topic_title: That forum topic's latest title, or ``None``.
+        thread_of: For a comment, the channel post it answers, else ``None``.
     """
 
     message_id: int
@@ -184,6 +185,7 @@ class ExportRow(NamedTuple):
     reactions: list[dict[str, Any]] | None
     forum_topic_id: int | None
     forum_topic_title: str | None
+    thread_of: int | None
 
 
 def plan_cursor_for_whole_result(session: Session) -> None:
@@ -214,6 +216,7 @@ def iter_export_rows(
     after_message_id: int | None = None,
     limit: int | None = None,
     changed_since: datetime | None = None,
+    comments_only: bool = False,
 ) -> Iterator[ExportRow]:
     """Yield non-deleted posts that have a document, by message id, with their topic.
 
@@ -227,6 +230,7 @@ def iter_export_rows(
         limit: At most this many rows.
         changed_since: Only posts whose line may have changed after this time:
             the post, its document or its topic was written after it.
+        comments_only: Only discussion comments (``thread_of`` set).
 
     Yields:
         One :class:`ExportRow` per post.
@@ -255,6 +259,7 @@ def iter_export_rows(
             MessageRow.reactions,
             MessageRow.forum_topic_id,
             _forum_topic_title(),
+            MessageRow.thread_of,
         )
         .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
         .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)
@@ -264,6 +269,8 @@ def iter_export_rows(
     )
     if after_message_id is not None:
         stmt = stmt.where(MessageRow.message_id > after_message_id)
+    if comments_only:
+        stmt = stmt.where(MessageRow.thread_of.is_not(None))
     if changed_since is not None:
         stmt = stmt.where(
             or_(

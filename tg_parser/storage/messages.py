@@ -105,6 +105,7 @@ _COLUMNS = (
     "forwards",
     "media",
     "forum_topic_id",
+    "thread_of",
 )
 #: The columns that decide whether a stored post is unchanged (``raw`` and the
 #: bookkeeping times are not compared, so a re-import writes nothing).
@@ -125,6 +126,7 @@ _COMPARED = (
     "forwards",
     "media",
     "forum_topic_id",
+    "thread_of",
 )
 
 
@@ -154,6 +156,7 @@ def _row(channel_pk: int, msg: Message, *, now: datetime) -> dict[str, Any]:
         "forwards": msg.forwards,
         "media": _without_nul(msg.media.json_dict()) if msg.media is not None else None,
         "forum_topic_id": msg.forum_topic.id if msg.forum_topic is not None else None,
+        "thread_of": msg.thread_of,
     }
 
 
@@ -187,6 +190,7 @@ def _record(channel_pk: int, msg: Message, *, now: datetime) -> tuple[Any, ...]:
         msg.forwards,
         _json_text(msg.media.json_dict()) if msg.media is not None else None,
         msg.forum_topic.id if msg.forum_topic is not None else None,
+        msg.thread_of,
     )
 
 

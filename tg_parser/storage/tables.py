@@ -95,6 +95,8 @@ class ChannelRow(Base):
     last_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Issue 13 (migration 0008): for a discussion group, the channel whose comments it holds.
+    discussion_of: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
 
 
 class MessageRow(Base):
@@ -127,6 +129,8 @@ class MessageRow(Base):
     forwards: Mapped[int | None] = mapped_column(BigInteger)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     forum_topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A comment (message of a linked discussion group): the channel post's message id.
+    thread_of: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ForumTopicRow(Base):
