@@ -1,4 +1,4 @@
-"""telegram depth: forwards, media metadata and forum topics of posts (issue 13)
+"""telegram depth: forwards, media metadata, forum topics, comments, account health (issue 13)
 
 Revision ID: 0008
 Revises: 0003
@@ -52,7 +52,18 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "telegram_accounts",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("healthy", sa.Boolean(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_telegram_accounts")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("telegram_accounts")
     op.drop_table("forum_topics")
     with op.batch_alter_table("channels") as batch:
         batch.drop_constraint(op.f("fk_channels_discussion_of_channels"), type_="foreignkey")

@@ -237,6 +237,8 @@ def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterat
             since=ref.since,
             limit=ref.limit,
             comment_cursors=threads,
+            channel_key=ch.key,
+            account=ref.account,
         )
         return
     msg = f"unknown source kind {ch.source_kind!r}"

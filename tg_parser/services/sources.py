@@ -55,22 +55,23 @@ class ExportSourceRef:
 
 @dataclass(frozen=True)
 class TelegramSourceRef:
-    """A live channel: how to reach it and the bounds of its first backfill."""
+    """A live channel: how to reach it, the bounds of its first backfill, the account it is pinned to."""
 
     reference: str
     since: datetime | None = None
     limit: int | None = None
+    account: str | None = None
 
     def to_json(self) -> str:
-        """Serialise for ``channels.source``."""
-        return json.dumps(
-            {
-                "ref": self.reference,
-                "since": self.since.isoformat() if self.since else None,
-                "limit": self.limit,
-            },
-            sort_keys=True,
-        )
+        """Serialise for ``channels.source`` (``account`` only when pinned, so older rows read the same)."""
+        data: dict[str, object] = {
+            "ref": self.reference,
+            "since": self.since.isoformat() if self.since else None,
+            "limit": self.limit,
+        }
+        if self.account is not None:
+            data["account"] = self.account
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> TelegramSourceRef:
@@ -82,7 +83,13 @@ class TelegramSourceRef:
         if not isinstance(data, dict):
             return cls(reference=str(data))
         since = datetime.fromisoformat(data["since"]) if data.get("since") else None
-        return cls(reference=str(data["ref"]), since=since, limit=data.get("limit"))
+        account = data.get("account")
+        return cls(
+            reference=str(data["ref"]),
+            since=since,
+            limit=data.get("limit"),
+            account=account if isinstance(account, str) else None,
+        )
 
 
 def resolve_export_file(path: str | Path) -> Path:

@@ -36,7 +36,7 @@ import structlog
 from telethon import errors
 
 from tg_parser.domain import ForumTopic
-from tg_parser.errors import InputError, PermanentError, RetryableError, TgParserError
+from tg_parser.errors import InputError, PermanentError, RetryableError
 from tg_parser.sources._telethon_convert import (
     album_to_message,
     build_posts,
@@ -48,6 +48,7 @@ from tg_parser.sources._telethon_convert import (
     to_peer,
 )
 from tg_parser.sources._telethon_depth import forum_titles
+from tg_parser.sources._telethon_errors import translate as _translate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
@@ -462,36 +463,3 @@ class TelethonSource:
             raise RetryableError(msg, retry_after_s=float(seconds)) from exc
         _log.info("telegram.flood_wait", channel=str(channel), wait_s=seconds, attempt=waits)
         await self._sleep(max(1, seconds))
-
-
-# -- errors ----------------------------------------------------------------------------------
-
-_PERMANENT_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (errors.ChannelPrivateError, "is private or this account was banned from it; join it first"),
-    (errors.ChatAdminRequiredError, "needs admin rights this account does not have"),
-    (errors.UsernameNotOccupiedError, "no channel has this username"),
-    (errors.UsernameInvalidError, "is not a valid username"),
-    (errors.ChannelInvalidError, "is not a channel this account can see"),
-    (errors.ChatForbiddenError, "is forbidden to this account"),
-    (
-        errors.UnauthorizedError,
-        "cannot be read: the Telegram session is not authorised; run `tg-parser auth login`",
-    ),
-)
-
-
-def _translate(exc: Exception, channel: str | int) -> TgParserError:
-    """Map a Telethon or network exception to our error tree (messages name the channel only)."""
-    for cls, reason in _PERMANENT_REASONS:
-        if isinstance(exc, cls):
-            return PermanentError(f"channel {channel} {reason} ({type(exc).__name__})")
-    if isinstance(exc, ValueError):
-        return PermanentError(
-            f"channel {channel} cannot be resolved: not a known username or id for this session "
-            "(add it by @username or join it first)"
-        )
-    if isinstance(exc, errors.ServerError | errors.TimedOutError | errors.FloodError):
-        return RetryableError(f"channel {channel}: Telegram server error ({type(exc).__name__})")
-    if isinstance(exc, ConnectionError | OSError | TimeoutError):
-        return RetryableError(f"channel {channel}: connection to Telegram failed ({type(exc).__name__})")
-    return PermanentError(f"channel {channel}: Telegram refused the request ({type(exc).__name__})")

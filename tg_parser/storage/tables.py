@@ -133,6 +133,17 @@ class MessageRow(Base):
     thread_of: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class TelegramAccountRow(Base):
+    """A named Telegram account's health: ``False`` once Telegram logged it out or banned it (issue 13)."""
+
+    __tablename__ = "telegram_accounts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    healthy: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
 class ForumTopicRow(Base):
     """A forum topic of a channel (supergroup with topics): its id and latest title (issue 13)."""
 
