@@ -29,6 +29,7 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("forum_topic_id", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("thread_of", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("media_path", sa.Text(), nullable=True))
     with op.batch_alter_table("channels") as batch:
         batch.add_column(sa.Column("discussion_of", sa.Integer(), nullable=True))
         batch.create_foreign_key(
@@ -69,6 +70,7 @@ def downgrade() -> None:
         batch.drop_constraint(op.f("fk_channels_discussion_of_channels"), type_="foreignkey")
         batch.drop_column("discussion_of")
     with op.batch_alter_table("messages") as batch:
+        batch.drop_column("media_path")
         batch.drop_column("thread_of")
         batch.drop_column("forum_topic_id")
         batch.drop_column("media")

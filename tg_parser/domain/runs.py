@@ -112,6 +112,7 @@ class StepType(StrEnum):
     TOPICS = "topics"
     EXPORT = "export"
     WEBHOOK = "webhook"
+    MEDIA = "media"
 
 
 class TaskName(StrEnum):
@@ -127,6 +128,7 @@ class TaskName(StrEnum):
     SWEEP = "tg_parser.sweep_stalled_runs"
     HEALTH = "tg_parser.health"
     DELIVER_WEBHOOK = "tg_parser.deliver_webhook"
+    DOWNLOAD_MEDIA = "tg_parser.download_media"
 
 
 STEP_OF_TASK: dict[TaskName, StepType] = {
@@ -136,5 +138,6 @@ STEP_OF_TASK: dict[TaskName, StepType] = {
     TaskName.LABEL: StepType.TOPICS,
     TaskName.EXPORT: StepType.EXPORT,
     TaskName.DELIVER_WEBHOOK: StepType.WEBHOOK,
+    TaskName.DOWNLOAD_MEDIA: StepType.MEDIA,
 }
 """Which retry policy each retried task follows."""

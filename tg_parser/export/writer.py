@@ -174,12 +174,20 @@ def depth_fields(row: ExportFields) -> dict[str, Any]:
     media = row.media
     topic_id = row.forum_topic_id
     return {
-        "media": {key: media.get(key) for key in MEDIA_KEYS} if isinstance(media, dict) else None,
+        "media": _media(media, getattr(row, "media_path", None)) if isinstance(media, dict) else None,
         "views": row.views,
         "forwards": row.forwards,
         "reactions": {r["emoji"]: r["count"] for r in row.reactions or ()},
         "forum_topic": None if topic_id is None else {"id": topic_id, "title": row.forum_topic_title},
     }
+
+
+def _media(media: dict[str, Any], downloaded: str | None) -> dict[str, Any]:
+    """Lay ``media`` out in :data:`MEDIA_KEYS` order; a downloaded file's path wins over the stored one."""
+    out = {key: media.get(key) for key in MEDIA_KEYS}
+    if downloaded is not None:
+        out["path"] = downloaded
+    return out
 
 
 class ExportFields(Protocol):

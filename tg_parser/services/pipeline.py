@@ -27,6 +27,7 @@ from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
 from tg_parser.services.comments import channel_lines, stale_comment_pks, store_comments
 from tg_parser.services.dispatch import Dispatcher
+from tg_parser.services.media import send_downloads
 from tg_parser.services.post_rules import post_document, post_outcome
 from tg_parser.services.sources import (
     ExportSourceRef,
@@ -153,6 +154,7 @@ def ingest_channel(
         # The cursor moves only after the batch's commit.
         with session_scope(db) as s:
             channels.set_cursor(s, channel_pk=ch.pk, cursor_message_id=batch.cursor)
+        send_downloads(settings, dispatcher, channel=ch, posts=batch.messages)
         totals = messages.UpsertOutcome(
             totals.new + out.new, totals.changed + out.changed, totals.unchanged + out.unchanged
         )

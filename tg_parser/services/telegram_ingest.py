@@ -27,7 +27,7 @@ import structlog
 
 from tg_parser.config import Settings
 from tg_parser.config.telegram import TelegramSettings
-from tg_parser.errors import AccountLostError
+from tg_parser.errors import AccountLostError, RetryableError
 from tg_parser.services.sources import SourceBatch
 
 log = structlog.get_logger(__name__)
@@ -204,3 +204,36 @@ def _batches(
                 comments=list(page.comments),
                 comments_chat=page.comments_chat,
             )
+
+
+def download_post_media(
+    *, settings: Settings, reference: str, channel_key: str, account: str | None, message_id: int, file: str
+) -> bool:
+    """Download one live post's media to ``file`` with the channel's account (see :func:`telegram_batches`).
+
+    Raises:
+        RetryableError: FloodWait, an expired file reference, network failures.
+        PermanentError: The channel cannot be read.
+        AccountLostError: The account is logged out or banned (it is marked
+            unhealthy; the retry uses the next account).
+    """
+    from tg_parser.sources.accounts import choose_account
+    from tg_parser.sources.telethon_runtime import get_runtime
+    from tg_parser.storage import accounts, session_scope
+
+    names = settings.telegram.account_names()
+    if not names:
+        return bool(get_runtime().run(_telethon_source(settings).download_media(reference, message_id, file)))
+    with session_scope(settings.database_url) as session:
+        unusable = accounts.unhealthy_names(session)
+    name = choose_account(channel_key, names, pinned=account, unusable=unusable)
+    if name is None:
+        msg = f"channel {reference} cannot be read: every Telegram account is logged out or banned"
+        raise AccountLostError(msg)
+    runtime, source = _account_source(settings, name)
+    try:
+        return bool(runtime.run(source.download_media(reference, message_id, file)))
+    except AccountLostError as exc:
+        with session_scope(settings.database_url) as session:
+            accounts.set_health(session, name=name, healthy=False, reason=str(exc))
+        raise RetryableError(str(exc)) from exc

@@ -351,6 +351,37 @@ class TelethonSource:
             comments_chat=comments_chat,
         )
 
+    async def download_media(self, channel: str | int, message_id: int, file: str) -> bool:
+        """Download one post's media to ``file``, from a fresh copy of the post (a fresh file reference).
+
+        Raises:
+            RetryableError: FloodWait (``retry_after_s`` = the wait), an expired
+                file reference (the retry fetches the post again), network failures.
+            PermanentError: The channel cannot be read.
+
+        Returns:
+            ``False`` when the post or its media is gone.
+        """
+        entity = await self._entity(channel)
+        message = await self._call(channel, lambda: self._client.get_messages(entity, ids=message_id))
+        if message is None or getattr(message, "media", None) is None:
+            return False
+        try:
+            saved = await self._client.download_media(message, file=file)
+        except errors.FileReferenceExpiredError as exc:
+            msg = (
+                f"channel {channel}, post {message_id}: the file reference expired; the post is fetched again"
+            )
+            raise RetryableError(msg) from exc
+        except errors.FloodWaitError as exc:
+            msg = f"channel {channel}, post {message_id}: Telegram asks to wait {exc.seconds} s (FloodWait)"
+            raise RetryableError(msg, retry_after_s=float(exc.seconds)) from exc
+        except errors.RPCError as exc:
+            raise _translate(exc, channel) from exc
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            raise _translate(exc, channel) from exc
+        return saved is not None
+
     async def _titled(self, entity: Any, channel: str | int, posts: list[Message]) -> list[Message]:
         """Give the posts of a forum their topic's title (``messages.getForumTopics``, once per fetch)."""
         if not any(p.forum_topic is not None for p in posts):

@@ -161,6 +161,7 @@ class ExportRow(NamedTuple):
         forum_topic_id: The post's forum topic id, or ``None``.
         forum_topic_title: That forum topic's latest title, or ``None``.
         thread_of: For a comment, the channel post it answers, else ``None``.
+        media_path: A live post's downloaded media file under ``MEDIA_DIR``, else ``None``.
     """
 
     message_id: int
@@ -186,6 +187,7 @@ class ExportRow(NamedTuple):
     forum_topic_id: int | None
     forum_topic_title: str | None
     thread_of: int | None
+    media_path: str | None
 
 
 def plan_cursor_for_whole_result(session: Session) -> None:
@@ -260,6 +262,7 @@ def iter_export_rows(
             MessageRow.forum_topic_id,
             _forum_topic_title(),
             MessageRow.thread_of,
+            MessageRow.media_path,
         )
         .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
         .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)

@@ -70,7 +70,7 @@ COPY (
         ',"duration_s":', coalesce((m.media->'duration_s')::text, 'null'),
         ',"width":', coalesce((m.media->'width')::text, 'null'),
         ',"height":', coalesce((m.media->'height')::text, 'null'),
-        ',"path":', coalesce(to_json(m.media->>'path')::text, 'null'), '}')
+        ',"path":', coalesce(to_json(coalesce(m.media_path, m.media->>'path'))::text, 'null'), '}')
       ELSE 'null' END,
     ',"views":', coalesce(m.views::text, 'null'),
     ',"forwards":', coalesce(m.forwards::text, 'null'),

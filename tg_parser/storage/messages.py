@@ -44,7 +44,9 @@ __all__ = [
     "load_message_to_process",
     "load_messages",
     "mark_deleted",
+    "set_media_path",
     "stale_message_pks",
+    "stored_media",
     "strip_nul_hash",
     "upsert_encoded",
     "upsert_messages",
@@ -398,3 +400,24 @@ def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int
         .values(deleted=True, deleted_at=utcnow(), updated_at=utcnow())
     )
     return _changed(result)
+
+
+def stored_media(
+    session: Session, *, channel_pk: int, message_id: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Return a post's media metadata and its downloaded file (relative to ``MEDIA_DIR``), if any."""
+    row = session.execute(
+        select(MessageRow.media, MessageRow.media_path).where(
+            MessageRow.channel_id == channel_pk, MessageRow.message_id == message_id
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def set_media_path(session: Session, *, channel_pk: int, message_id: int, path: str) -> None:
+    """Record where a post's media file was stored (``updated_at`` moves, so incremental pulls see it)."""
+    session.execute(
+        update(MessageRow)
+        .where(MessageRow.channel_id == channel_pk, MessageRow.message_id == message_id)
+        .values(media_path=path, updated_at=utcnow())
+    )

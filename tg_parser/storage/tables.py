@@ -131,6 +131,8 @@ class MessageRow(Base):
     forum_topic_id: Mapped[int | None] = mapped_column(BigInteger)
     # A comment (message of a linked discussion group): the channel post's message id.
     thread_of: Mapped[int | None] = mapped_column(BigInteger)
+    # A live post's downloaded media file, relative to MEDIA_DIR (never written by an ingest).
+    media_path: Mapped[str | None] = mapped_column(Text)
 
 
 class TelegramAccountRow(Base):
