@@ -61,7 +61,7 @@ COPY (
     ',"reply_to":', coalesce(m.reply_to::text, 'null'),
     ',"forwarded_from":', coalesce(to_json(m.forwarded_from)::text, 'null'),
     ',"media_type":', coalesce(to_json(m.media_type)::text, 'null'),
-    -- tg-depth (issue 13): media, views, forwards, reactions, forum_topic (export.writer.depth_fields).
+    -- tg-depth (issue 13): media, views, forwards, reactions, forum_topic (export.depth.depth_fields).
     ',"media":', CASE WHEN jsonb_typeof(m.media) = 'object' THEN concat(
         '{"type":', coalesce(to_json(m.media->>'type')::text, 'null'),
         ',"file_name":', coalesce(to_json(m.media->>'file_name')::text, 'null'),
