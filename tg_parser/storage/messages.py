@@ -101,13 +101,13 @@ _COLUMNS = (
     "raw",
     "content_hash",
     "deleted",
-    "first_seen_at",
-    "updated_at",
-    # Issue 13 (tg-depth): appended last, so the columns above keep their places.
+    # Issue 13 (tg-depth): added after the columns above, before the two bookkeeping times (kept last).
     "forwards",
     "media",
     "forum_topic_id",
     "thread_of",
+    "first_seen_at",
+    "updated_at",
 )
 #: The columns that decide whether a stored post is unchanged (``raw`` and the
 #: bookkeeping times are not compared, so a re-import writes nothing).
@@ -187,12 +187,12 @@ def _record(channel_pk: int, msg: Message, *, now: datetime) -> tuple[Any, ...]:
         _json_text(msg.raw),
         content_hash(text, entities),
         msg.deleted,
-        now,
-        now,
         msg.forwards,
         _json_text(msg.media.json_dict()) if msg.media is not None else None,
         msg.forum_topic.id if msg.forum_topic is not None else None,
         msg.thread_of,
+        now,
+        now,
     )
 
 
