@@ -17,6 +17,7 @@ last committed batch. Without named sessions, the one session of
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -87,6 +88,16 @@ def shutdown_accounts() -> None:
         _accounts.clear()
     for runtime in runtimes:
         runtime.shutdown()
+
+
+def _forget_accounts_after_fork() -> None:
+    """Drop the parent's named-account runtimes in a forked child (their loop threads did not survive)."""
+    global _lock  # noqa: PLW0603 - the child must drop the parent's state
+    _lock = threading.Lock()
+    _accounts.clear()
+
+
+os.register_at_fork(after_in_child=_forget_accounts_after_fork)
 
 
 def telegram_batches(
