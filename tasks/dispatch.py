@@ -56,3 +56,11 @@ class CeleryDispatcher:
             args=(webhook_id, message_id, payload),
             headers=correlation_headers(),
         )
+
+    def download_media(self, *, channel_key: str, message_id: int) -> None:
+        """Send ``tg_parser.download_media`` (its own task type, so downloads never hold up a run)."""
+        app.send_task(
+            TaskName.DOWNLOAD_MEDIA.value,
+            args=(channel_key, message_id),
+            headers=correlation_headers(),
+        )

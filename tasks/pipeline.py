@@ -133,6 +133,21 @@ def deliver_webhook(self: Task, webhook_id: str, message_id: str, payload: dict[
     )
 
 
+@app.task(name=TaskName.DOWNLOAD_MEDIA.value, **RELIABLE)
+def download_media(self: Task, channel_key: str, message_id: int) -> str:
+    """Download one live post's media into MEDIA_DIR under ``RETRY_MEDIA_*``; gives up to a dead letter."""
+    from tg_parser.services.media import execute_download
+
+    backoff = CeleryBackoff(self)
+    return execute_download(
+        settings=get_settings(),
+        channel_key=channel_key,
+        message_id=message_id,
+        backoff=backoff,
+        attempt=backoff.attempt,
+    )
+
+
 @app.task(name=TaskName.SCHEDULE.value, bind=True)
 def schedule_due_channels(self: Task) -> list[str]:  # noqa: ARG001
     """Start a run for every channel whose schedule is due (Beat ticks it every minute)."""

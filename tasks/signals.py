@@ -76,10 +76,12 @@ def _after_fork(**_: Any) -> None:
 
 @signals.worker_process_shutdown.connect
 def _process_shutdown(**_: Any) -> None:
-    """Disconnect this process's Telegram client cleanly (if it ever made one)."""
+    """Disconnect this process's Telegram clients cleanly (if it ever made any), named accounts' too."""
+    from tg_parser.services.telegram_ingest import shutdown_accounts
     from tg_parser.sources.telethon_runtime import shutdown_runtime
 
     shutdown_runtime(timeout_s=5.0)
+    shutdown_accounts()
 
 
 @signals.worker_ready.connect

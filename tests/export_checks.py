@@ -82,3 +82,66 @@ def check_chat_export(chat: dict[str, Any], docs: list[dict[str, Any]]) -> None:
             elif ent.get("type") == "hashtag":
                 assert ent["text"] in meta["hashtags"], f"hashtag of {meta['message_id']}"
         assert doc["id"] == f"{meta['channel']}:{meta['message_id']}"
+    check_depth(chat, docs)
+
+
+def expected_reactions(src: dict[str, Any]) -> dict[str, int]:
+    """The ``metadata.reactions`` mapping issue 13 asks for, from a Desktop message's ``reactions`` list."""
+    out: dict[str, int] = {}
+    for r in src.get("reactions") or []:
+        kind = r.get("type", "emoji")
+        if kind == "empty":
+            continue
+        key = {"custom_emoji": f"custom:{r.get('document_id')}", "paid": "paid"}.get(kind, r.get("emoji"))
+        out[key] = out.get(key, 0) + r["count"]
+    return out
+
+
+def expected_forum_topics(chat: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Message id → ``{"id", "title"}`` of its forum topic: ``topic_created`` roots, reply chains followed."""
+    titles: dict[int, str] = {}
+    topic_of: dict[int, int] = {}
+    for m in chat["messages"]:
+        if m.get("action") == "topic_created":
+            titles[m["id"]] = m.get("title", "")
+            topic_of[m["id"]] = m["id"]
+            continue
+        topic = topic_of.get(m.get("reply_to_message_id"))
+        if topic is not None and "reply_to_peer_id" not in m:
+            topic_of[m["id"]] = topic
+            if m.get("action") == "topic_edit" and m.get("new_title"):
+                titles[topic] = m["new_title"]
+    return {mid: {"id": tid, "title": titles[tid]} for mid, tid in topic_of.items() if mid != tid}
+
+
+def check_depth(chat: dict[str, Any], docs: list[dict[str, Any]]) -> None:
+    """Assert issue 13's fields against the source: reactions, views, forwards, media, forum topic.
+
+    Forum topic titles are compared with the final title of each topic (the
+    source's renames that name their topic applied).
+    """
+    posts = {m["id"]: m for m in chat["messages"] if m.get("type") == "message"}
+    topics = expected_forum_topics(chat)
+    for doc in docs:
+        meta = doc["metadata"]
+        mid = meta["message_id"]
+        src = posts[mid]
+        assert meta["reactions"] == expected_reactions(src), f"reactions of {mid}"
+        assert meta["views"] == src.get("views"), f"views of {mid}"
+        assert meta["forwards"] == src.get("forwards"), f"forwards of {mid}"
+        assert meta["forum_topic"] == topics.get(mid), f"forum topic of {mid}"
+        if "photo" in src or "file" in src:
+            key = "photo" if "photo" in src else "file"
+            path = src[key]
+            media = meta["media"]
+            assert media is not None, f"media of {mid}"
+            assert media["path"] == (None if path.startswith("(File") else path), f"media path of {mid}"
+            assert media["size_bytes"] == src.get("photo_file_size" if key == "photo" else "file_size")
+            assert (media["width"], media["height"]) == (src.get("width"), src.get("height")), (
+                f"size of {mid}"
+            )
+            assert media["mime_type"] == src.get("mime_type"), f"mime type of {mid}"
+            assert media["file_name"] == src.get("file_name"), f"file name of {mid}"
+            assert media["duration_s"] == src.get("duration_seconds"), f"duration of {mid}"
+        elif meta["media_type"] is None:
+            assert meta["media"] is None, f"media of {mid}"

@@ -13,7 +13,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from tg_parser.domain import Document, Entity, EntityType, Message, PostAnalysis, Topic
+from tg_parser.domain import (
+    Document,
+    Entity,
+    EntityType,
+    ForumTopic,
+    Media,
+    Message,
+    PostAnalysis,
+    Reaction,
+    Topic,
+)
 from tg_parser.storage import Session, channels, documents, messages, topics
 from tg_parser.storage.tables import MessageRow
 
@@ -88,6 +98,8 @@ def fill_channel(session: Session, *, posts: int, seed: int, username: str | Non
         )
         for i in range(posts)
     ]
+    depth = random.Random(seed + 1)  # its own stream: the draws above stay what they were
+    posts_ = [_with_depth(m, depth) for m in posts_]
     messages.upsert_messages(session, channel_pk=pk, messages=posts_)
     pk_by_mid = _all_pks(session, pk)
     with_document = [m for m in posts_ if rng.random() > 0.1]
@@ -121,6 +133,38 @@ def fill_channel(session: Session, *, posts: int, seed: int, username: str | Non
         session, channel_pk=pk, message_ids=[m.message_id for m in posts_ if rng.random() < 0.05]
     )
     return pk, key
+
+
+def _with_depth(msg: Message, rng: random.Random) -> Message:
+    """Give a post issue-13 metadata: media (nasty names, floats), counts, reactions, a forum topic."""
+    media = None
+    if msg.media_type is not None:
+        media = Media(
+            type=msg.media_type,
+            file_name=rng.choice([None, 'ф"а\\йл\n.pdf', "a.jpg"]),
+            mime_type=rng.choice([None, "image/jpeg"]),
+            size_bytes=rng.choice([None, 0, 2**40]),
+            duration_s=rng.choice([None, 7, 12.5, 0.125]),
+            width=rng.choice([None, 1280]),
+            height=rng.choice([None, 720]),
+            path=rng.choice([None, "photos/ф 1@x.jpg", '"\\\u2028']),
+        )
+    reactions = tuple(
+        Reaction(emoji=e, count=rng.randint(0, 10**6))
+        for e in rng.sample(
+            ["👍", "❤", "custom:5368324170671202286", "paid", '"\\', "ключ"], rng.randint(0, 4)
+        )
+    )
+    topic = rng.choice([None, None, ForumTopic(id=3, title='Q&A "т"\\'), ForumTopic(id=9, title=None)])
+    return msg.model_copy(
+        update={
+            "media": media,
+            "views": rng.choice([None, 0, 123456]),
+            "forwards": rng.choice([None, 5]),
+            "reactions": reactions,
+            "forum_topic": topic,
+        }
+    )
 
 
 def _all_pks(session: Session, channel_pk: int) -> dict[int, int]:

@@ -44,6 +44,10 @@ class PermanentError(TgParserError):
     """A failure that retrying cannot fix; the work item is dead-lettered."""
 
 
+class AccountLostError(PermanentError):
+    """The Telegram account is logged out or banned: no channel can be read with it (issue 13)."""
+
+
 class InputError(PermanentError):
     """Bad input: a malformed export file or message.
 

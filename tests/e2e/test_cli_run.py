@@ -77,6 +77,26 @@ def test_run_real_export_matches_source_and_is_stable(name: str, shared_data: Pa
     assert row_counts(tmp_path / "tg_parser.db") == counts
 
 
+def test_forum_topics_reactions_and_media_of_the_forum_export(shared_data: Path, tmp_path: Path) -> None:
+    """The forum export's posts name their topics; reactions and photo metadata come through (issue 13)."""
+    src = shared_data / "exports" / "ensia_full_account_forum.json"
+    proc = tg_parser("run", "--export-file", str(src), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    chat = next(
+        c for c in source_chats(src) if any(m.get("action") == "topic_created" for m in c["messages"])
+    )
+    docs = read_ndjson(tmp_path / "out" / f"c{abs(chat['id'])}" / "documents.ndjson")
+    titles = {d["metadata"]["forum_topic"]["title"] for d in docs if d["metadata"]["forum_topic"]}
+    assert {"Welcome board", "Q&A", "Research"} <= titles
+    by_id = {d["metadata"]["message_id"]: d["metadata"] for d in docs}
+    assert by_id[315]["forum_topic"] == {"id": 236, "title": "Q&A"}
+    assert by_id[365]["forum_topic"] == {"id": 236, "title": "Q&A"}  # a reply to a reply in the topic
+    assert sum(1 for d in docs if d["metadata"]["reactions"]) > 100
+    assert any(
+        (d["metadata"]["media"] or {}).get("path", "").startswith("chats/chat_1/photos/") for d in docs
+    )
+
+
 def test_username_gives_public_permalinks(sample_export: Path, tmp_path: Path) -> None:
     """With --username, metadata.source is https://t.me/<username>/<id> and the key is the username."""
     proc = tg_parser(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
-from tg_parser.domain import EntityType, Message, Reaction
+from tg_parser.domain import EntityType, ForumTopic, Message, Reaction
 from tg_parser.errors import InputError
 from tg_parser.sources.desktop_export import DesktopExportSource, ExportedChat, ExportStats, flatten_text
 
@@ -538,7 +538,7 @@ def test_reactions_of_every_kind(tmp_path: Path) -> None:
     assert isinstance(post, Message)
     assert post.reactions == (
         Reaction(emoji="👍", count=3),
-        Reaction(emoji="5368324170671202286", count=2),
+        Reaction(emoji="custom:5368324170671202286", count=2),
         Reaction(emoji="paid", count=7),
         Reaction(emoji="❤", count=1),
     )
@@ -695,3 +695,59 @@ def test_iter_chat_fast_path_equals_the_event_walk(export_path: Path, tmp_path: 
         assert fast == _outcome(source.iter_messages(head)), path
         assert fast_stats == source.stats(head)
         assert fast[0], path
+
+
+def test_discussion_group_export_links_comments_to_the_channel_post_copy(tmp_path: Path) -> None:
+    """A discussion group's export (hand-written, Desktop format): comments reply to the post's copy."""
+    group = {
+        "name": "Trantor Chat",
+        "type": "public_supergroup",
+        "id": 1999000111,
+        "messages": [
+            _message(70, "Пост канала", **{"from": "Trantor", "from_id": "channel1878264527"}),
+            _message(71, "Отличный пост", reply_to_message_id=70),
+            _message(72, "Согласен", reply_to_message_id=71),
+        ],
+    }
+    posts = [p for _, p in DesktopExportSource(_write(tmp_path, group)).iter_all()]
+    assert all(isinstance(p, Message) for p in posts)
+    assert [(p.message_id, p.reply_to, p.author) for p in posts] == [  # type: ignore[union-attr]
+        (70, None, "Trantor"),
+        (71, 70, "Alice"),
+        (72, 71, "Alice"),
+    ]
+    assert all(p.forum_topic is None for p in posts)  # type: ignore[union-attr]
+
+
+def test_topic_rename_that_names_its_topic_is_followed(tmp_path: Path) -> None:
+    """A topic_edit whose reply chain names a topic renames it for later posts; one without is ignored."""
+
+    def service(mid: int, action: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": mid,
+            "type": "service",
+            "date_unixtime": "1714557600",
+            "action": action,
+            "text": "",
+            **extra,
+        }
+
+    chat = _chat(
+        [
+            service(3, "topic_created", title="Research"),
+            _message(4, "first", reply_to_message_id=3),
+            service(5, "topic_edit", new_title="Scientific Research", reply_to_message_id=3),
+            _message(6, "second", reply_to_message_id=4),
+            service(7, "topic_edit", new_title="Lost rename"),  # no topic named: not applied
+            _message(8, "third", reply_to_message_id=3),
+            _message(9, "general"),
+        ]
+    )
+    read = DesktopExportSource(_write(tmp_path, chat)).iter_all()
+    posts = {p.message_id: p.forum_topic for _, p in read}  # type: ignore[union-attr]
+    assert posts == {
+        4: ForumTopic(id=3, title="Research"),
+        6: ForumTopic(id=3, title="Scientific Research"),
+        8: ForumTopic(id=3, title="Scientific Research"),
+        9: None,
+    }

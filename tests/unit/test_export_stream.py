@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.export_data import fill_channel
-from tg_parser.domain import Entity, EntityType, Message, Topic
+from tg_parser.domain import Entity, EntityType, ForumTopic, Media, Message, Reaction, Topic
 from tg_parser.export import atomic_writer, document_line, document_record, write_channel_export
 from tg_parser.export.writer import entity_lists, write_topics_json
 from tg_parser.storage import session_scope, topics
@@ -40,6 +40,33 @@ class _Row(NamedTuple):
     model: str
     topic_key: str | None
     topic_label: str | None
+    media: dict[str, Any] | None = None
+    views: int | None = None
+    forwards: int | None = None
+    reactions: list[dict[str, Any]] | None = None
+    forum_topic_id: int | None = None
+    forum_topic_title: str | None = None
+
+
+def _random_depth(rng: random.Random) -> dict[str, Any]:
+    """Issue-13 fields of a random post: media, counts, reactions, forum topic."""
+    media = rng.choice(
+        [
+            None,
+            Media(type="photo", width=10, height=20, size_bytes=5, path="photos/p 1.jpg"),
+            Media(type="document"),
+        ]
+    )
+    reactions = tuple(
+        Reaction(emoji=e, count=rng.randint(0, 9)) for e in rng.sample(["👍", "custom:1", "paid", '"'], 2)
+    )
+    return {
+        "media": media,
+        "views": rng.choice([None, 7]),
+        "forwards": rng.choice([None, 0]),
+        "reactions": rng.choice([(), reactions]),
+        "forum_topic": rng.choice([None, ForumTopic(id=3, title='Q&"A'), ForumTopic(id=4)]),
+    }
 
 
 def _random_entities(rng: random.Random) -> tuple[Entity, ...]:
@@ -57,6 +84,7 @@ def _random_entities(rng: random.Random) -> tuple[Entity, ...]:
 def test_document_line_is_byte_identical_to_the_pydantic_record() -> None:
     """A line from plain columns equals json.dumps of document_record for random posts."""
     rng = random.Random(3)
+    depth_rng = random.Random(4)
     for i in range(300):
         entities = _random_entities(rng)
         message = Message(
@@ -67,6 +95,7 @@ def test_document_line_is_byte_identical_to_the_pydantic_record() -> None:
             text=rng.choice(["", 'Привет \u2028 "мир"\t\x01', "plain"]),
             entities=entities,
             author=rng.choice([None, "Автор"]),
+            **_random_depth(depth_rng),
         )
         common: dict[str, Any] = {
             "language": "ru",
@@ -101,6 +130,13 @@ def test_document_line_is_byte_identical_to_the_pydantic_record() -> None:
             model="m",
             topic_key=common["topic_id"],
             topic_label=None,
+            # As the database gives them back: media keys in jsonb's own order, reactions as a list.
+            media=dict(sorted(message.media.json_dict().items())) if message.media else None,
+            views=message.views,
+            forwards=message.forwards,
+            reactions=[{"emoji": r.emoji, "count": r.count} for r in message.reactions],
+            forum_topic_id=message.forum_topic.id if message.forum_topic else None,
+            forum_topic_title=message.forum_topic.title if message.forum_topic else None,
         )
         username = "durov" if rec["metadata"]["source"].startswith("https://t.me/durov/") else None
         expected = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"

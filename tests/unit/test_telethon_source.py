@@ -602,7 +602,7 @@ def test_message_fields_dates_views_reply_forward_reactions_and_author() -> None
     assert rich.forwarded_from == "Origin Channel"
     assert [(r.emoji, r.count) for r in rich.reactions] == [
         ("👍", 12),
-        ("5368324170671202286", 3),
+        ("custom:5368324170671202286", 3),
         ("paid", 2),
     ]
     assert rich.media_type == "photo"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tg_parser.cli._common import console, err, fail, load_cli_settings
+from tg_parser.cli._common import console, ensure_schema, err, fail, load_cli_settings
 from tg_parser.errors import TgParserError
 
 app = typer.Typer(help="Telegram account sessions for live channels.", no_args_is_help=True)
@@ -25,9 +25,26 @@ def auth_login(
         Path | None,
         typer.Option(help="Session file (default TELEGRAM_SESSION_FILE, ~/.tg_parser/telegram.session)."),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="Name this account: its session goes to TELEGRAM_ACCOUNTS_DIR/NAME.session and live "
+            "channels are spread over the named accounts (or pinned with `channels add --account`).",
+        ),
+    ] = None,
 ) -> None:
     """Log a Telegram user account in (api id and hash, phone, code, 2FA password); writes a 0600 session."""
-    tg = load_cli_settings().telegram
+    settings = load_cli_settings()
+    tg = settings.telegram
+    if account is not None:
+        if session_file is not None or string_session:
+            msg = "--account writes its own session file; drop --session-file/--string-session"
+            raise typer.BadParameter(msg)
+        try:
+            session_file = tg.for_account(account).session_file
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     from tg_parser.sources.telegram_session import login
 
     api_id = tg.api_id or typer.prompt("api id (my.telegram.org)", type=int)
@@ -46,6 +63,12 @@ def auth_login(
     except TgParserError as exc:
         raise fail(exc) from exc
     console.print(f"logged in as {result.account}")
+    if account is not None:
+        from tg_parser.services.accounts import record_login
+
+        ensure_schema(settings)
+        record_login(settings, name=account)
+        console.print(f"account {account!r} is healthy; live channels may now be read with it")
     if result.session_file is not None:
         console.print(f"session saved to {result.session_file} (mode 0600)")
     if result.session_string is not None:

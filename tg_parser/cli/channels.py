@@ -76,6 +76,13 @@ def channels_add(
         int | None,
         typer.Option("--limit", help="Live channels: first run backfills at most this many posts."),
     ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            help="Live channels: read with this account (`auth login --account NAME`); default: spread.",
+        ),
+    ] = None,
 ) -> None:
     """Add a channel (live Telegram, or an export re-read on each run), optionally on a schedule.
 
@@ -100,6 +107,7 @@ def channels_add(
             export_dir=str(out.resolve()) if out else None,
             since=since_at,
             limit=limit,
+            account=account,
         )
     except TgParserError as exc:
         raise fail(exc) from exc

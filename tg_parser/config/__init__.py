@@ -34,7 +34,7 @@ REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://", "unix://")
 """URL schemes that name a Redis server: redis-py's (``redis``, ``rediss``, ``unix``) and
 kombu's Unix-socket form (``redis+socket``)."""
 
-TASK_TYPES = ("ingest", "process", "topics", "export", "webhook")
+TASK_TYPES = ("ingest", "process", "topics", "export", "webhook", "media")
 """Task types that can carry their own retry policy (``RETRY_<TYPE>_*``)."""
 
 
@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     retry_webhook_backoff_base: float | None = Field(None, ge=0.1, le=60)
     retry_webhook_backoff_max: float | None = Field(None, ge=1, le=300)
     retry_webhook_jitter: float | None = Field(None, ge=0, le=1)
+    retry_media_max_attempts: int | None = Field(None, ge=1, le=10)
+    retry_media_backoff_base: float | None = Field(None, ge=0.1, le=60)
+    retry_media_backoff_max: float | None = Field(None, ge=1, le=300)
+    retry_media_jitter: float | None = Field(None, ge=0, le=1)
 
     task_time_limit_s: int = Field(600, ge=10, le=7200)
     redis_visibility_timeout_s: int = Field(3600, ge=60)
@@ -171,6 +175,12 @@ class Settings(BaseSettings):
 
     export_dir: str = "./exports"
     topic_seed: int = 42
+    # Discussion comments of live channels (issue 13): not read, own documents, or folded into the post.
+    comments: Literal["off", "separate", "fold"] = "separate"
+    # Media files of live channels (issue 13): which kinds to download, the size cap, the store.
+    media_download: Literal["none", "photos", "documents", "all"] = "none"
+    media_max_size_mb: float | None = Field(None, gt=0)
+    media_dir: str = "./media"
 
     redis_url: str | None = None
 

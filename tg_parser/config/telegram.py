@@ -13,6 +13,7 @@ never reach a log line or an exception message.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -20,6 +21,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SESSION_FILE = Path("~/.tg_parser/telegram.session")
 """Where ``tg-parser auth login`` writes the session when ``TELEGRAM_SESSION_FILE`` is unset."""
+
+DEFAULT_ACCOUNTS_DIR = Path("~/.tg_parser/accounts")
+"""Where ``auth login --account NAME`` writes ``NAME.session`` when ``TELEGRAM_ACCOUNTS_DIR`` is unset."""
+
+
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class TelegramSettings(BaseSettings):
@@ -36,6 +43,10 @@ class TelegramSettings(BaseSettings):
         edit_window: ``TELEGRAM_EDIT_WINDOW``, how many of the most recent
             already-fetched posts each incremental run reads again to catch
             edits and deletions (0 turns the window off).
+        accounts_dir: ``TELEGRAM_ACCOUNTS_DIR``, the folder of named accounts
+            sessions (``<name>.session``, issue 13). When it holds any, live
+            channels are read with them (pinned or spread), not with
+            ``session``/``session_file``. Default ``~/.tg_parser/accounts``.
         flood_sleep_max_s: ``TELEGRAM_FLOOD_SLEEP_MAX_S``, the longest FloodWait
             slept in place; a longer one fails the fetch with a retryable error
             carrying the wait.
@@ -58,8 +69,9 @@ class TelegramSettings(BaseSettings):
     phone: SecretStr | None = None
     edit_window: int = Field(50, ge=0, le=1000)
     flood_sleep_max_s: float = Field(30.0, ge=0, le=3600)
+    accounts_dir: Path = DEFAULT_ACCOUNTS_DIR
 
-    @field_validator("session_file")
+    @field_validator("session_file", "accounts_dir")
     @classmethod
     def _expand_user(cls, value: Path) -> Path:
         """Expand ``~`` so the path is the one the session is really written to."""
@@ -72,6 +84,25 @@ class TelegramSettings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
+
+    def for_account(self, name: str) -> TelegramSettings:
+        """Return these settings for the named account: its session file under :attr:`accounts_dir`.
+
+        Raises:
+            ValueError: ``name`` is not 1-64 letters, digits, ``_`` or ``-``.
+        """
+        if not _ACCOUNT_NAME.fullmatch(name):
+            msg = f"account name {name!r} must be 1-64 letters, digits, '_' or '-'"
+            raise ValueError(msg)
+        return self.model_copy(
+            update={"session": None, "session_file": self.accounts_dir / f"{name}.session"}
+        )
+
+    def account_names(self) -> list[str]:
+        """Return the named accounts with a session file under :attr:`accounts_dir`, sorted."""
+        if not self.accounts_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.accounts_dir.glob("*.session") if _ACCOUNT_NAME.fullmatch(p.stem))
 
     def account_key(self) -> str:
         """Return a stable, non-secret key naming the Telegram account session.

@@ -128,6 +128,63 @@ class Reaction(BaseModel):
     count: int = Field(ge=0)
 
 
+class Media(BaseModel):
+    """What a post's media is, as far as its source tells (``metadata.media`` of an export line).
+
+    Attributes:
+        type: The media type (:attr:`Message.media_type`: ``photo``,
+            ``video_file``, ``document``, ``sticker``, ``poll``…).
+        file_name: The file's name as sent, when the source has one (photos have none).
+        mime_type: MIME type, when known.
+        size_bytes: File size in bytes, when known.
+        duration_s: Duration of audio or video in seconds, when known.
+        width: Width in pixels of a photo, video or sticker, when known.
+        height: Height in pixels, when known.
+        path: Desktop exports: the file's path relative to the export folder
+            (``photos/photo_1@...jpg``), ``None`` when the file was not
+            exported; live sources: the path under ``MEDIA_DIR`` once downloaded.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    duration_s: int | float | None = None
+    width: int | None = None
+    height: int | None = None
+    path: str | None = None
+
+    def json_dict(self) -> dict[str, Any]:
+        """Return the media as JSON, every key present (``None`` where unknown), in the export's order."""
+        return {
+            "type": self.type,
+            "file_name": self.file_name,
+            "mime_type": self.mime_type,
+            "size_bytes": self.size_bytes,
+            "duration_s": self.duration_s,
+            "width": self.width,
+            "height": self.height,
+            "path": self.path,
+        }
+
+
+class ForumTopic(BaseModel):
+    """The forum topic a message belongs to.
+
+    Attributes:
+        id: The topic's id: the message id of its root (the ``topic_created``
+            service message; Telegram's ``reply_to_top_id``).
+        title: The topic's title as the source last named it, when known.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    title: str | None = None
+
+
 class Message(BaseModel):
     """One normalised Telegram message (a post of a channel or a group message).
 
@@ -147,7 +204,13 @@ class Message(BaseModel):
         forwarded_from: Name of the original sender of a forward.
         media_type: ``photo``, ``video_file``, ``document``, ``sticker``, ``poll``… or ``None``.
         views: View count, when the source has it.
-        reactions: Reaction counts.
+        reactions: Reaction counts, one per distinct reaction key (an emoji,
+            ``custom:<document id>`` for a custom emoji, ``paid`` for paid stars).
+        forwards: How many times the post was forwarded, when the source has it.
+        media: Metadata of the post's media, or ``None`` without media.
+        forum_topic: The forum topic of a message of a forum supergroup, else ``None``.
+        thread_of: For a comment (a message of a channel's linked discussion
+            group read as a post's thread): the message id of that channel post.
         grouped_id: Album id for grouped media.
         deleted: Whether the post was seen deleted at the source.
         raw: The source's own JSON of the message, kept for audit.
@@ -168,6 +231,10 @@ class Message(BaseModel):
     views: int | None = None
     reactions: tuple[Reaction, ...] = ()
     grouped_id: int | None = None
+    forwards: int | None = None
+    media: Media | None = None
+    forum_topic: ForumTopic | None = None
+    thread_of: int | None = None
     deleted: bool = False
     raw: dict[str, Any] | None = Field(default=None, repr=False, exclude=False)
 

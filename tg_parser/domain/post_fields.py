@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tg_parser.domain.models import ForumTopic, Media
 
 
 @dataclass(slots=True)
@@ -36,6 +39,10 @@ class PostFields:
         raw: The source's own JSON of the message.
         grouped_id: Album id (``None`` in Desktop exports).
         deleted: Whether the post was seen deleted (``False`` in exports).
+        forwards: How many times the post was forwarded, when the source has it.
+        media: Metadata of the post's media, or ``None`` without media.
+        forum_topic: The forum topic of a message of a forum supergroup, else ``None``.
+        thread_of: For a comment, the message id of the channel post it comments on.
     """
 
     channel_id: int
@@ -53,3 +60,7 @@ class PostFields:
     raw: dict[str, Any] | None
     grouped_id: int | None = None
     deleted: bool = False
+    forwards: int | None = None
+    media: Media | None = None
+    forum_topic: ForumTopic | None = None
+    thread_of: int | None = None

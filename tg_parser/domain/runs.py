@@ -112,6 +112,7 @@ class StepType(StrEnum):
     TOPICS = "topics"
     EXPORT = "export"
     WEBHOOK = "webhook"
+    MEDIA = "media"
 
 
 class TaskName(StrEnum):
@@ -129,6 +130,7 @@ class TaskName(StrEnum):
     DELIVER_WEBHOOK = "tg_parser.deliver_webhook"
     SUBMIT_LLM_BATCH = "tg_parser.submit_llm_batch"
     POLL_LLM_BATCH = "tg_parser.poll_llm_batch"
+    DOWNLOAD_MEDIA = "tg_parser.download_media"
 
 
 STEP_OF_TASK: dict[TaskName, StepType] = {
@@ -139,5 +141,6 @@ STEP_OF_TASK: dict[TaskName, StepType] = {
     TaskName.EXPORT: StepType.EXPORT,
     TaskName.DELIVER_WEBHOOK: StepType.WEBHOOK,
     TaskName.SUBMIT_LLM_BATCH: StepType.PROCESS,
+    TaskName.DOWNLOAD_MEDIA: StepType.MEDIA,
 }
 """Which retry policy each retried task follows."""

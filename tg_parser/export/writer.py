@@ -22,6 +22,7 @@ from typing import IO, Any, Protocol
 
 from tg_parser.domain import Message, permalink
 from tg_parser.domain.export_keys import EXCLUDED_EMBED_METADATA_KEYS, EXCLUDED_LLM_METADATA_KEYS
+from tg_parser.export.depth import depth_fields
 
 EXPORT_FORMAT_VERSION = 1
 
@@ -89,6 +90,15 @@ def document_record(
             "reply_to": message.reply_to,
             "forwarded_from": message.forwarded_from,
             "media_type": message.media_type,
+            "media": message.media.json_dict() if message.media is not None else None,
+            "views": message.views,
+            "forwards": message.forwards,
+            "reactions": {r.emoji: r.count for r in message.reactions},
+            "forum_topic": (
+                {"id": message.forum_topic.id, "title": message.forum_topic.title}
+                if message.forum_topic is not None
+                else None
+            ),
             "links": message.links(),
             "hashtags": message.hashtags(),
             "mentions": message.mentions(),
@@ -172,6 +182,18 @@ class ExportFields(Protocol):
     @property
     def media_type(self) -> str | None: ...  # noqa: D102
     @property
+    def media(self) -> dict[str, Any] | None: ...  # noqa: D102
+    @property
+    def views(self) -> int | None: ...  # noqa: D102
+    @property
+    def forwards(self) -> int | None: ...  # noqa: D102
+    @property
+    def reactions(self) -> list[dict[str, Any]] | None: ...  # noqa: D102
+    @property
+    def forum_topic_id(self) -> int | None: ...  # noqa: D102
+    @property
+    def forum_topic_title(self) -> str | None: ...  # noqa: D102
+    @property
     def language(self) -> str | None: ...  # noqa: D102
     @property
     def summary(self) -> str: ...  # noqa: D102
@@ -194,7 +216,15 @@ _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _VALUE_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
-def document_line(row: ExportFields, *, channel_key: str, username: str | None, telegram_id: int) -> str:
+def document_line(
+    row: ExportFields,
+    *,
+    channel_key: str,
+    username: str | None,
+    telegram_id: int,
+    thread_of: str | None = None,
+    comments: int | None = None,
+) -> str:
     """Return one ``documents.ndjson`` line (with its newline) from plain columns.
 
     Byte for byte what :func:`document_record` gives for the same post, encoded
@@ -205,6 +235,10 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
         channel_key: The channel's key (first half of the id).
         username: Public username for the permalink, or ``None`` (``t.me/c/`` form).
         telegram_id: The export's chat id (``metadata.channel_id``).
+        thread_of: For a comment: the document id of the post it answers,
+            written last as ``metadata.thread_of`` (``COMMENTS=separate``).
+        comments: For a post whose thread is folded into its text: how many
+            comments, written last as ``metadata.comments`` (``COMMENTS=fold``).
 
     Returns:
         A JSON object followed by a newline.
@@ -227,6 +261,7 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
             "reply_to": row.reply_to,
             "forwarded_from": row.forwarded_from,
             "media_type": row.media_type,
+            **depth_fields(row),
             "links": links,
             "hashtags": hashtags,
             "mentions": mentions,
@@ -241,6 +276,11 @@ def document_line(row: ExportFields, *, channel_key: str, username: str | None, 
         "excluded_embed_metadata_keys": EXCLUDED_EMBED_METADATA_KEYS,
         "excluded_llm_metadata_keys": EXCLUDED_LLM_METADATA_KEYS,
     }
+    metadata: dict[str, Any] = record["metadata"]  # type: ignore[assignment]
+    if thread_of is not None:
+        metadata["thread_of"] = thread_of
+    if comments is not None:
+        metadata["comments"] = comments
     return _LINE_ENCODER.encode(record) + "\n"
 
 

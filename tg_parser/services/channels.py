@@ -98,12 +98,15 @@ def register_telegram(
     export_dir: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
+    account: str | None = None,
 ) -> str:
     """Register a live Telegram channel by any reference ``parse_channel_ref`` accepts.
 
     Nothing is sent to Telegram here; the first run resolves the channel.
     ``since`` and ``limit`` bound the first run's backfill (posts sent at or
-    after ``since``, among the ``limit`` most recent).
+    after ``since``, among the ``limit`` most recent). ``account`` pins it to
+    a named account (``tg-parser auth login --account NAME``); unpinned
+    channels are spread over the named accounts.
 
     Returns:
         The channel key (``durov`` for ``@durov``, ``https://t.me/s/durov``, …; ``c<id>`` for ids).
@@ -123,7 +126,9 @@ def register_telegram(
             title=name or ref.key,
             chat_type=None,
             source_kind="telegram",
-            source=TelegramSourceRef(reference=name or str(ref), since=since, limit=limit).to_json(),
+            source=TelegramSourceRef(
+                reference=name or str(ref), since=since, limit=limit, account=account
+            ).to_json(),
             export_dir=str(Path(export_dir).resolve()) if export_dir else None,
         )
     return ref.key
@@ -151,6 +156,7 @@ def add_channel(
     export_dir: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
+    account: str | None = None,
 ) -> list[str]:
     """Add a channel: an export file/folder (every chat in it) or a live reference, optionally scheduled.
 
@@ -162,6 +168,7 @@ def add_channel(
         export_dir: The channels' export folder.
         since: Live channels: the first run backfills posts since then.
         limit: Live channels: the first run backfills at most this many posts.
+        account: Live channels: the named Telegram account to read it with.
 
     Returns:
         The keys of the added channels.
@@ -180,7 +187,12 @@ def add_channel(
     else:
         keys = [
             register_telegram(
-                database_url=database_url, reference=source, export_dir=export_dir, since=since, limit=limit
+                database_url=database_url,
+                reference=source,
+                export_dir=export_dir,
+                since=since,
+                limit=limit,
+                account=account,
             )
         ]
     with session_scope(database_url) as session:

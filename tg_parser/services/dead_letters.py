@@ -110,6 +110,10 @@ def _replay_one(db: str, *, letter: DeadLetter, dispatcher: Dispatcher, start_ru
         )
         _resolve(db, letter.id)
         return f"re-sent webhook delivery {args['message_id']} to {args['webhook_id']}"
+    if letter.task_name == TaskName.DOWNLOAD_MEDIA.value:
+        dispatcher.download_media(channel_key=str(args["channel_key"]), message_id=int(args["message_id"]))
+        _resolve(db, letter.id)
+        return f"re-sent media download of post {args['message_id']} of {args['channel_key']}"
     if letter.task_name == TaskName.PROCESS.value:
         message_pk = int(args["message_pk"])
         if run_id is not None:

@@ -38,6 +38,10 @@ class Dispatcher(Protocol):
         """Schedule ``deliver_webhook``: a signed POST of ``payload``, ``message_id`` its ``webhook-id``."""
         ...
 
+    def download_media(self, *, channel_key: str, message_id: int) -> None:
+        """Schedule ``download_media`` of one live post's file (``MEDIA_DOWNLOAD``)."""
+        ...
+
 
 PROCESS_STEPS = frozenset({"process", "process_batch"})
 """Steps that process posts: the ones a concurrent :meth:`InlineDispatcher.drain` runs side by side."""
@@ -85,6 +89,8 @@ class InlineDispatcher:
     ) -> None:
         """Start with an empty queue."""
         self._queue: deque[WorkItem] = deque()
+        #: Media downloads: run only when nothing else is queued, so they never hold up a run.
+        self._later: deque[WorkItem] = deque()
         self._lock = threading.Lock()
         self._execute = execute
         self._concurrency = max(1, concurrency)
@@ -103,7 +109,9 @@ class InlineDispatcher:
 
     def _pop(self) -> WorkItem | None:
         with self._lock:
-            return self._queue.popleft() if self._queue else None
+            if self._queue:
+                return self._queue.popleft()
+            return self._later.popleft() if self._later else None
 
     def process_messages(self, *, run_id: str | None, message_pks: Sequence[int]) -> None:
         """Queue one ``process`` step per post, or ``process_batch`` steps of ``batch_size`` posts.
@@ -139,6 +147,11 @@ class InlineDispatcher:
         self._push(
             WorkItem("webhook", {"webhook_id": webhook_id, "message_id": message_id, "payload": payload})
         )
+
+    def download_media(self, *, channel_key: str, message_id: int) -> None:
+        """Queue a ``media`` download, run after every other queued step."""
+        with self._lock:
+            self._later.append(WorkItem("media", {"channel_key": channel_key, "message_id": message_id}))
 
     def drain(self) -> None:
         """Execute queued steps (and the steps they queue) until none is left.

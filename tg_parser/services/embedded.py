@@ -293,6 +293,15 @@ class _EmbeddedSteps:
                     dispatcher=self.dispatcher,
                 )
             )
+        elif item.step == "media":
+            from tg_parser.services.media import execute_download
+
+            execute_download(
+                settings=self._settings,
+                channel_key=str(kwargs["channel_key"]),
+                message_id=int(str(kwargs["message_id"])),
+                backoff=self._backoff,
+            )
         elif item.step == "webhook":
             from tg_parser.services.webhooks import execute_delivery
 

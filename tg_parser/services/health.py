@@ -361,9 +361,24 @@ def build_report(
         components += _cluster_components(settings, probe_factory, now)
     if include_llm:
         components.append(check_llm(settings))
+    components += _accounts(settings)
     report = HealthReport(mode="embedded" if settings.embedded else "cluster", components=tuple(components))
     log.info("health_checked", healthy=report.healthy, problems=[c.component for c in report.problems])
     return report
+
+
+def _accounts(settings: Settings) -> list[ComponentHealth]:
+    """Return the ``telegram_accounts`` component when named accounts exist (issue 13), else nothing."""
+    from tg_parser.services.accounts import accounts_component
+
+    try:
+        found = accounts_component(settings)
+    except Exception as exc:  # noqa: BLE001 - the database check above already reports why
+        return [ComponentHealth("telegram_accounts", NOT_CHECKED, redact(str(exc))[:200], required=False)]
+    if found is None:
+        return []
+    status, detail, required = found
+    return [ComponentHealth("telegram_accounts", OK if status == "ok" else FAIL, detail, required=required)]
 
 
 def worker_report(settings: Settings, *, hostname: str) -> HealthReport:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,14 @@ from typing import Any
 import structlog
 
 from tg_parser.config import Settings
-from tg_parser.domain import permalink_base
 from tg_parser.domain.runs import RunStatus, TaskName
 from tg_parser.errors import InputError
 from tg_parser.export.writer import ExportResult
 from tg_parser.processing.base import Processor
 from tg_parser.services import deltas
+from tg_parser.services.comments import channel_lines, stale_comment_pks, store_comments
 from tg_parser.services.dispatch import Dispatcher
+from tg_parser.services.media import send_downloads
 from tg_parser.services.post_rules import post_document, post_outcome
 from tg_parser.services.sources import (
     ExportSourceRef,
@@ -42,8 +43,8 @@ from tg_parser.storage import (
     Session,
     changes,
     channels,
+    comments,
     dead_letters,
-    export_lines,
     messages,
     post_finish,
     runs,
@@ -158,11 +159,13 @@ def ingest_channel(
                 channels.refresh_channel_info(s, channel_pk=ch.pk, chat=batch.chat)
             out = _upsert(s, channel_pk=ch.pk, batch=batch)
             messages.mark_deleted(s, channel_pk=ch.pk, message_ids=batch.deleted_ids)
+            store_comments(s, channel_pk=ch.pk, batch=batch)
             if run_id is not None:
                 runs.heartbeat(s, run_id=run_id)
         # The cursor moves only after the batch's commit.
         with session_scope(db) as s:
             channels.set_cursor(s, channel_pk=ch.pk, cursor_message_id=batch.cursor)
+        send_downloads(settings, dispatcher, channel=ch, posts=batch.messages)
         totals = messages.UpsertOutcome(
             totals.new + out.new, totals.changed + out.changed, totals.unchanged + out.unchanged
         )
@@ -177,6 +180,7 @@ def ingest_channel(
             model=processor.model,
             prompt_version=processor.prompt_version,
         )
+        pks += stale_comment_pks(session, settings=settings, channel_pk=ch.pk, processor=processor)
         runs.add_run_items(session, run_id=run_id, message_pks=pks)
         moved = runs.finish_ingest(
             session,
@@ -263,6 +267,7 @@ def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterat
 
         with session_scope(settings.database_url) as session:
             cursor, known = channels.cursor_and_recent_ids(session, channel_pk=ch.pk, limit=1000)
+            threads = comments.comment_cursors(session, channel_pk=ch.pk)
         ref = TelegramSourceRef.from_json(ch.source)
         yield from telegram_batches(
             settings=settings,
@@ -271,6 +276,9 @@ def _source_batches(settings: Settings, *, ch: channels.ChannelRecord) -> Iterat
             known_ids=known,
             since=ref.since,
             limit=ref.limit,
+            comment_cursors=threads,
+            channel_key=ch.key,
+            account=ref.account,
         )
         return
     msg = f"unknown source kind {ch.source_kind!r}"
@@ -329,7 +337,7 @@ def process_message(
     if outcome != "processed":
         if run_id is not None:
             done = post_finish.finish_post(db, message_pk=message_pk, channel_pk=channel_pk, run_id=run_id)
-            _after_item(done, channel=key, run_id=run_id, dispatcher=dispatcher)
+            _after_item(done, db=db, channel=key, run_id=run_id, dispatcher=dispatcher)
         return outcome
     started = time.perf_counter()
     result = processor.process(message)
@@ -346,23 +354,29 @@ def process_message(
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
     if run_id is not None:
-        _after_item(done, channel=key, run_id=run_id, dispatcher=dispatcher)
+        _after_item(done, db=db, channel=key, run_id=run_id, dispatcher=dispatcher)
     return outcome
 
 
-def _after_item(won: bool, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:  # noqa: FBT001
-    """After the commit: the one caller that ended the run's processing hands it on to topicize."""
+def _after_item(won: bool, *, db: str, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:  # noqa: FBT001
+    """After the commit: the one caller that ended the run's processing hands it on to topicize.
+
+    The run's own channel is topicized, not the post's: a run also processes
+    the discussion comments of its channel, which belong to the linked group.
+    """
     if won:
         log.info("processing_done", channel=channel, run_id=run_id)
         if dispatcher is not None:
-            dispatcher.topicize(channel_key=channel, run_id=run_id)
+            with session_scope(db) as session:
+                run_channel = runs.get_run(session, run_id=run_id).channel_key
+            dispatcher.topicize(channel_key=run_channel, run_id=run_id)
 
 
 def maybe_finish_processing(db: str, *, channel: str, run_id: str, dispatcher: Dispatcher | None) -> None:
     """Hand the run on to topicize when its last item became terminal (exactly one caller wins)."""
     with session_scope(db) as session:
         won = runs.claim_processing_done(session, run_id=run_id)
-    _after_item(won, channel=channel, run_id=run_id, dispatcher=dispatcher)
+    _after_item(won, db=db, channel=channel, run_id=run_id, dispatcher=dispatcher)
 
 
 def topicize_channel(
@@ -423,7 +437,6 @@ def export_channel(
         The report, or ``None`` when skipped as a redelivery.
     """
     from tg_parser.export import write_channel_export
-    from tg_parser.services.documents import document_lines
 
     db = settings.database_url
     with session_scope(db) as session:
@@ -439,19 +452,9 @@ def export_channel(
         cursor = changes.current_change_seq(session, channel_pk=ch.pk)
         after = None if since is None else deltas.resolve_since(session, channel=ch, since=since)
         # Both files stream: documents as lines PostgreSQL renders (COPY), or
-        # through one server-side cursor (SQLite); topic members through one
-        # more query. Nothing holds the channel in memory.
-        lines: Iterable[str | bytes]
-        if export_lines.renders_lines(session):
-            lines = export_lines.copy_document_lines(
-                session,
-                channel_pk=ch.pk,
-                channel_key=ch.key,
-                source_base=permalink_base(username=ch.username, channel_id=ch.telegram_id),
-                telegram_id=ch.telegram_id,
-            )
-        else:
-            lines = (line for _, line in document_lines(session, channel=ch))
+        # through one server-side cursor (SQLite), with the channel's comments
+        # (services/comments.py); topic members through one more query.
+        lines = channel_lines(session, settings=settings, channel=ch)
         stored_topics = topics.list_topic_summaries(session, channel_pk=ch.pk)
         written = write_channel_export(
             out_dir=out, channel_key=ch.key, title=ch.title, records=lines, topics=stored_topics

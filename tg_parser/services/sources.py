@@ -56,22 +56,23 @@ class ExportSourceRef:
 
 @dataclass(frozen=True)
 class TelegramSourceRef:
-    """A live channel: how to reach it and the bounds of its first backfill."""
+    """A live channel: how to reach it, the bounds of its first backfill, the account it is pinned to."""
 
     reference: str
     since: datetime | None = None
     limit: int | None = None
+    account: str | None = None
 
     def to_json(self) -> str:
-        """Serialise for ``channels.source``."""
-        return json.dumps(
-            {
-                "ref": self.reference,
-                "since": self.since.isoformat() if self.since else None,
-                "limit": self.limit,
-            },
-            sort_keys=True,
-        )
+        """Serialise for ``channels.source`` (``account`` only when pinned, so older rows read the same)."""
+        data: dict[str, object] = {
+            "ref": self.reference,
+            "since": self.since.isoformat() if self.since else None,
+            "limit": self.limit,
+        }
+        if self.account is not None:
+            data["account"] = self.account
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> TelegramSourceRef:
@@ -83,7 +84,13 @@ class TelegramSourceRef:
         if not isinstance(data, dict):
             return cls(reference=str(data))
         since = datetime.fromisoformat(data["since"]) if data.get("since") else None
-        return cls(reference=str(data["ref"]), since=since, limit=data.get("limit"))
+        account = data.get("account")
+        return cls(
+            reference=str(data["ref"]),
+            since=since,
+            limit=data.get("limit"),
+            account=account if isinstance(account, str) else None,
+        )
 
 
 def resolve_export_file(path: str | Path) -> Path:
@@ -164,6 +171,9 @@ class SourceBatch:
             in which case ``messages`` is empty; else ``None``.
         posts_read: Posts read, when they travel as ``encoded`` (duplicates of
             an id count; the records keep one per id).
+        comments: Discussion comments of the batch's posts (live channels,
+            ``COMMENTS`` not ``off``), each with ``thread_of`` set.
+        comments_chat: The discussion group they were written in.
     """
 
     messages: list[Message]
@@ -173,6 +183,8 @@ class SourceBatch:
     chat: ChatInfo | None = None
     encoded: EncodedPosts | None = None
     posts_read: int | None = None
+    comments: list[Message] = field(default_factory=list)
+    comments_chat: ChatInfo | None = None
 
     @property
     def posts(self) -> int:

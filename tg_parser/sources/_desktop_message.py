@@ -15,6 +15,7 @@ from typing import Any
 from tg_parser.domain import Entity, EntityType, Message, Reaction
 from tg_parser.domain.post_fields import PostFields
 from tg_parser.errors import InputError
+from tg_parser.sources._desktop_media import media_of
 
 #: Media keys Desktop writes when a message has no ``media_type`` of its own,
 #: in the order they are checked, and the media type each one stands for.
@@ -227,6 +228,8 @@ def to_message(raw: dict[str, Any], *, channel_id: int) -> Message:
         media_type=post.media_type,
         views=post.views,
         reactions=tuple(Reaction(**reaction) for reaction in post.reactions),
+        forwards=post.forwards,
+        media=post.media,
         raw=raw,
     )
 
@@ -268,6 +271,7 @@ def to_post_fields(raw: dict[str, Any], *, channel_id: int) -> PostFields:
     if not _is_int(channel_id):
         msg = f"chat id is {json_kind(channel_id)}, expected an integer"
         raise InputError(msg)
+    media_type = _media_type(raw)
     return PostFields(
         channel_id,
         message_id,
@@ -278,10 +282,13 @@ def to_post_fields(raw: dict[str, Any], *, channel_id: int) -> PostFields:
         _author(raw),
         _int_field(raw, "reply_to_message_id"),
         _optional_str(raw.get("forwarded_from")),
-        _media_type(raw),
+        media_type,
         _int_field(raw, "views"),
         _reactions(raw.get("reactions")),
         raw,
+        # tg-depth (issue 13): forwards and media metadata; None on the common text-only post.
+        forwards=_int_field(raw, "forwards"),
+        media=media_of(raw, media_type) if media_type is not None else None,
     )
 
 
@@ -360,14 +367,17 @@ def _reactions(value: Any) -> list[dict[str, Any]]:
 
     Rule source: ``SerializeMessage`` / ``Reaction::TypeToString`` in
     tdesktop (types ``emoji``, ``custom_emoji``, ``paid``, ``empty``). Older
-    exports wrote ``{"emoji", "count"}`` without a type.
+    exports wrote ``{"emoji", "count"}`` without a type. Keys (issue 13): the
+    emoji itself, ``custom:<document id>`` for a custom emoji, ``paid`` for
+    paid stars; ``empty`` reactions are dropped and a key met twice has its
+    counts added, so the result is a mapping in first-seen order.
     """
     if value is None:
         return []
     if not isinstance(value, list):
         msg = f"reactions is {json_kind(value)}, expected a list"
         raise InputError(msg)
-    out: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
     for reaction in value:
         if not isinstance(reaction, dict):
             msg = f"a reaction is {json_kind(reaction)}, expected an object"
@@ -381,13 +391,13 @@ def _reactions(value: Any) -> list[dict[str, Any]]:
             continue
         if kind == "custom_emoji":
             document_id = reaction.get("document_id")
-            key = str(document_id) if document_id not in (None, "") else "custom_emoji"
+            key = f"custom:{document_id}" if document_id not in (None, "") else "custom:unknown"
         elif kind == "paid":
             key = "paid"
         else:
             key = _optional_str(reaction.get("emoji")) or str(kind)
-        out.append({"emoji": key, "count": count})
-    return out
+        counts[key] = counts.get(key, 0) + count
+    return [{"emoji": key, "count": count} for key, count in counts.items()]
 
 
 def _int_field(raw: dict[str, Any], key: str) -> int | None:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from telethon import utils
 from telethon.tl import types
 
-from tg_parser.domain import ChatInfo, Entity, EntityType, Message, Reaction
+from tg_parser.domain import ChatInfo, Entity, EntityType, ForumTopic, Message, Reaction
 from tg_parser.domain.channel_refs import RefKind, parse_channel_ref
+from tg_parser.sources._telethon_depth import forum_topic_id, media_info
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -201,6 +202,7 @@ def album_to_message(members: Sequence[Any], *, chat_id: int | None, chat_title:
     media = {c.media_type for c in converted}
     edits = [c.edited for c in converted if c.edited is not None]
     views = [c.views for c in converted if c.views is not None]
+    forwards = [c.forwards for c in converted if c.forwards is not None]
     return first.model_copy(
         update={
             "text": captioned.text,
@@ -210,6 +212,7 @@ def album_to_message(members: Sequence[Any], *, chat_id: int | None, chat_title:
             "reactions": next((c.reactions for c in converted if c.reactions), ()),
             "reply_to": next((c.reply_to for c in converted if c.reply_to), None),
             "media_type": first.media_type if len(media) > 1 else media.pop(),
+            "forwards": max(forwards) if forwards else None,
             "raw": {"_": "album", "grouped_id": first.grouped_id, "messages": [c.raw for c in converted]},
         }
     )
@@ -227,6 +230,8 @@ def telethon_to_message(raw: Any, *, chat_id: int | None = None, chat_title: str
         The message; ``raw`` is Telethon's ``to_dict()`` made JSON-safe.
     """
     text = raw.message or ""
+    kind = media_type(raw.media)
+    topic = forum_topic_id(raw.reply_to)
     return Message(
         channel_id=chat_id if chat_id is not None else utils.get_peer_id(raw.peer_id, add_mark=False),
         message_id=raw.id,
@@ -237,10 +242,14 @@ def telethon_to_message(raw: Any, *, chat_id: int | None = None, chat_title: str
         author=_author(raw, chat_title),
         reply_to=getattr(raw.reply_to, "reply_to_msg_id", None),
         forwarded_from=_forwarded_from(raw),
-        media_type=media_type(raw.media),
+        media_type=kind,
         views=raw.views,
         reactions=_reactions(raw.reactions),
         grouped_id=raw.grouped_id,
+        forwards=raw.forwards,
+        media=media_info(raw.media, kind),
+        # The title is filled in by TelethonSource from channels' forum topic list.
+        forum_topic=ForumTopic(id=topic) if topic is not None else None,
         raw=_jsonable(raw.to_dict()),
     )
 
@@ -380,19 +389,19 @@ def _peer_label(peer: Any) -> str | None:
 def _reactions(reactions: Any) -> tuple[Reaction, ...]:
     if reactions is None:
         return ()
-    out = []
+    out: dict[str, int] = {}
     for count in reactions.results:
         reaction = count.reaction
         if isinstance(reaction, types.ReactionEmoji):
             key = reaction.emoticon
         elif isinstance(reaction, types.ReactionCustomEmoji):
-            key = str(reaction.document_id)
+            key = f"custom:{reaction.document_id}"
         elif isinstance(reaction, types.ReactionPaid):
             key = "paid"
         else:
             continue
-        out.append(Reaction(emoji=key, count=count.count))
-    return tuple(out)
+        out[key] = out.get(key, 0) + count.count
+    return tuple(Reaction(emoji=key, count=n) for key, n in out.items())
 
 
 def _utc(value: datetime) -> datetime:

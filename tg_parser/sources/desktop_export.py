@@ -37,7 +37,7 @@ message before the fault has already been yielded when it is raised.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -53,6 +53,7 @@ from tg_parser.sources._desktop_stream import (
     head_meta,
     top_level_messages,
 )
+from tg_parser.sources._desktop_topics import DesktopForumTopics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -101,6 +102,8 @@ class _Counts:
     posts: int = 0
     service: int = 0
     errors: int = 0
+    #: The chat's forum topics as read so far (issue 13).
+    topics: DesktopForumTopics = field(default_factory=DesktopForumTopics)
 
 
 class DesktopExportSource:
@@ -402,8 +405,9 @@ class DesktopExportSource:
         try:
             if not is_post(raw):
                 counts.service += 1
+                counts.topics.see_service(raw)
                 return None
-            message: Message = self._build(raw, channel_id=chat.info.telegram_id)
+            message: Message = counts.topics.place(self._build(raw, channel_id=chat.info.telegram_id), raw)
         except InputError as exc:
             counts.errors += 1
             where = f"chat {chat.index} ({chat.info.title!r}), message #{event.position}"

@@ -27,7 +27,7 @@ functions are re-exported here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from telethon import errors
 
-from tg_parser.errors import InputError, PermanentError, RetryableError, TgParserError
+from tg_parser.domain import ForumTopic
+from tg_parser.errors import InputError, PermanentError, RetryableError
 from tg_parser.sources._telethon_convert import (
     album_to_message,
     build_posts,
@@ -46,6 +47,8 @@ from tg_parser.sources._telethon_convert import (
     telethon_to_message,
     to_peer,
 )
+from tg_parser.sources._telethon_depth import forum_titles
+from tg_parser.sources._telethon_errors import translate as _translate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
@@ -142,6 +145,10 @@ class TelethonSource:
         self._page_size = page_size
         self._sleep = sleep
         self._entities: dict[str, Any] = {}
+        #: Forum topic titles per channel, read once per fetch (so renames are seen on the next sync).
+        self._topic_titles: dict[str, dict[int, str]] = {}
+        #: Post id → highest comment id read, for the fetch under way.
+        self._thread_cursors: dict[int, int] = {}
 
     # -- resolution --------------------------------------------------------------------------
 
@@ -182,6 +189,7 @@ class TelethonSource:
         limit: int | None = None,
         known_ids: Iterable[int] = (),
         comments: bool = False,
+        comment_cursors: Mapping[int, int] | None = None,
     ) -> AsyncIterator[FetchPage]:
         """Yield the channel's posts page by page, oldest first.
 
@@ -202,6 +210,10 @@ class TelethonSource:
             known_ids: Stored post ids at or below the cursor (the most recent
                 ``edit_window`` of them suffice); only these can be reported deleted.
             comments: Also read discussion comments of the fetched posts.
+            comment_cursors: Post id → highest comment id already stored for
+                it. A post's thread is read only above that id, and not at all
+                when its ``replies.max_id`` says nothing newer was written, so
+                each comment arrives once and a re-read post costs no request.
 
         Yields:
             :class:`FetchPage` objects; the last has ``done=True``.
@@ -215,6 +227,8 @@ class TelethonSource:
         """
         entity = await self._entity(channel)
         info = chat_info(entity)
+        self._topic_titles.pop(str(channel), None)
+        self._thread_cursors = dict(comment_cursors or {})
         stats = {"pages": 0, "posts": 0, "deleted": 0, "comments": 0}
         if cursor is None:
             after = await self._start_after(entity, channel, since=since, limit=limit)
@@ -322,20 +336,13 @@ class TelethonSource:
         done: bool,
         comments: bool,
     ) -> FetchPage:
-        posts = build_posts(raws, chat_id=info.telegram_id, chat_title=info.title)
+        posts = await self._titled(
+            entity, channel, build_posts(raws, chat_id=info.telegram_id, chat_title=info.title)
+        )
         found: list[Message] = []
         comments_chat: ChatInfo | None = None
         if comments:
-            for raw in raws:
-                replies = getattr(raw, "replies", None)
-                if replies is None or not replies.comments or not replies.replies:
-                    continue
-                thread = await self._comments(entity, channel, raw.id)
-                found.extend(build_posts(thread, chat_id=None, chat_title=None))
-                if thread and comments_chat is None:
-                    chat = getattr(thread[0], "chat", None)
-                    if chat is not None:
-                        comments_chat = chat_info(chat)
+            found, comments_chat = await self._threads(entity, channel, raws)
         return FetchPage(
             messages=posts,
             max_id_seen=max_id_seen,
@@ -344,9 +351,91 @@ class TelethonSource:
             comments_chat=comments_chat,
         )
 
-    async def _comments(self, entity: Any, channel: str | int, post_id: int) -> list[Any]:
+    async def download_media(self, channel: str | int, message_id: int, file: str) -> bool:
+        """Download one post's media to ``file``, from a fresh copy of the post (a fresh file reference).
+
+        Raises:
+            RetryableError: FloodWait (``retry_after_s`` = the wait), an expired
+                file reference (the retry fetches the post again), network failures.
+            PermanentError: The channel cannot be read.
+
+        Returns:
+            ``False`` when the post or its media is gone.
+        """
+        entity = await self._entity(channel)
+        message = await self._call(channel, lambda: self._client.get_messages(entity, ids=message_id))
+        if message is None or getattr(message, "media", None) is None:
+            return False
         try:
-            return [m async for m in self._history(entity, channel, after_id=0, reply_to=post_id)]
+            saved = await self._client.download_media(message, file=file)
+        except errors.FileReferenceExpiredError as exc:
+            msg = (
+                f"channel {channel}, post {message_id}: the file reference expired; the post is fetched again"
+            )
+            raise RetryableError(msg) from exc
+        except errors.FloodWaitError as exc:
+            msg = f"channel {channel}, post {message_id}: Telegram asks to wait {exc.seconds} s (FloodWait)"
+            raise RetryableError(msg, retry_after_s=float(exc.seconds)) from exc
+        except errors.RPCError as exc:
+            raise _translate(exc, channel) from exc
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            raise _translate(exc, channel) from exc
+        return saved is not None
+
+    async def _titled(self, entity: Any, channel: str | int, posts: list[Message]) -> list[Message]:
+        """Give the posts of a forum their topic's title (``messages.getForumTopics``, once per fetch)."""
+        if not any(p.forum_topic is not None for p in posts):
+            return posts
+        key = str(channel)
+        if key not in self._topic_titles:
+            self._topic_titles[key] = await forum_titles(
+                lambda request: self._call(channel, lambda: self._client(request)), entity
+            )
+        titles = self._topic_titles[key]
+        return [
+            p.model_copy(
+                update={"forum_topic": ForumTopic(id=p.forum_topic.id, title=titles.get(p.forum_topic.id))}
+            )
+            if p.forum_topic is not None
+            else p
+            for p in posts
+        ]
+
+    async def _threads(
+        self, entity: Any, channel: str | int, raws: Sequence[Any]
+    ) -> tuple[list[Message], ChatInfo | None]:
+        """Read the new comments of the posts in ``raws``, each linked to its post (``thread_of``)."""
+        found: list[Message] = []
+        comments_chat: ChatInfo | None = None
+        album_head: dict[int, int] = {}
+        for raw in raws:
+            if raw.grouped_id is not None:
+                album_head.setdefault(raw.grouped_id, raw.id)
+        for raw in raws:
+            replies = getattr(raw, "replies", None)
+            if replies is None or not replies.comments or not replies.replies:
+                continue
+            post_id = album_head.get(raw.grouped_id, raw.id) if raw.grouped_id is not None else raw.id
+            after = self._thread_cursors.get(post_id, 0)
+            if replies.max_id is not None and replies.max_id <= after:
+                continue  # nothing written in the thread since it was last read
+            thread = await self._comments(entity, channel, raw.id, after_id=after)
+            if not thread:
+                continue
+            self._thread_cursors[post_id] = max(after, *(m.id for m in thread))
+            found.extend(
+                c.model_copy(update={"thread_of": post_id})
+                for c in build_posts(thread, chat_id=None, chat_title=None)
+            )
+            if comments_chat is None:
+                chat = getattr(thread[0], "chat", None)
+                if chat is not None:
+                    comments_chat = chat_info(chat)
+        return found, comments_chat
+
+    async def _comments(self, entity: Any, channel: str | int, post_id: int, *, after_id: int) -> list[Any]:
+        try:
+            return [m async for m in self._history(entity, channel, after_id=after_id, reply_to=post_id)]
         except RetryableError:
             raise
         except PermanentError as exc:
@@ -405,36 +494,3 @@ class TelethonSource:
             raise RetryableError(msg, retry_after_s=float(seconds)) from exc
         _log.info("telegram.flood_wait", channel=str(channel), wait_s=seconds, attempt=waits)
         await self._sleep(max(1, seconds))
-
-
-# -- errors ----------------------------------------------------------------------------------
-
-_PERMANENT_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (errors.ChannelPrivateError, "is private or this account was banned from it; join it first"),
-    (errors.ChatAdminRequiredError, "needs admin rights this account does not have"),
-    (errors.UsernameNotOccupiedError, "no channel has this username"),
-    (errors.UsernameInvalidError, "is not a valid username"),
-    (errors.ChannelInvalidError, "is not a channel this account can see"),
-    (errors.ChatForbiddenError, "is forbidden to this account"),
-    (
-        errors.UnauthorizedError,
-        "cannot be read: the Telegram session is not authorised; run `tg-parser auth login`",
-    ),
-)
-
-
-def _translate(exc: Exception, channel: str | int) -> TgParserError:
-    """Map a Telethon or network exception to our error tree (messages name the channel only)."""
-    for cls, reason in _PERMANENT_REASONS:
-        if isinstance(exc, cls):
-            return PermanentError(f"channel {channel} {reason} ({type(exc).__name__})")
-    if isinstance(exc, ValueError):
-        return PermanentError(
-            f"channel {channel} cannot be resolved: not a known username or id for this session "
-            "(add it by @username or join it first)"
-        )
-    if isinstance(exc, errors.ServerError | errors.TimedOutError | errors.FloodError):
-        return RetryableError(f"channel {channel}: Telegram server error ({type(exc).__name__})")
-    if isinstance(exc, ConnectionError | OSError | TimeoutError):
-        return RetryableError(f"channel {channel}: connection to Telegram failed ({type(exc).__name__})")
-    return PermanentError(f"channel {channel}: Telegram refused the request ({type(exc).__name__})")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import exists, false, func, select
 from sqlalchemy.orm import Session
 
-from tg_parser.domain import Entity, Message, Reaction
+from tg_parser.domain import Entity, ForumTopic, Media, Message, Reaction
 from tg_parser.errors import NotFoundError
 from tg_parser.storage.channels import ChannelRecord, channel_record, get_channel_by_pk
 from tg_parser.storage.tables import ChannelRow, DocumentRow, MessageRow
@@ -51,6 +51,11 @@ def _row_to_message(row: MessageRow, *, telegram_id: int) -> Message:
         views=row.views,
         reactions=tuple(Reaction.model_validate(r) for r in row.reactions or []),
         grouped_id=row.grouped_id,
+        forwards=row.forwards,
+        media=Media.model_validate(row.media) if row.media else None,
+        # The title lives in forum_topics (storage.forum_topics); processing does not read it.
+        forum_topic=ForumTopic(id=row.forum_topic_id) if row.forum_topic_id is not None else None,
+        thread_of=row.thread_of,
         deleted=row.deleted,
         raw=row.raw,
     )

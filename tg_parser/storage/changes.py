@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.storage._change_seq import current_change_seq, next_change_seq
-from tg_parser.storage.documents import EXPORT_BATCH_ROWS, plan_cursor_for_whole_result
+from tg_parser.storage.documents import EXPORT_BATCH_ROWS, forum_topic_title, plan_cursor_for_whole_result
 from tg_parser.storage.tables import (
     DocumentRow,
     MessageRow,
@@ -164,7 +164,7 @@ def stamp_topic_changes(
 
 
 class DeltaRow(NamedTuple):
-    """A post changed in a delta's range: the columns of ``storage.documents.ExportRow``, and ``deleted``."""
+    """A post changed in a delta's range: the columns of ``storage.documents.ExportRow``, in order, and ``deleted``."""
 
     message_id: int
     date: datetime
@@ -182,6 +182,14 @@ class DeltaRow(NamedTuple):
     model: str
     topic_key: str | None
     topic_label: str | None
+    media: dict[str, Any] | None
+    views: int | None
+    forwards: int | None
+    reactions: list[dict[str, Any]] | None
+    forum_topic_id: int | None
+    forum_topic_title: str | None
+    thread_of: int | None
+    media_path: str | None
     deleted: bool
 
 
@@ -225,6 +233,14 @@ def iter_changed_rows(
             DocumentRow.model,
             TopicRow.topic_key,
             TopicRow.label,
+            MessageRow.media,
+            MessageRow.views,
+            MessageRow.forwards,
+            MessageRow.reactions,
+            MessageRow.forum_topic_id,
+            forum_topic_title(),
+            MessageRow.thread_of,
+            MessageRow.media_path,
             MessageRow.deleted,
         )
         .join(MessageRow, MessageRow.id == DocumentRow.message_pk)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tg_parser.domain import Document
 from tg_parser.storage._change_seq import next_change_seq
 from tg_parser.storage._common import strip_nul
-from tg_parser.storage.tables import DocumentRow, MessageRow, TopicMemberRow, TopicRow, utcnow
+from tg_parser.storage.tables import DocumentRow, ForumTopicRow, MessageRow, TopicMemberRow, TopicRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
 
@@ -164,6 +164,14 @@ class ExportRow(NamedTuple):
         model: The model (``offline`` for the offline processor).
         topic_key: The post's topic id, or ``None``.
         topic_label: That topic's label, or ``None``.
+        media: The post's media metadata as stored (``Media.json_dict``), or ``None``.
+        views: View count, or ``None``.
+        forwards: Forward count, or ``None``.
+        reactions: Reaction counts as stored (``[{"emoji", "count"}]``).
+        forum_topic_id: The post's forum topic id, or ``None``.
+        forum_topic_title: That forum topic's latest title, or ``None``.
+        thread_of: For a comment, the channel post it answers, else ``None``.
+        media_path: A live post's downloaded media file under ``MEDIA_DIR``, else ``None``.
     """
 
     message_id: int
@@ -182,6 +190,14 @@ class ExportRow(NamedTuple):
     model: str
     topic_key: str | None
     topic_label: str | None
+    media: dict[str, Any] | None
+    views: int | None
+    forwards: int | None
+    reactions: list[dict[str, Any]] | None
+    forum_topic_id: int | None
+    forum_topic_title: str | None
+    thread_of: int | None
+    media_path: str | None
 
 
 def plan_cursor_for_whole_result(session: Session) -> None:
@@ -212,6 +228,7 @@ def iter_export_rows(
     after_message_id: int | None = None,
     limit: int | None = None,
     changed_since: datetime | None = None,
+    comments_only: bool = False,
 ) -> Iterator[ExportRow]:
     """Yield non-deleted posts that have a document, by message id, with their topic.
 
@@ -225,6 +242,7 @@ def iter_export_rows(
         limit: At most this many rows.
         changed_since: Only posts whose line may have changed after this time:
             the post, its document or its topic was written after it.
+        comments_only: Only discussion comments (``thread_of`` set).
 
     Yields:
         One :class:`ExportRow` per post.
@@ -247,6 +265,14 @@ def iter_export_rows(
             DocumentRow.model,
             TopicRow.topic_key,
             TopicRow.label,
+            MessageRow.media,
+            MessageRow.views,
+            MessageRow.forwards,
+            MessageRow.reactions,
+            MessageRow.forum_topic_id,
+            forum_topic_title(),
+            MessageRow.thread_of,
+            MessageRow.media_path,
         )
         .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
         .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)
@@ -256,12 +282,21 @@ def iter_export_rows(
     )
     if after_message_id is not None:
         stmt = stmt.where(MessageRow.message_id > after_message_id)
+    if comments_only:
+        stmt = stmt.where(MessageRow.thread_of.is_not(None))
     if changed_since is not None:
         stmt = stmt.where(
             or_(
                 MessageRow.updated_at > changed_since,
                 DocumentRow.updated_at > changed_since,
                 TopicRow.updated_at > changed_since,
+                select(ForumTopicRow.id)
+                .where(
+                    ForumTopicRow.channel_id == MessageRow.channel_id,
+                    ForumTopicRow.topic_id == MessageRow.forum_topic_id,
+                    ForumTopicRow.updated_at > changed_since,
+                )
+                .exists(),
             )
         )
     if limit is not None:
@@ -273,6 +308,19 @@ def iter_export_rows(
     for partition in session.connection().execute(stmt, execution_options=options).partitions():
         for row in partition:
             yield make(row)
+
+
+def forum_topic_title() -> Any:
+    """Return the post's forum topic title as a correlated scalar subquery (``NULL`` outside forums)."""
+    return (
+        select(ForumTopicRow.title)
+        .where(
+            ForumTopicRow.channel_id == MessageRow.channel_id,
+            ForumTopicRow.topic_id == MessageRow.forum_topic_id,
+        )
+        .correlate(MessageRow)
+        .scalar_subquery()
+    )
 
 
 WANTED_IDS_PER_QUERY = 900

@@ -67,6 +67,29 @@ COPY (
     ',"reply_to":', coalesce(m.reply_to::text, 'null'),
     ',"forwarded_from":', coalesce(to_json(m.forwarded_from)::text, 'null'),
     ',"media_type":', coalesce(to_json(m.media_type)::text, 'null'),
+    -- tg-depth (issue 13): media, views, forwards, reactions, forum_topic (export.depth.depth_fields).
+    ',"media":', CASE WHEN jsonb_typeof(m.media) = 'object' THEN concat(
+        '{"type":', coalesce(to_json(m.media->>'type')::text, 'null'),
+        ',"file_name":', coalesce(to_json(m.media->>'file_name')::text, 'null'),
+        ',"mime_type":', coalesce(to_json(m.media->>'mime_type')::text, 'null'),
+        ',"size_bytes":', coalesce((m.media->'size_bytes')::text, 'null'),
+        ',"duration_s":', coalesce((m.media->'duration_s')::text, 'null'),
+        ',"width":', coalesce((m.media->'width')::text, 'null'),
+        ',"height":', coalesce((m.media->'height')::text, 'null'),
+        ',"path":', coalesce(to_json(coalesce(m.media_path, m.media->>'path'))::text, 'null'), '}')
+      ELSE 'null' END,
+    ',"views":', coalesce(m.views::text, 'null'),
+    ',"forwards":', coalesce(m.forwards::text, 'null'),
+    ',"reactions":', CASE WHEN jsonb_typeof(m.reactions) = 'array' AND jsonb_array_length(m.reactions) > 0
+      THEN (
+        SELECT concat('{', string_agg(to_json(r.x->>'emoji')::text || ':' || (r.x->'count')::text, ','
+                                      ORDER BY r.pos), '}')
+        FROM jsonb_array_elements(m.reactions) WITH ORDINALITY AS r(x, pos))
+      ELSE '{}' END,
+    ',"forum_topic":', CASE WHEN m.forum_topic_id IS NULL THEN 'null' ELSE concat(
+        '{"id":', m.forum_topic_id, ',"title":', coalesce((
+          SELECT to_json(ft.title)::text FROM forum_topics ft
+          WHERE ft.channel_id = m.channel_id AND ft.topic_id = m.forum_topic_id), 'null'), '}') END,
     ',', CASE WHEN m.entities @? '$[*] ? (@.type == "link" || @.type == "text_link" || @.type == "hashtag"
                                        || @.type == "mention" || @.type == "mention_name")'
       THEN (

@@ -32,6 +32,7 @@ from tg_parser.storage._message_reads import (
     load_messages,
     stale_message_pks,
 )
+from tg_parser.storage.forum_topics import topics_named, upsert_forum_topics
 from tg_parser.storage.tables import MessageRow, MessageVersionRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
@@ -45,7 +46,9 @@ __all__ = [
     "load_message_to_process",
     "load_messages",
     "mark_deleted",
+    "set_media_path",
     "stale_message_pks",
+    "stored_media",
     "strip_nul_hash",
     "upsert_encoded",
     "upsert_messages",
@@ -69,6 +72,8 @@ class EncodedPosts:
 
     channel_pk: int
     records: list[tuple[Any, ...]]
+    #: Forum topics the posts name, ``(topic id, latest title)`` (issue 13; empty outside forums).
+    forum_topics: tuple[tuple[int, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,11 @@ _COLUMNS = (
     "raw",
     "content_hash",
     "deleted",
+    # Issue 13 (tg-depth): added after the columns above, before the two bookkeeping times (kept last).
+    "forwards",
+    "media",
+    "forum_topic_id",
+    "thread_of",
     "first_seen_at",
     "updated_at",
 )
@@ -117,6 +127,10 @@ _COMPARED = (
     "grouped_id",
     "content_hash",
     "deleted",
+    "forwards",
+    "media",
+    "forum_topic_id",
+    "thread_of",
 )
 
 
@@ -143,6 +157,10 @@ def _row(channel_pk: int, msg: Message, *, now: datetime) -> dict[str, Any]:
         "deleted": msg.deleted,
         "first_seen_at": now,
         "updated_at": now,
+        "forwards": msg.forwards,
+        "media": _without_nul(msg.media.json_dict()) if msg.media is not None else None,
+        "forum_topic_id": msg.forum_topic.id if msg.forum_topic is not None else None,
+        "thread_of": msg.thread_of,
     }
 
 
@@ -192,6 +210,10 @@ def _record_of(
         _json_text(msg.raw),
         _content_hash(text, entities),
         msg.deleted,
+        msg.forwards,
+        _json_text(msg.media.json_dict()) if msg.media is not None else None,
+        msg.forum_topic.id if msg.forum_topic is not None else None,
+        msg.thread_of,
         now,
         now,
     )
@@ -279,6 +301,9 @@ def upsert_messages(session: Session, *, channel_pk: int, messages: Sequence[Mes
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
     rows = [_row(channel_pk, m, now=now) for m in by_id.values()]
+    topics = topics_named(by_id.values())
+    if topics:
+        upsert_forum_topics(session, channel_pk=channel_pk, topics=topics)
     return _executemany_upsert(session, channel_pk=channel_pk, rows=rows, now=now)
 
 
@@ -320,6 +345,7 @@ def encode_posts(*, channel_pk: int, messages: Sequence[Message] | Sequence[Post
             else _record(channel_pk, m, now=now)
             for m in by_id.values()
         ],
+        forum_topics=topics_named(by_id.values()),
     )
 
 
@@ -346,6 +372,8 @@ def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
     new, changed = copy_upsert(
         session, channel_pk=posts.channel_pk, records=posts.records, columns=_COLUMNS, compared=_COMPARED
     )
+    if posts.forum_topics:
+        upsert_forum_topics(session, channel_pk=posts.channel_pk, topics=posts.forum_topics)
     return UpsertOutcome(new=new, changed=changed, unchanged=len(posts.records) - new - changed)
 
 
@@ -432,3 +460,24 @@ def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int
         .values(deleted=True, deleted_at=utcnow(), updated_at=utcnow())
     )
     return _changed(result)
+
+
+def stored_media(
+    session: Session, *, channel_pk: int, message_id: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Return a post's media metadata and its downloaded file (relative to ``MEDIA_DIR``), if any."""
+    row = session.execute(
+        select(MessageRow.media, MessageRow.media_path).where(
+            MessageRow.channel_id == channel_pk, MessageRow.message_id == message_id
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def set_media_path(session: Session, *, channel_pk: int, message_id: int, path: str) -> None:
+    """Record where a post's media file was stored (``updated_at`` moves, so incremental pulls see it)."""
+    session.execute(
+        update(MessageRow)
+        .where(MessageRow.channel_id == channel_pk, MessageRow.message_id == message_id)
+        .values(media_path=path, updated_at=utcnow())
+    )

@@ -98,6 +98,8 @@ class ChannelRow(Base):
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Issue 13 (migration 0008): for a discussion group, the channel whose comments it holds.
+    discussion_of: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
 
 
 class MessageRow(Base):
@@ -126,6 +128,38 @@ class MessageRow(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Issue 13 (migration 0008): forward count, media metadata (``Media.json_dict``), forum topic id.
+    forwards: Mapped[int | None] = mapped_column(BigInteger)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    forum_topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A comment (message of a linked discussion group): the channel post's message id.
+    thread_of: Mapped[int | None] = mapped_column(BigInteger)
+    # A live post's downloaded media file, relative to MEDIA_DIR (never written by an ingest).
+    media_path: Mapped[str | None] = mapped_column(Text)
+
+
+class TelegramAccountRow(Base):
+    """A named Telegram account's health: ``False`` once Telegram logged it out or banned it (issue 13)."""
+
+    __tablename__ = "telegram_accounts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    healthy: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ForumTopicRow(Base):
+    """A forum topic of a channel (supergroup with topics): its id and latest title (issue 13)."""
+
+    __tablename__ = "forum_topics"
+    __table_args__ = (UniqueConstraint("channel_id", "topic_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    topic_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class MessageVersionRow(Base):
