@@ -164,7 +164,7 @@ def stamp_topic_changes(
 
 
 class DeltaRow(NamedTuple):
-    """A changed post of a delta: the columns of ``storage.documents.ExportRow``, in order, and ``deleted``."""
+    """A changed post of a delta: ``storage.documents.ExportRow``'s columns, in order, and ``deleted``."""
 
     message_id: int
     date: datetime
