@@ -73,8 +73,9 @@ _SEPARATOR_SLACK = 2
 _SINGLE_MESSAGES = re.compile(rb'"messages"\s*:\s*\[')
 _LEFT_CHATS = re.compile(rb'"left_chats"\s*:\s*\{')
 _ID_NEAR = re.compile(rb'"id"\s*:\s*(-?\d+)')
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_QUOTE = ord('"')
+_OPENERS = frozenset(b"[{")
 _NEXT_BYTE = re.compile(rb"[^\s,]")
 
 
@@ -150,6 +151,8 @@ class GuardedReader:
         self._path = path
         self._prefix = prefix
         self._depth = prefix.count(b"[") + prefix.count(b"{")
+        #: ``(byte, depth)`` where the exact nesting is known, outside any string.
+        self._known = (start, self._depth)
         self._since_quote = 0
         self._pending: HostileInputError | None = None
         handle.seek(start)
@@ -187,13 +190,15 @@ class GuardedReader:
         folded = np.frombuffer(chunk, np.uint8) | 0x20
         opens = int(np.count_nonzero(folded == _OPEN))
         if self._depth + opens > MAX_NESTING:
-            cut = _too_deep_at(chunk, depth=self._depth)
+            # Suspicious (the count ignores strings): measure exactly from the last known point.
+            cut, self._depth, self._known = _scan_depth(self._path, self._known, start + len(chunk))
             if cut is not None:
-                msg = f"nesting deeper than {MAX_NESTING} levels at byte {start + cut}"
-                self._pending = HostileInputError(msg, path=self._path, offset=start + cut)
-                self.offset = start + cut
-                return chunk[:cut]
-        self._depth = max(0, self._depth + opens - int(np.count_nonzero(folded == _CLOSE)))
+                msg = f"nesting deeper than {MAX_NESTING} levels at byte {cut}"
+                self._pending = HostileInputError(msg, path=self._path, offset=cut)
+                self.offset = cut
+                return chunk[: cut - start]
+        else:
+            self._depth = max(0, self._depth + opens - int(np.count_nonzero(folded == _CLOSE)))
         quote = chunk.rfind(b'"')
         if quote < 0:
             self._since_quote += len(chunk)
@@ -208,21 +213,40 @@ class GuardedReader:
         return chunk
 
 
-def _too_deep_at(chunk: bytes, *, depth: int) -> int | None:
-    """Return the index in ``chunk`` where nesting passes :data:`MAX_NESTING`, or ``None``.
+def _scan_depth(path: str, known: tuple[int, int], end: int) -> tuple[int | None, int, tuple[int, int]]:
+    """Measure the nesting of the file from a known point up to ``end``, strings skipped.
 
-    Brackets inside strings are not counted (the chunk is assumed to start
-    outside a string; a chunk starting inside one may be judged wrongly,
-    which takes more than 4,096 brackets in one 64 KiB chunk of real text).
+    Runs only when the cheap per-chunk count says the nesting may pass
+    :data:`MAX_NESTING` (deep data, or many brackets inside strings).
+
+    Args:
+        path: The file.
+        known: ``(byte, depth)`` outside any string where the depth is exact.
+        end: Scan up to this byte.
+
+    Returns:
+        ``(byte where the nesting passes the limit, or None; the depth at the
+        last token before end; the new known point)``.
+
     """
-    level = depth
-    blanked = _STRINGS.sub(lambda m: b" " * len(m.group()), chunk)
-    for m in _BRACKETS.finditer(blanked):
-        level += 1 if m.group() in (b"[", b"{") else -1
-        level = max(level, 0)
-        if level > MAX_NESTING:
-            return m.start()
-    return None
+    pos, depth = known
+    with open(path, "rb") as handle:  # noqa: PTH123 - a path string, as the reader got it
+        data: Any = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        for m in _TOKENS.finditer(data, pos):
+            if m.start() >= end:
+                break
+            first = data[m.start()]
+            if first == _QUOTE:
+                pos = m.end()
+                continue
+            depth = depth + 1 if first in _OPENERS else max(depth - 1, 0)
+            if depth > MAX_NESTING:
+                return m.start(), depth, (m.end(), depth)
+            pos = m.end()
+    finally:
+        data.close()
+    return None, depth, (max(pos, known[0]), depth)
 
 
 @dataclass(frozen=True)
