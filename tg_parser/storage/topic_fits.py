@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tg_parser.domain import Topic
 from tg_parser.storage._common import strip_nul
+from tg_parser.storage.changes import IDS_PER_QUERY, stamp_documents
 from tg_parser.storage.tables import (
     DocumentRow,
     MessageRow,
@@ -182,6 +183,12 @@ def store_topics(
     summary or members differ; topics not in ``topics`` are removed with their
     memberships; memberships of deleted posts are removed.
 
+    Every live post whose ``documents.ndjson`` line changes here (its topic id
+    or topic label) is stamped with one new change value of the channel
+    (``storage.changes``), so deltas hold it: posts moved to another topic or
+    placed for the first time, members of a topic whose label changed, and
+    members of a removed topic that were not moved. Nothing else is stamped.
+
     Args:
         session: An open session.
         channel_pk: The channel's primary key.
@@ -191,6 +198,16 @@ def store_topics(
         at: When.
     """
     keys = [t.topic_id for t in topics]
+    labels = {t.topic_id: t.label for t in topics}
+    stored = {
+        str(key): (int(pk), label)
+        for pk, key, label in session.execute(
+            select(TopicRow.id, TopicRow.topic_key, TopicRow.label).where(TopicRow.channel_id == channel_pk)
+        )
+    }
+    # Posts whose line changes: members of removed topics (unless moved to the same key below),
+    # posts moved or placed, members of relabelled topics.
+    touched = set(_live_members(session, [pk for key, (pk, _l) in stored.items() if key not in labels]))
     session.execute(
         delete(TopicRow).where(TopicRow.channel_id == channel_pk, TopicRow.topic_key.not_in(keys or [""]))
     )
@@ -234,11 +251,40 @@ def store_topics(
     }
     for start in range(0, len(moves), MEMBER_ROWS_PER_STATEMENT):
         chunk = moves[start : start + MEMBER_ROWS_PER_STATEMENT]
+        was = dict(
+            session.execute(
+                select(TopicMemberRow.message_pk, TopicRow.topic_key)
+                .join(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
+                .where(TopicMemberRow.message_pk.in_([m[0] for m in chunk]))
+            ).all()
+        )
+        touched.update(pk for pk, key, _h in chunk if was.get(pk) != key)
         session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_([m[0] for m in chunk])))
         session.execute(
             insert_for(session, TopicMemberRow),
             [{"message_pk": pk, "topic_id": pk_by_key[key], "content_hash": h} for pk, key, h in chunk],
         )
+    relabelled = [pk_by_key[key] for key, (_pk, label) in stored.items() if key in labels and labels[key] != label]
+    touched.update(_live_members(session, relabelled))
+    stamp_documents(session, channel_pk=channel_pk, message_pks=touched)
+
+
+def _live_members(session: Session, topic_pks: Sequence[int]) -> list[int]:
+    """Return the message keys of the not-deleted members of these topics."""
+    found: list[int] = []
+    for start in range(0, len(topic_pks), IDS_PER_QUERY):
+        found.extend(
+            int(pk)
+            for pk in session.execute(
+                select(TopicMemberRow.message_pk)
+                .join(MessageRow, MessageRow.id == TopicMemberRow.message_pk)
+                .where(
+                    TopicMemberRow.topic_id.in_(topic_pks[start : start + IDS_PER_QUERY]),
+                    MessageRow.deleted.is_(False),
+                )
+            ).scalars()
+        )
+    return found
 
 
 def stored_topic_rows(session: Session, *, channel_pk: int) -> dict[str, tuple[str, list[str], str | None]]:

@@ -1,0 +1,112 @@
+"""Issue #15's held-out delta check through the real CLI: ``tg-parser run`` twice, then ``export --since``.
+
+Run on a real Telegram Desktop export with five text posts held out; re-run
+(ingest → process → topicize → export) on the newer export of the same chat,
+with three posts edited as Desktop shows them (``edited``/``edited_unixtime``)
+and the five added. The delta since the first run must hold exactly those 8
+upserts, each byte-equal to its ``documents.ndjson`` line, and nothing else;
+and these must be exactly the lines that differ between the two full exports
+(topicize places the new posts incrementally and moves no other post).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_deltas import _lines, _versions
+
+pytestmark = pytest.mark.integration
+
+
+def _cli(*args: str, cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json"}
+    env.pop("CELERY_BROKER_URL", None)  # embedded
+    exe = Path(sys.executable).with_name("tg-parser")
+    proc = subprocess.run(
+        [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc
+
+
+def _last_run(cwd: Path, url: str) -> dict[str, object]:
+    runs = json.loads(_cli("runs", "list", "--json", cwd=cwd, url=url).stdout)
+    return runs[0]  # newest first
+
+
+def _fit(url: str, db_file: Path | None) -> dict[str, object]:
+    """The stored drift figures of the channel's last topicize (``topic_fits``)."""
+    query = "select fit_kind, drift from topic_fits"
+    if db_file is not None:
+        con = sqlite3.connect(db_file)
+        try:
+            kind, drift = con.execute(query).fetchone()
+        finally:
+            con.close()
+    else:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            kind, drift = conn.execute(text(query)).one()
+        engine.dispose()
+    drift = json.loads(drift) if isinstance(drift, str) else drift
+    return {"kind": kind, **drift}
+
+
+@pytest.mark.parametrize("db", ["postgresql", "sqlite"])
+def test_cli_rerun_delta_is_exactly_the_3_edited_and_5_added_posts(
+    db: str, request: pytest.FixtureRequest, shared_data: Path, tmp_path: Path
+) -> None:
+    """Full ``tg-parser run`` twice (with topicize): the delta since run 1 is exactly the 8 upserts."""
+    db_file = None if db == "postgresql" else tmp_path / "tg_parser.db"
+    url = request.getfixturevalue("pg_url") if db == "postgresql" else f"sqlite:///{db_file}"
+    first, second, edited, added = _versions(shared_data, tmp_path)
+
+    _cli("run", "--export-file", str(first), "--out", "out", cwd=tmp_path, url=url)
+    run1 = _last_run(tmp_path, url)
+    assert run1["status"] == "succeeded", run1
+    key = str(run1["channel"])
+    folder = tmp_path / "out" / key
+    before = _lines(folder / "documents.ndjson")
+    assert _fit(url, db_file)["kind"] == "full"  # the first fit
+
+    _cli("run", "--export-file", str(second), "--out", "out", cwd=tmp_path, url=url)
+    run2 = _last_run(tmp_path, url)
+    assert run2["run_id"] != run1["run_id"]
+    assert run2["status"] == "succeeded", run2
+    fit = _fit(url, db_file)
+    # 8 of ~250 posts pending: under the drift thresholds, so the new posts join stored topics.
+    assert (fit["kind"], fit["reason"], fit["pending"]) == ("incremental", None, 8), fit
+
+    proc = _cli("export", key, "--since", str(run1["run_id"]), "--out", "out", cwd=tmp_path, url=url)
+    assert "8 upserts, 0 deletes" in proc.stdout, proc.stdout
+    full = _lines(folder / "documents.ndjson")
+    want = {f"{key}:{mid}" for mid in edited | added}
+    raw = (folder / "documents.delta.ndjson").read_text(encoding="utf-8").split("\n")
+    assert raw[-1] == ""
+    delta = raw[:-1]
+    assert len(delta) == 8
+    ids = []
+    for line in delta:
+        record = json.loads(line)
+        assert record["op"] == "upsert"
+        ids.append(record["id"])
+        assert line == '{"op":"upsert",' + full[record["id"]][1:]  # byte for byte the full line
+    assert sorted(ids) == sorted(want)  # each once, and nothing else
+    # Exactly the lines that changed between the two runs' full files (no post moved topic).
+    assert {i for i in full if full[i] != before.get(i)} == want
+    assert set(before) == set(full) - {f"{key}:{mid}" for mid in added}
+    for mid in edited:
+        record = json.loads(full[f"{key}:{mid}"])
+        assert record["text"] == f"Edited post {mid}: the library moves to a new shelf."
+        assert record["metadata"]["topic_id"] is not None
+    for mid in added:
+        assert json.loads(full[f"{key}:{mid}"])["metadata"]["topic_id"] is not None
