@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_deltas import _lines, _versions
+from tests.integration.test_deltas import EXPORT, POSTS, _lines, _versions
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +110,42 @@ def test_cli_rerun_delta_is_exactly_the_3_edited_and_5_added_posts(
         assert record["metadata"]["topic_id"] is not None
     for mid in added:
         assert json.loads(full[f"{key}:{mid}"])["metadata"]["topic_id"] is not None
+
+
+@pytest.mark.parametrize("db", ["postgresql", "sqlite"])
+def test_cli_rerun_after_a_full_recluster_delta_is_every_changed_line(
+    db: str, request: pytest.FixtureRequest, shared_data: Path, tmp_path: Path
+) -> None:
+    """A re-run with > 20 % new posts re-clusters fully: posts it moves (or relabels) are in the delta too."""
+    db_file = None if db == "postgresql" else tmp_path / "tg_parser.db"
+    url = request.getfixturevalue("pg_url") if db == "postgresql" else f"sqlite:///{db_file}"
+    data = json.loads((shared_data / "exports" / EXPORT).read_text(encoding="utf-8"))
+    small, large = tmp_path / "small.json", tmp_path / "large.json"
+    small.write_text(json.dumps(dict(data, messages=data["messages"][:160]), ensure_ascii=False), "utf-8")
+    large.write_text(json.dumps(dict(data, messages=data["messages"][:POSTS]), ensure_ascii=False), "utf-8")
+
+    _cli("run", "--export-file", str(small), "--out", "out", cwd=tmp_path, url=url)
+    run1 = _last_run(tmp_path, url)
+    key = str(run1["channel"])
+    folder = tmp_path / "out" / key
+    before = _lines(folder / "documents.ndjson")
+    _cli("run", "--export-file", str(large), "--out", "out", cwd=tmp_path, url=url)
+    fit = _fit(url, db_file)
+    assert (fit["kind"], fit["reason"]) == ("full", "new_share"), fit
+    full = _lines(folder / "documents.ndjson")
+    moved = {
+        i
+        for i in before
+        if json.loads(before[i])["metadata"]["topic_id"] != json.loads(full[i])["metadata"]["topic_id"]
+    }
+    assert moved, "the re-cluster moved no old post: this test would not see a missed topic change"
+
+    proc = _cli("export", key, "--since", str(run1["run_id"]), "--out", "out", cwd=tmp_path, url=url)
+    lines = (folder / "documents.delta.ndjson").read_text(encoding="utf-8").split("\n")[:-1]
+    ids = [json.loads(line)["id"] for line in lines]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {i for i in full if full[i] != before.get(i)}  # every changed line, nothing else
+    assert moved <= set(ids)
+    for line, i in zip(lines, ids, strict=True):
+        assert line == '{"op":"upsert",' + full[i][1:]
+    assert f"{len(ids)} upserts, 0 deletes" in proc.stdout
