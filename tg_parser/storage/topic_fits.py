@@ -264,7 +264,9 @@ def store_topics(
             insert_for(session, TopicMemberRow),
             [{"message_pk": pk, "topic_id": pk_by_key[key], "content_hash": h} for pk, key, h in chunk],
         )
-    relabelled = [pk_by_key[key] for key, (_pk, label) in stored.items() if key in labels and labels[key] != label]
+    relabelled = [
+        pk_by_key[key] for key, (_pk, label) in stored.items() if key in labels and labels[key] != label
+    ]
     touched.update(_live_members(session, relabelled))
     stamp_documents(session, channel_pk=channel_pk, message_pks=touched)
 
