@@ -111,6 +111,18 @@ def test_cli_rerun_delta_is_exactly_the_3_edited_and_5_added_posts(
     for mid in added:
         assert json.loads(full[f"{key}:{mid}"])["metadata"]["topic_id"] is not None
 
+    # A topic renamed (what an LLM re-label of a topic that gained posts does): its members, and only
+    # they, come in the next delta, and an export from that delta's cursor is empty.
+    cursor = proc.stdout.split("delta cursor ", 1)[1].split()[0]
+    renamed = _relabel_one_topic(url, key)
+    assert renamed
+    _cli("export", key, "--since", cursor, "--out", "out", cwd=tmp_path, url=url)
+    after = _lines(folder / "documents.ndjson")
+    lines = (folder / "documents.delta.ndjson").read_text(encoding="utf-8").split("\n")[:-1]
+    assert sorted(json.loads(x)["id"] for x in lines) == sorted(renamed)
+    assert {i for i in after if after[i] != full[i]} == renamed
+    assert all(json.loads(after[i])["metadata"]["topic_label"].endswith(" (renamed)") for i in renamed)
+
 
 @pytest.mark.parametrize("db", ["postgresql", "sqlite"])
 def test_cli_rerun_after_a_full_recluster_delta_is_every_changed_line(
@@ -149,3 +161,35 @@ def test_cli_rerun_after_a_full_recluster_delta_is_every_changed_line(
     for line, i in zip(lines, ids, strict=True):
         assert line == '{"op":"upsert",' + full[i][1:]
     assert f"{len(ids)} upserts, 0 deletes" in proc.stdout
+
+
+def _relabel_one_topic(url: str, key: str) -> set[str]:
+    """Store the topics again with one label changed (as an LLM re-label does); return its members."""
+    from collections import defaultdict
+
+    from tg_parser.domain import Topic
+    from tg_parser.storage import channels, session_scope, topic_fits
+
+    with session_scope(url) as session:
+        pk = channels.get_channel(session, key=key).pk
+        placed = topic_fits.placements(session, channel_pk=pk)
+        rows = topic_fits.stored_topic_rows(session, channel_pk=pk)
+        members: dict[str, list[int]] = defaultdict(list)
+        for mid, topic in zip(placed.ids.tolist(), placed.topic_keys, strict=True):
+            assert topic is not None
+            members[topic].append(mid)
+        target = min(members, key=lambda t: (len(members[t]), t))
+        topics = [
+            Topic(
+                topic_id=t,
+                label=rows[t][0] + (" (renamed)" if t == target else ""),
+                keywords=rows[t][1],
+                summary=rows[t][2],
+                member_ids=ids,
+            )
+            for t, ids in members.items()
+        ]
+        topic_fits.store_topics(
+            session, channel_pk=pk, topics=topics, moves=[], fit_kind="incremental", at=topic_fits.now()
+        )
+    return {f"{key}:{mid}" for mid in members[target]}
