@@ -111,7 +111,11 @@ class GeminiBatchClient:
         return None, job.name
 
     def state(self, batch_id: str) -> BatchState:
-        """Return the job's state; request counts are known once it has ended (from its responses)."""
+        """Return the job's state; answered/failed counts are known once it has ended (from its responses).
+
+        The SDK maps no request counts for the Gemini Developer API (``batchStats`` is
+        not read), so ``total`` is 0 (unknown) and the count recorded at submit stands.
+        """
         job = self._get(batch_id)
         raw = job.state.value if job.state is not None else "JOB_STATE_UNSPECIFIED"
         status = _STATUS.get(raw, "in_progress")
@@ -124,7 +128,7 @@ class GeminiBatchClient:
             error = raw
         return BatchState(
             status=status,
-            total=len(responses),
+            total=0,  # the SDK reports no request count; the count recorded at submit stands
             completed=len(responses) - failed,
             failed=failed,
             error=error,
