@@ -346,7 +346,7 @@ def test_gemini_batch_costs_half(shared_data: Path, tmp_path: Path) -> None:
         batch_posts, sync_posts = _post_cost(batch_dir), _post_cost(sync_dir)
         assert batch_posts[0] == sync_posts[0] == len(_gemini_post_calls(server)) > 0
         assert batch_posts[1] == pytest.approx(sync_posts[1] / 2, rel=1e-9)
-        rows = [r for r in json.loads(cli("usage", "--json", cwd=batch_dir, env=env).stdout)]
+        rows = json.loads(cli("usage", "--json", cwd=batch_dir, env=env).stdout)
         assert sum(r["batch_calls"] for r in rows) == batch_posts[0]
         assert sum(r["batch_savings_usd"] for r in rows) == pytest.approx(sync_posts[1] / 2, rel=1e-9)
     finally:

@@ -90,12 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = json.loads(raw) if raw else {}
         self._log("POST", body)
-        if path.startswith("/v1beta/models/") and path.endswith(":batchGenerateContent"):
-            self._json(200, fake.create_gemini_batch(path, body))
-        elif path.startswith("/v1beta/batches/") and path.endswith(":cancel"):
-            self._json(200, fake.cancel_gemini_batch(path.split("/")[3].removesuffix(":cancel")))
-        elif path.startswith("/v1beta/models/") and path.endswith(":generateContent"):
-            self._json(200, _gemini(body, "ok", path))
+        if path.startswith("/v1beta/"):
+            self._gemini_post(path, body)
         elif path == "/v1/messages/batches":
             self._json(200, fake.create_message_batch(body))
         elif path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
@@ -110,6 +106,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, fake.sync_answer(_openai_responses, body))
         elif path == "/v1/chat/completions":
             self._json(200, fake.sync_answer(_openai_chat, body))
+        else:
+            self._json(404, {"error": {"message": f"no route {path}"}})
+
+    def _gemini_post(self, path: str, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        if path.startswith("/v1beta/models/") and path.endswith(":batchGenerateContent"):
+            self._json(200, fake.create_gemini_batch(path, body))
+        elif path.startswith("/v1beta/batches/") and path.endswith(":cancel"):
+            self._json(200, fake.cancel_gemini_batch(path.split("/")[3].removesuffix(":cancel")))
+        elif path.startswith("/v1beta/models/") and path.endswith(":generateContent"):
+            self._json(200, _gemini(body, "ok", path))
         else:
             self._json(404, {"error": {"message": f"no route {path}"}})
 
@@ -197,7 +204,10 @@ class FakeOpenAIBatchServer:
             return list(self.log)
 
     def fail_requests(self, errors: dict[int, str]) -> None:
-        """Script per-request errors by input position: ``500``, ``error``, ``invalid``, ``missing``, ``nokey`` (Gemini: a response without its request's metadata)."""
+        """Script per-request errors by input position: ``500``, ``error``, ``invalid``, ``missing``.
+
+        Gemini also knows ``nokey``: a response without its request's ``metadata``.
+        """
         self._request_errors = dict(errors)
 
     # --- protocol ---------------------------------------------------------------------------
