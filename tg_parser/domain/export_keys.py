@@ -8,7 +8,8 @@ from __future__ import annotations
 
 METADATA_KEYS = (
     "source", "channel", "channel_id", "message_id", "date", "edited", "author", "reply_to", "forwarded_from",
-    "media_type", "media", "views", "forwards", "reactions", "forum_topic", "links", "hashtags", "mentions", "language", "summary", "keywords", "topic_id",
+    "media_type", "media", "views", "forwards", "reactions", "forum_topic", "links", "hashtags", "mentions",
+    "language", "summary", "keywords", "topic_id",
     "topic_label", "processor", "model",
 )  # fmt: skip
 """The keys of every line's ``metadata``, in order."""
@@ -28,5 +29,6 @@ the nodes still carry the full metadata."""
 OPTIONAL_METADATA_KEYS = ("thread_of", "comments")
 """Keys only some lines have, last in ``metadata``: a comment's post, a folded thread's comment count."""
 
-EXCLUDED_EMBED_METADATA_KEYS = [k for k in (*METADATA_KEYS, *OPTIONAL_METADATA_KEYS) if k not in EMBED_METADATA_KEYS]
-EXCLUDED_LLM_METADATA_KEYS = [k for k in (*METADATA_KEYS, *OPTIONAL_METADATA_KEYS) if k not in LLM_METADATA_KEYS]
+_ALL_METADATA_KEYS = (*METADATA_KEYS, *OPTIONAL_METADATA_KEYS)
+EXCLUDED_EMBED_METADATA_KEYS = [k for k in _ALL_METADATA_KEYS if k not in EMBED_METADATA_KEYS]
+EXCLUDED_LLM_METADATA_KEYS = [k for k in _ALL_METADATA_KEYS if k not in LLM_METADATA_KEYS]
