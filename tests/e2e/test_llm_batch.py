@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,5 +260,94 @@ def test_anthropic_message_batches(outcome: str, shared_data: Path, tmp_path: Pa
             batch_calls = db.execute("SELECT count(*) FROM llm_calls WHERE batch").fetchone()[0]
         assert set(items) == {"done"}
         assert batch_calls == total - 2 - (0 if outcome == "completed" else total - total // 2)
+    finally:
+        server.stop()
+
+
+def _gemini_env(server: FakeOpenAIBatchServer) -> dict[str, str]:
+    return {
+        **env_for(server, "on"),
+        "LLM_PROVIDER": "gemini",
+        "LLM_MODEL": "gemini-2.5-flash",
+        "GEMINI_API_KEY": "g-test",
+        "GOOGLE_GEMINI_BASE_URL": server.base_url.removesuffix("/v1"),
+    }
+
+
+def _gemini_post_calls(server: FakeOpenAIBatchServer) -> list[Any]:
+    return [
+        r
+        for r in server.requests
+        if r.path.endswith(":generateContent")
+        and "entities" in r.body["generationConfig"]["responseJsonSchema"]["properties"]
+    ]
+
+
+@pytest.mark.parametrize("outcome", ["completed", "expired", "failed"])
+def test_gemini_batch_mode(outcome: str, shared_data: Path, tmp_path: Path) -> None:
+    """Gemini through batches.create/get (inline): failed, invalid, unkeyed, missing and expired go sync."""
+    src = shared_data / "exports" / EXPORT
+    chat = source_chats(src)[0]
+    server = FakeOpenAIBatchServer(outcome=outcome).start()
+    server.fail_requests({0: "error", 1: "invalid", 2: "nokey", 3: "missing"})
+    env = _gemini_env(server)
+    try:
+        proc = cli("run", "-f", str(src), "-o", "out", cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        docs = _docs(tmp_path, chat)
+        check_chat_export(chat, docs)
+        assert all(d["metadata"]["model"] == "gemini-2.5-flash" for d in docs if d["text"].strip())
+        (batch,) = server.batches.values()
+        requests = batch["requests"]
+        total = len(requests)
+        assert total == len([d for d in docs if d["text"].strip()])
+        keys = [r["metadata"]["tg_parser_key"] for r in requests]
+        assert len(set(keys)) == total
+        sync = _gemini_post_calls(server)
+        # The batch request is the synchronous one: same system prompt and generation config.
+        assert sync
+        assert requests[0]["request"]["generationConfig"] == sync[0].body["generationConfig"]
+        assert requests[0]["request"]["systemInstruction"] == sync[0].body["systemInstruction"]
+        assert len(sync) == (4 if outcome == "completed" else total)
+        with sqlite3.connect(tmp_path / "tg_parser.db") as db:
+            ((run_id, status),) = db.execute("SELECT id, status FROM runs").fetchall()
+            items = dict(db.execute("SELECT status, count(*) FROM run_items GROUP BY status").fetchall())
+            batch_calls = db.execute("SELECT count(*) FROM llm_calls WHERE batch").fetchone()[0]
+            sync_calls = db.execute(
+                "SELECT count(*) FROM llm_calls WHERE NOT batch AND purpose = 'process'"
+            ).fetchone()[0]
+        assert status == "succeeded"
+        assert set(items) == {"done"}  # none lost, none failed
+        # Answered in the batch: every request but the errored and missing ones (the invalid and the
+        # unkeyed answers were paid for, but only the invalid one can be matched to its post).
+        assert batch_calls == (total - 3 if outcome == "completed" else 0)
+        assert sync_calls == len(sync)
+        view = json.loads(cli("runs", "show", run_id, cwd=tmp_path, env=env).stdout)
+        assert view["batch"]["total"] == total
+        assert view["batch"]["status"] == "done"
+    finally:
+        server.stop()
+
+
+def test_gemini_batch_costs_half(shared_data: Path, tmp_path: Path) -> None:
+    """A Gemini post answered in batch costs exactly half the same post answered synchronously."""
+    src = shared_data / "exports" / EXPORT
+    server = FakeOpenAIBatchServer().start()
+    try:
+        batch_dir, sync_dir = tmp_path / "batch", tmp_path / "sync"
+        batch_dir.mkdir()
+        sync_dir.mkdir()
+        env = _gemini_env(server)
+        proc = cli("run", "-f", str(src), "-o", "out", cwd=batch_dir, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert _gemini_post_calls(server) == []
+        sync = cli("run", "-f", str(src), "-o", "out", cwd=sync_dir, env={**env, "LLM_BATCH": "off"})
+        assert sync.returncode == 0, sync.stderr[-3000:]
+        batch_posts, sync_posts = _post_cost(batch_dir), _post_cost(sync_dir)
+        assert batch_posts[0] == sync_posts[0] == len(_gemini_post_calls(server)) > 0
+        assert batch_posts[1] == pytest.approx(sync_posts[1] / 2, rel=1e-9)
+        rows = json.loads(cli("usage", "--json", cwd=batch_dir, env=env).stdout)
+        assert sum(r["batch_calls"] for r in rows) == batch_posts[0]
+        assert sum(r["batch_savings_usd"] for r in rows) == pytest.approx(sync_posts[1] / 2, rel=1e-9)
     finally:
         server.stop()

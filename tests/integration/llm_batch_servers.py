@@ -11,6 +11,14 @@ Paths served, as https://platform.openai.com/docs/api-reference/batch documents 
   /v1/messages/batches/<id>`` (``in_progress`` twice, then ``ended``), ``GET
   /v1/messages/batches/<id>/results`` (``succeeded`` / ``errored`` / ``expired`` /
   ``canceled`` lines), ``POST /v1/messages`` (synchronous);
+* Gemini Batch Mode (the REST shapes the ``google-genai`` SDK reads): ``POST
+  /v1beta/models/<model>:batchGenerateContent`` (inline requests) → an operation
+  ``{"name": "batches/<id>", "metadata": {"state": "BATCH_STATE_PENDING", …}}``;
+  ``GET /v1beta/batches/<id>`` (``PENDING``, ``RUNNING``, then the outcome: ``SUCCEEDED``
+  with ``metadata.output.inlinedResponses.inlinedResponses`` in request order, each with
+  its request's ``metadata``; ``EXPIRED`` and ``FAILED`` with no output;
+  ``CANCELLED`` after ``POST /v1beta/batches/<id>:cancel``); ``POST
+  /v1beta/models/<model>:generateContent`` (synchronous);
 * ``POST /v1/responses``, ``/v1/chat/completions``: the synchronous answers of
   :mod:`tests.integration.llm_servers` (the fallback path).
 
@@ -45,6 +53,7 @@ from typing import Any
 from tests.integration.llm_servers import (
     RecordedRequest,
     _anthropic_messages,
+    _gemini,
     _openai_chat,
     _openai_responses,
 )
@@ -81,7 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = json.loads(raw) if raw else {}
         self._log("POST", body)
-        if path == "/v1/messages/batches":
+        if path.startswith("/v1beta/"):
+            self._gemini_post(path, body)
+        elif path == "/v1/messages/batches":
             self._json(200, fake.create_message_batch(body))
         elif path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
             self._json(200, fake.cancel(path.split("/")[4]))
@@ -98,13 +109,26 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"error": {"message": f"no route {path}"}})
 
+    def _gemini_post(self, path: str, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        if path.startswith("/v1beta/models/") and path.endswith(":batchGenerateContent"):
+            self._json(200, fake.create_gemini_batch(path, body))
+        elif path.startswith("/v1beta/batches/") and path.endswith(":cancel"):
+            self._json(200, fake.cancel_gemini_batch(path.split("/")[3].removesuffix(":cancel")))
+        elif path.startswith("/v1beta/models/") and path.endswith(":generateContent"):
+            self._json(200, _gemini(body, "ok", path))
+        else:
+            self._json(404, {"error": {"message": f"no route {path}"}})
+
     def do_GET(self) -> None:
         """Batch status, or a file's content."""
         fake = self.server.fake
         path = self.path.split("?", 1)[0]
         self._log("GET", None)
         parts = path.split("/")
-        if path.startswith("/v1/messages/batches/") and path.endswith("/results"):
+        if path.startswith("/v1beta/batches/"):
+            self._json(200, fake.poll_gemini_batch(parts[3]))
+        elif path.startswith("/v1/messages/batches/") and path.endswith("/results"):
             self._bytes(200, fake.message_results(parts[4]), "application/binary")
         elif path.startswith("/v1/messages/batches/"):
             self._json(200, fake.poll(parts[4]))
@@ -180,7 +204,10 @@ class FakeOpenAIBatchServer:
             return list(self.log)
 
     def fail_requests(self, errors: dict[int, str]) -> None:
-        """Script per-request errors by input position: ``500``, ``error``, ``invalid``, ``missing``."""
+        """Script per-request errors by input position: ``500``, ``error``, ``invalid``, ``missing``.
+
+        Gemini also knows ``nokey``: a response without its request's ``metadata``.
+        """
         self._request_errors = dict(errors)
 
     # --- protocol ---------------------------------------------------------------------------
@@ -415,6 +442,85 @@ class FakeOpenAIBatchServer:
     def message_results(self, batch_id: str) -> bytes:
         """The ``.jsonl`` results of an ended Message Batch."""
         return bytes(self.batches[batch_id].get("results", b""))
+
+    # --- Gemini Batch Mode --------------------------------------------------------------------
+
+    def create_gemini_batch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a batch from inline requests; answer with its operation."""
+        batch_id = f"gembatch{uuid.uuid4().hex[:12]}"
+        model = path.split("/models/", 1)[1].split(":", 1)[0]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        batch = {
+            "model": f"models/{model}",
+            "displayName": body["batch"].get("displayName", ""),
+            "createTime": now,
+            "updateTime": now,
+            "state": "BATCH_STATE_PENDING",
+            "requests": body["batch"]["inputConfig"]["requests"]["requests"],
+        }
+        with self.lock:
+            self.batches[batch_id] = batch
+            self._polls[batch_id] = 0
+        return self._gemini_operation(batch_id, batch)
+
+    def cancel_gemini_batch(self, batch_id: str) -> dict[str, Any]:
+        """Cancel a batch (it ends ``CANCELLED``, without output, at the next poll)."""
+        with self.lock:
+            self.batches[batch_id]["cancel"] = True
+        return {}
+
+    def poll_gemini_batch(self, batch_id: str) -> dict[str, Any]:
+        """``PENDING`` → ``RUNNING`` → the outcome, one state per poll."""
+        with self.lock:
+            batch = self.batches[batch_id]
+            step = self._polls[batch_id]
+            ended = batch["state"] not in {"BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"}
+            if not ended and not (self.hold and step >= 1):
+                self._polls[batch_id] = step + 1
+                if batch.get("cancel"):
+                    batch["state"] = "BATCH_STATE_CANCELLED"
+                elif step == 0:
+                    batch["state"] = "BATCH_STATE_RUNNING"
+                else:
+                    self._end_gemini_batch(batch)
+            return self._gemini_operation(batch_id, batch)
+
+    def _end_gemini_batch(self, batch: dict[str, Any]) -> None:
+        if self.outcome in {"expired", "failed"}:
+            batch["state"] = f"BATCH_STATE_{self.outcome.upper()}"
+            if self.outcome == "failed":
+                batch["error"] = {"code": 3, "message": "scripted failure"}
+            return
+        responses = []
+        for index, item in enumerate(batch["requests"]):
+            kind = self._request_errors.get(index, "ok")
+            if kind == "missing":
+                continue
+            entry: dict[str, Any] = {}
+            if kind != "nokey" and item.get("metadata") is not None:
+                entry["metadata"] = item["metadata"]
+            if kind in {"500", "error"}:
+                entry["error"] = {"code": 13, "message": "scripted internal error"}
+            else:
+                path = f"/v1beta/{batch['model']}:generateContent"
+                answer = _gemini(item["request"], "invalid" if kind == "invalid" else "ok", path)
+                entry["response"] = answer
+            responses.append(entry)
+        batch["output"] = {"inlinedResponses": {"inlinedResponses": responses}}
+        batch["state"] = "BATCH_STATE_SUCCEEDED"
+
+    @staticmethod
+    def _gemini_operation(batch_id: str, batch: dict[str, Any]) -> dict[str, Any]:
+        name = f"batches/{batch_id}"
+        metadata = {k: v for k, v in batch.items() if k not in {"requests", "cancel", "error"}}
+        metadata |= {"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch"}
+        metadata["name"] = name
+        operation: dict[str, Any] = {"name": name, "metadata": metadata}
+        if batch["state"] not in {"BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"}:
+            operation["done"] = True
+            if "error" in batch:
+                operation["error"] = batch["error"]
+        return operation
 
     def _with_cache(self, body: dict[str, Any]) -> dict[str, Any]:
         usage = body.get("usage") or {}

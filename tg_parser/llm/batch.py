@@ -3,7 +3,9 @@
 A batch client turns requests into the provider's batch input, submits it,
 reports the job's state and streams its results back, keyed by ``custom_id``.
 The answers are validated by the caller exactly as in synchronous mode.
-Implementations: :class:`tg_parser.llm.openai_batch.OpenAIBatchClient`.
+Implementations: :class:`tg_parser.llm.openai_batch.OpenAIBatchClient`,
+:class:`tg_parser.llm.anthropic_batch.AnthropicBatchClient`,
+:class:`tg_parser.llm.gemini_batch.GeminiBatchClient`.
 """
 
 from __future__ import annotations

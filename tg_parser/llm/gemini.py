@@ -96,13 +96,7 @@ class GeminiProvider:
             )
             for t in turns
         ]
-        config = types.GenerateContentConfig(
-            system_instruction=system,
-            response_mime_type="application/json",
-            response_json_schema=schema,
-            max_output_tokens=self.max_output_tokens,
-            temperature=self.temperature if self.capabilities.temperature else None,
-        )
+        config = self.config(system=system, schema=schema)
         try:
             response, latency_ms = timed(
                 lambda: self._client.models.generate_content(
@@ -114,24 +108,16 @@ class GeminiProvider:
         except self._transport_errors as exc:
             msg = f"gemini: {type(exc).__name__}: {exc}"
             raise RetryableError(msg) from exc
-        usage = response.usage_metadata
-        output_tokens = input_tokens = cached = reasoning = 0
-        if usage is not None:
-            input_tokens = int(usage.prompt_token_count or 0)
-            cached = int(usage.cached_content_token_count or 0)  # part of prompt_token_count
-            reasoning = int(usage.thoughts_token_count or 0)
-            output_tokens = int(usage.candidates_token_count or 0) + reasoning
-        try:
-            text = response.text or ""
-        except (ValueError, AttributeError):
-            text = ""
-        return StructuredReply(
-            text=text,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            latency_ms=latency_ms,
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
+        return reply_from_response(response, latency_ms=latency_ms)
+
+    def config(self, *, system: str, schema: dict[str, Any]) -> types.GenerateContentConfig:
+        """Return the ``generateContent`` config of a structured request (shared with batch mode)."""
+        return types.GenerateContentConfig(
+            system_instruction=system,
+            response_mime_type="application/json",
+            response_json_schema=schema,
+            max_output_tokens=self.max_output_tokens,
+            temperature=self.temperature if self.capabilities.temperature else None,
         )
 
     def embed(self, texts: Sequence[str]) -> EmbeddingReply:
@@ -153,6 +139,32 @@ class GeminiProvider:
             raise RetryableError(msg) from exc
         vectors = [list(e.values or []) for e in (response.embeddings or [])]
         return EmbeddingReply(vectors=vectors, input_tokens=0, latency_ms=latency_ms)
+
+
+def reply_from_response(response: types.GenerateContentResponse, *, latency_ms: float) -> StructuredReply:
+    """Read a ``generateContent`` answer (synchronous, or one answer of a batch).
+
+    Cached tokens are part of ``prompt_token_count``; thinking tokens are billed as output.
+    """
+    usage = response.usage_metadata
+    output_tokens = input_tokens = cached = reasoning = 0
+    if usage is not None:
+        input_tokens = int(usage.prompt_token_count or 0)
+        cached = int(usage.cached_content_token_count or 0)  # part of prompt_token_count
+        reasoning = int(usage.thoughts_token_count or 0)
+        output_tokens = int(usage.candidates_token_count or 0) + reasoning
+    try:
+        text = response.text or ""
+    except (ValueError, AttributeError):
+        text = ""
+    return StructuredReply(
+        text=text,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        latency_ms=latency_ms,
+        cached_input_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
 
 
 def _raise_ours(exc: genai_errors.APIError) -> NoReturn:

@@ -72,6 +72,12 @@ def batch_client_for(processor: Processor) -> BatchClient | None:
         from tg_parser.llm.anthropic_batch import AnthropicBatchClient
 
         return AnthropicBatchClient(processor.provider)
+    from tg_parser.llm.gemini import GeminiProvider
+
+    if isinstance(processor.provider, GeminiProvider):
+        from tg_parser.llm.gemini_batch import GeminiBatchClient
+
+        return GeminiBatchClient(processor.provider)
     return None
 
 
