@@ -1,5 +1,5 @@
 # Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
-# ruff: noqa: RUF002 - Cyrillic letters here are meant
+
 """Russian language models shipped inside installed wheels, loaded once per process.
 
 * Word embeddings: navec ``navec_news_v1_1B_250K_300d_100q`` (250,000 words,

@@ -430,7 +430,13 @@ def fit_embedding(tokens: Tokens, *, seed: int) -> tuple[NDArray[np.float32], Em
         vectors = np.asarray(normalize(svd.fit_transform(matrix)), dtype=np.float32)
         projection = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
         model = Embedding(
-            word=word, char=char, columns=columns, svd=svd, grams=grams, projection=projection, wordvec=wordvec
+            word=word,
+            char=char,
+            columns=columns,
+            svd=svd,
+            grams=grams,
+            projection=projection,
+            wordvec=wordvec,
         )
     del matrix
     if words_block is not None:

@@ -73,7 +73,7 @@ class WordVectors:
         """Map each stem column to the navec row of its most frequent surface form (no component yet).
 
         Args:
-            words: Per post, its content words (ё as е).
+            words: Per post, its content words (yo spelt ie).
             stems: Per post, the stems of those words, aligned.
             vocabulary: Stem -> column of the fitted word TF-IDF.
 
@@ -142,7 +142,7 @@ class WordVectors:
             A table whose :meth:`transform` removes that component.
         """
         out = WordVectors(self.rows, None)
-        out._table = self._table  # noqa: SLF001 - same class
+        out._table = self._table
         nonzero = vectors[np.any(vectors != 0, axis=1)]
         if len(nonzero) >= 2:  # noqa: PLR2004 - a direction needs two posts
             # Uncentred first singular vector, as Arora et al. remove it.
