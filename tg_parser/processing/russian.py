@@ -119,9 +119,13 @@ def ner_spans(text: str) -> list[tuple[str, str]]:
 
 
 @lru_cache(maxsize=200_000)
-def _parse(word: str) -> tuple[str, bool]:
+def _parse(word: str) -> tuple[str, str]:
+    """Return a word's lemma and how to show it: ``abbr`` (upper case), ``proper`` (capitalised) or ``""``."""
     best = morph().parse(word)[0]
-    return str(best.normal_form), bool(_PROPER.intersection(best.tag.grammemes))
+    grammemes = best.tag.grammemes
+    proper = bool(_PROPER.intersection(grammemes))
+    shown = ("abbr" if "Abbr" in grammemes else "proper") if proper else ""
+    return str(best.normal_form), shown
 
 
 def lemma(word: str) -> str:
@@ -140,14 +144,17 @@ def lemma(word: str) -> str:
 
 
 def display_lemma(word: str) -> str:
-    """Return a word's lemma as a label shows it: capitalised for a proper noun (``москвы`` -> ``Москва``).
+    """Return a word's lemma as a label shows it: ``москвы`` -> ``Москва``, ``сша`` -> ``США``.
 
     Args:
         word: A lower-case Russian word.
 
     Returns:
-        The lemma, its first letter upper-case when pymorphy3 tags it as a name,
-        surname, place, organisation or trade mark.
+        The lemma, upper-case when pymorphy3 tags it as the abbreviation of a name (США, МИД), its
+        first letter upper-case when it tags it as a name, surname, place,
+        organisation or trade mark.
     """
-    form, proper = _parse(word)
-    return form[:1].upper() + form[1:] if proper else form
+    form, shown = _parse(word)
+    if shown == "abbr":
+        return form.upper()
+    return form[:1].upper() + form[1:] if shown == "proper" else form
