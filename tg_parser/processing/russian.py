@@ -31,7 +31,7 @@ __all__ = ["NER_TYPES", "display_lemma", "lemma", "morph", "navec", "ner", "ner_
 NER_TYPES = {"PER": "person", "LOC": "location", "ORG": "organization"}
 """slovnet's tags -> our :class:`~tg_parser.domain.NamedEntity` types."""
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: loading the NER loads navec under it
 _LOADED: dict[str, Any] = {}
 _PROPER = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})
 """pymorphy3 grammemes of proper nouns (places, names, organisations, trade marks): shown capitalised."""
