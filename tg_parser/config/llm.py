@@ -40,6 +40,9 @@ class LLMSettings(BaseSettings):
 
     Attributes:
         llm_provider: ``offline`` (default) | ``openai`` | ``anthropic`` | ``gemini`` | ``ollama``.
+        offline_ner: The offline processor adds people, places and organisations of
+            Russian posts (slovnet NER, weights in natasha's wheel); off by default
+            because it is slower than the rest of offline processing together.
         llm_model: Model name; ``None`` picks :data:`DEFAULT_MODELS` of the provider.
         llm_timeout_s: Timeout of one provider call in seconds.
         llm_temperature: Sampling temperature, sent only to models that accept it.
@@ -71,6 +74,7 @@ class LLMSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     llm_provider: ProviderName = "offline"
+    offline_ner: bool = False
     llm_model: str | None = None
     llm_timeout_s: float = Field(60.0, gt=0, le=600)
     llm_temperature: float = Field(0.2, ge=0, le=2)

@@ -166,7 +166,7 @@ def build_processor(settings: LLMSettings, *, redis_url: str | None) -> Processo
             OfflineProcessor,
         )
 
-        return OfflineProcessor()  # type: ignore[return-value,no-any-return,unused-ignore]
+        return OfflineProcessor(named_entities=settings.offline_ner)  # type: ignore[return-value,no-any-return,unused-ignore]
     from tg_parser.llm.factory import build_provider
 
     provider = build_provider(settings)

@@ -30,7 +30,7 @@ DEFAULT_NETWORK_CONCURRENCY = 8
 """Posts in flight at once for a provider (or ``PROCESSOR_FACTORY``) when ``PROCESS_CONCURRENCY`` is unset."""
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, str | None], Processor] = {}
+_cache: dict[tuple[str, str | None, bool], Processor] = {}
 
 
 def _from_factory(settings: Settings) -> Processor:
@@ -65,7 +65,8 @@ def get_processor(settings: Settings) -> Processor:
     Raises:
         ConfigurationError: The provider is unknown or misconfigured.
     """
-    key = (settings.processor_factory or settings.llm.llm_provider, settings.llm.llm_model)
+    llm = settings.llm
+    key = (settings.processor_factory or llm.llm_provider, llm.llm_model, llm.offline_ner)
     with _lock:
         proc = _cache.get(key)
         if proc is None:
@@ -80,7 +81,7 @@ def _build(settings: Settings) -> Processor:
     if settings.llm.llm_provider == "offline":
         from tg_parser.processing.offline import OfflineProcessor
 
-        return OfflineProcessor()
+        return OfflineProcessor(named_entities=settings.llm.offline_ner)
     from tg_parser.llm import build_processor
 
     return build_processor(settings.llm, redis_url=settings.redis_url)
