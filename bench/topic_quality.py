@@ -1,4 +1,3 @@
-
 """Benchmark: topic quality of the offline default against plain TF-IDF + k-means at the same k, one run.
 
 The twelve channels of ``../shared/data/nktkln`` (about 10,900 posts with

@@ -186,3 +186,11 @@ def test_drift_rules() -> None:
     assert drift_reason(pending=n, channel_posts=10_000, far=int(MAX_FAR_SHARE * n)) is None
     assert drift_reason(pending=n, channel_posts=10_000, far=int(MAX_FAR_SHARE * n) + 1) == "far_share"
     assert drift_reason(pending=n - 1, channel_posts=10_000, far=n - 1) is None
+
+
+def test_features_version_fits_its_column() -> None:
+    """The stored fit's ``features_version`` column holds the version (a longer one broke the insert)."""
+    from tg_parser.storage.tables import TopicFitRow
+    from tg_parser.topics.vectorize import FEATURES_VERSION
+
+    assert len(FEATURES_VERSION) <= TopicFitRow.__table__.c.features_version.type.length

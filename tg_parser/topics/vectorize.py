@@ -61,10 +61,12 @@ __all__ = [
     "tokenize",
 ]
 
-FEATURES_VERSION = "lsa-stems-char+navec-news-v1-tfidf-mean-1"
+FEATURES_VERSION = "lsa+navec-tfidf-mean-1"
 """Names the feature space; changes whenever vectors of the same posts may change (stored fits refit).
 
-``lsa-stems-char+navec-news-v1-tfidf-mean-1``: LSA block plus the navec word-vector block."""
+``lsa+navec-tfidf-mean-1``: the LSA block (word stems and character n-grams)
+plus the navec news word-vector block (TF-IDF-weighted mean). At most 32
+characters (``topic_fits.features_version``)."""
 
 MAX_SVD_COMPONENTS = 100
 """LSA dimensions for large corpora (the scikit-learn example uses 100)."""

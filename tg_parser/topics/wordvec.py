@@ -146,6 +146,6 @@ class WordVectors:
         nonzero = vectors[np.any(vectors != 0, axis=1)]
         if len(nonzero) >= 2:  # noqa: PLR2004 - a direction needs two posts
             # Uncentred first singular vector, as Arora et al. remove it.
-            _u, _s, vt = np.linalg.svd(nonzero[: 20_000], full_matrices=False)
+            _u, _s, vt = np.linalg.svd(nonzero[:20_000], full_matrices=False)
             out.component = np.asarray(vt[0], dtype=np.float32)
         return out
