@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.storage._change_seq import current_change_seq, next_change_seq
-from tg_parser.storage.documents import EXPORT_BATCH_ROWS, forum_topic_title, plan_cursor_for_whole_result
+from tg_parser.storage.documents import EXPORT_BATCH_ROWS, export_columns, plan_cursor_for_whole_result
 from tg_parser.storage.tables import (
     DocumentRow,
     MessageRow,
@@ -216,33 +216,7 @@ def iter_changed_rows(
         One :class:`DeltaRow` per post; ``deleted`` posts are the tombstones.
     """
     stmt = (
-        select(
-            MessageRow.message_id,
-            MessageRow.date,
-            MessageRow.edited_at,
-            MessageRow.text,
-            MessageRow.entities,
-            MessageRow.author,
-            MessageRow.reply_to,
-            MessageRow.forwarded_from,
-            MessageRow.media_type,
-            DocumentRow.language,
-            DocumentRow.summary,
-            DocumentRow.keywords,
-            DocumentRow.processor,
-            DocumentRow.model,
-            TopicRow.topic_key,
-            TopicRow.label,
-            MessageRow.media,
-            MessageRow.views,
-            MessageRow.forwards,
-            MessageRow.reactions,
-            MessageRow.forum_topic_id,
-            forum_topic_title(),
-            MessageRow.thread_of,
-            MessageRow.media_path,
-            MessageRow.deleted,
-        )
+        select(*export_columns(), MessageRow.deleted)
         .join(MessageRow, MessageRow.id == DocumentRow.message_pk)
         .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)
         .outerjoin(TopicRow, TopicRow.id == TopicMemberRow.topic_id)

@@ -248,32 +248,7 @@ def iter_export_rows(
         One :class:`ExportRow` per post.
     """
     stmt = (
-        select(
-            MessageRow.message_id,
-            MessageRow.date,
-            MessageRow.edited_at,
-            MessageRow.text,
-            MessageRow.entities,
-            MessageRow.author,
-            MessageRow.reply_to,
-            MessageRow.forwarded_from,
-            MessageRow.media_type,
-            DocumentRow.language,
-            DocumentRow.summary,
-            DocumentRow.keywords,
-            DocumentRow.processor,
-            DocumentRow.model,
-            TopicRow.topic_key,
-            TopicRow.label,
-            MessageRow.media,
-            MessageRow.views,
-            MessageRow.forwards,
-            MessageRow.reactions,
-            MessageRow.forum_topic_id,
-            forum_topic_title(),
-            MessageRow.thread_of,
-            MessageRow.media_path,
-        )
+        select(*export_columns())
         .join(DocumentRow, DocumentRow.message_pk == MessageRow.id)
         .outerjoin(TopicMemberRow, TopicMemberRow.message_pk == MessageRow.id)
         .outerjoin(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
@@ -308,6 +283,36 @@ def iter_export_rows(
     for partition in session.connection().execute(stmt, execution_options=options).partitions():
         for row in partition:
             yield make(row)
+
+
+def export_columns() -> tuple[Any, ...]:
+    """Return the columns of an :class:`ExportRow`, in its field order (read by the export and by deltas)."""
+    return (
+        MessageRow.message_id,
+        MessageRow.date,
+        MessageRow.edited_at,
+        MessageRow.text,
+        MessageRow.entities,
+        MessageRow.author,
+        MessageRow.reply_to,
+        MessageRow.forwarded_from,
+        MessageRow.media_type,
+        DocumentRow.language,
+        DocumentRow.summary,
+        DocumentRow.keywords,
+        DocumentRow.processor,
+        DocumentRow.model,
+        TopicRow.topic_key,
+        TopicRow.label,
+        MessageRow.media,
+        MessageRow.views,
+        MessageRow.forwards,
+        MessageRow.reactions,
+        MessageRow.forum_topic_id,
+        forum_topic_title(),
+        MessageRow.thread_of,
+        MessageRow.media_path,
+    )
 
 
 def forum_topic_title() -> Any:
