@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
-from tg_parser.topics.cluster import fit_clusters
+from tg_parser.topics.cluster import BLAS_THREADS, fit_clusters
 from tg_parser.topics.label import LABEL_WORDS, TermCounts, topic_terms
 from tg_parser.topics.vectorize import Analyzer, Embedding, fit_embedding, tokenize
 
@@ -251,6 +252,11 @@ def cluster_posts(source: PostSource, *, seed: int = 42, max_topics: int | None 
     Returns:
         The clustering; its ``ids`` are empty for no posts.
     """
+    with threadpool_limits(limits=BLAS_THREADS):
+        return _cluster_posts(source, seed=seed, max_topics=max_topics)
+
+
+def _cluster_posts(source: PostSource, *, seed: int, max_topics: int | None) -> Clustering:
     ids = np.asarray(source.message_ids(), dtype=np.int64)
     n = len(ids)
     if n == 0:

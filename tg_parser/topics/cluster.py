@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "BLAS_THREADS",
     "DEFAULT_MAX_TOPICS",
     "MIN_POSTS_TO_SPLIT",
     "MIN_SILHOUETTE",
@@ -41,6 +43,13 @@ SELECTION_SAMPLE = 3000
 """Above this many posts, k is chosen on a seeded sample of this size, then fitted on all."""
 MAX_CANDIDATES = 10
 """Most values of k tried."""
+BLAS_THREADS = 1
+"""OpenMP/BLAS threads of topicize (k-means, silhouette, the SVD's dense steps). Their work
+units are small (a 3,000-post sample, a few hundred dimensions), and with two threads on a
+2-core machine that has any other load the threads spin-wait on each other: k = 40 on the
+3,000-post sample took 14.8 s with two threads against 0.68 s with one while another process
+used the other core (measured 2026-12-02, scikit-learn 1.8, OpenBLAS). The sparse products that
+dominate topicize are single-threaded in SciPy either way."""
 
 
 def k_candidates(n_posts: int, *, max_topics: int | None, n_distinct: int) -> list[int]:
@@ -71,7 +80,8 @@ def k_candidates(n_posts: int, *, max_topics: int | None, n_distinct: int) -> li
 
 def _fit(vectors: NDArray[np.float32], k: int, seed: int) -> tuple[NDArray[np.int64], KMeans]:
     model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed)
-    return np.asarray(model.fit_predict(vectors), dtype=np.int64), model
+    with threadpool_limits(limits=BLAS_THREADS):
+        return np.asarray(model.fit_predict(vectors), dtype=np.int64), model
 
 
 def cluster(vectors: NDArray[np.float32], *, seed: int, max_topics: int | None = None) -> NDArray[np.int64]:
@@ -125,7 +135,8 @@ def fit_clusters(
         labels, model = _fit(sample, k, seed)
         if len(np.unique(labels)) < 2:  # noqa: PLR2004 - silhouette needs two clusters
             continue
-        score = float(silhouette_score(sample, labels))
+        with threadpool_limits(limits=BLAS_THREADS):
+            score = float(silhouette_score(sample, labels))
         if score > best_score:
             best_k, best_labels, best_model, best_score = k, labels, model, score
     if best_k == 1:
