@@ -437,6 +437,9 @@ def _route(provider: str, path: str) -> Any:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when a benchmark or a
+    # concurrent run opens 8-32 connections at once.
+    request_queue_size = 128
     state: _State
 
 
