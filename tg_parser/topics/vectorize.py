@@ -428,10 +428,7 @@ def fit_embedding(tokens: Tokens, *, seed: int) -> tuple[NDArray[np.float32], Em
         model = Embedding(word=word, char=char, columns=columns, svd=None, grams=grams, wordvec=wordvec)
         vectors = np.asarray(normalize(matrix.toarray()), dtype=np.float32)
     else:
-        # Two power iterations instead of scikit-learn's default (5 here): the SVD's sparse
-        # products are the largest single cost at 100k posts, and bench/topic_quality.py gave
-        # the same k (29) and NMI (0.369 vs 0.369) on nktkln with 2 as with the default.
-        svd = TruncatedSVD(n_components=components, algorithm="randomized", random_state=seed, n_iter=2)
+        svd = TruncatedSVD(n_components=components, algorithm="randomized", random_state=seed)
         vectors = np.asarray(normalize(svd.fit_transform(matrix)), dtype=np.float32)
         projection = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
         model = Embedding(
