@@ -45,7 +45,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_llm_batches_run_id"), "llm_batches", ["run_id"], unique=False)
     with op.batch_alter_table("llm_calls") as batch_op:
-        batch_op.add_column(sa.Column("cached_input_tokens", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("cached_input_tokens", sa.Integer(), nullable=False, server_default="0")
+        )
         batch_op.add_column(sa.Column("cache_write_tokens", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("reasoning_tokens", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("batch", sa.Boolean(), nullable=False, server_default=sa.false()))

@@ -33,7 +33,11 @@ def upgrade() -> None:
     with op.batch_alter_table("channels") as batch:
         batch.add_column(sa.Column("discussion_of", sa.Integer(), nullable=True))
         batch.create_foreign_key(
-            op.f("fk_channels_discussion_of_channels"), "channels", ["discussion_of"], ["id"], ondelete="SET NULL"
+            op.f("fk_channels_discussion_of_channels"),
+            "channels",
+            ["discussion_of"],
+            ["id"],
+            ondelete="SET NULL",
         )
     op.create_table(
         "forum_topics",
@@ -51,7 +55,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_forum_topics")),
         sa.UniqueConstraint("channel_id", "topic_id", name=op.f("uq_forum_topics_channel_id")),
     )
-
 
     op.create_table(
         "telegram_accounts",

@@ -40,6 +40,9 @@ def env_for(server: FakeOpenAIBatchServer, batch: str) -> dict[str, str]:
         "LLM_BATCH_POLL_S": "0.05",
         "RETRY_BACKOFF_BASE": "0.1",
         "RETRY_BACKOFF_MAX": "1",
+        # The batch server speaks no embeddings endpoint, and these tests count its requests:
+        # topics stay in the offline space (provider embeddings: tests/integration/test_topic_embeddings.py).
+        "TOPIC_EMBEDDINGS": "offline",
     }
 
 

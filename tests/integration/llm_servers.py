@@ -41,10 +41,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PROVIDERS = ("openai", "anthropic", "gemini", "ollama")
-EMBEDDING_DIM = 8
+EMBEDDING_DIM = 384
 
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _WORD = re.compile(r"[^\W\d_]{4,}")
+_EMBED_WORD = re.compile(r"[^\W\d_]{3,}")
 _LINK = re.compile(r"https?://\S+")
 _HASHTAG = re.compile(r"#[^\W_][\w]*")
 
@@ -108,9 +109,20 @@ def answer_for(schema: dict[str, Any] | None, user_text: str) -> dict[str, Any]:
 
 
 def vector_for(text: str) -> list[float]:
-    """Return a deterministic embedding of a text."""
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return [round(b / 255.0, 6) for b in digest[:EMBEDDING_DIM]]
+    """Return a deterministic embedding of a text: a hashed bag of words, unit length.
+
+    Each word of three letters or more counts, by its first five letters (so inflected forms meet),
+    in one of :data:`EMBEDDING_DIM` slots with a sign, both from its SHA-256; posts sharing words get
+    close vectors. A text with no such word gets a slot from the hash of the whole text.
+    """
+    vector = [0.0] * EMBEDDING_DIM
+    words = [w.lower()[:5] for w in _EMBED_WORD.findall(text)] or [text]
+    for word in words:
+        digest = hashlib.sha256(word.encode("utf-8")).digest()
+        slot = int.from_bytes(digest[:4], "little") % EMBEDDING_DIM
+        vector[slot] += 1.0 if digest[4] & 1 else -1.0
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [round(v / norm, 6) for v in vector]
 
 
 def _tokens(value: Any) -> int:

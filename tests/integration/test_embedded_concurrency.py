@@ -159,7 +159,9 @@ def test_concurrent_run_matches_sequential_run(server: FakeLLMServer, tmp_path: 
     # The same posts are dead-lettered with the same error. A retryable post is tried
     # until the policy gives up in both runs; a permanent one at once, except that a
     # connection reset of the loopback server (seen under 8 connections) may add one attempt.
-    assert [letter[:3] for letter in concurrent["letters"]] == [letter[:3] for letter in sequential["letters"]]
+    assert [letter[:3] for letter in concurrent["letters"]] == [
+        letter[:3] for letter in sequential["letters"]
+    ]
     for run in (sequential, concurrent):
         for _task, _message, error, attempts in run["letters"]:
             expected = {3} if error == "RetryableError" else {1, 2}

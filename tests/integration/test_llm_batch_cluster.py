@@ -61,6 +61,9 @@ def test_cluster_batch_run_with_failed_requests(
         LLM_BATCH="on",
         LLM_BATCH_POLL_S="0.2",
         LLM_TIMEOUT_S="10",
+        # The batch server speaks no embeddings endpoint: topics stay in the offline space
+        # (provider embeddings: tests/integration/test_topic_embeddings.py).
+        TOPIC_EMBEDDINGS="offline",
     )
     out = tmp_path / "out"
     exe = str(Path(sys.executable).with_name("tg-parser"))

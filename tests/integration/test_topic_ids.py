@@ -14,6 +14,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -222,7 +223,10 @@ def test_edited_posts_are_placed_again_and_a_flood_re_clusters(
 def test_llm_labels_are_reused_while_a_topic_is_unchanged(
     sqlite_url: str, real_posts: list[tuple[int, str]]
 ) -> None:
-    """With an LLM, a re-run asks for no label; new posts re-label only the topics they joined."""
+    """With an LLM, a re-run asks for no label; new posts re-label only the topics they joined.
+
+    Ollama also embeds the posts for the topic space (``TOPIC_EMBEDDINGS=auto``): once each.
+    """
     from tests.integration.llm_servers import FakeLLMServer
 
     server = FakeLLMServer("ollama").start()
@@ -235,7 +239,8 @@ def test_llm_labels_are_reused_while_a_topic_is_unchanged(
         first, rest = _split(posts, 0.95, seed=3)
         _add_posts(sqlite_url, first)
         done = topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None)
-        assert len(server.requests) == done.topics
+        assert len(_chats(server)) == done.topics
+        assert sum(len(r.body["input"]) for r in _embeds(server)) == len(first)
         labelled = _topic_rows(sqlite_url)
 
         server.reset()
@@ -247,9 +252,18 @@ def test_llm_labels_are_reused_while_a_topic_is_unchanged(
         grown = topicize(settings=settings, channel=KEY, run_id=None, dispatcher=None)
         assert grown.fit == "incremental"
         joined = {_assignments(sqlite_url)[m] for m, _t in rest}
-        assert len(server.requests) == len(joined)
+        assert len(_chats(server)) == len(joined)
+        assert [r.body["input"] for r in _embeds(server)] == [[t for _m, t in rest]]
         with session_scope(sqlite_url) as s:
             summaries = dict(s.execute(select(TopicRow.topic_key, TopicRow.summary)).all())
         assert all(summaries.values())  # every topic has an LLM label and summary, reused or new
     finally:
         server.stop()
+
+
+def _chats(server: Any) -> list[Any]:
+    return [r for r in server.requests if r.path.endswith("/api/chat")]
+
+
+def _embeds(server: Any) -> list[Any]:
+    return [r for r in server.requests if r.path.endswith("/api/embed")]

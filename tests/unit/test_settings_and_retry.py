@@ -274,3 +274,37 @@ def test_nested_overrides_and_moved_names() -> None:
     assert (s.llm.llm_timeout_s, s.telegram.edit_window) == (5.0, 0)
     with pytest.raises(TypeError, match="telegram_api_id"):
         load_settings(telegram_api_id=1)
+
+
+@pytest.mark.parametrize(
+    ("provider", "mode", "model"),
+    [
+        ("openai", "auto", "text-embedding-3-small"),
+        ("gemini", "auto", "gemini-embedding-001"),
+        ("ollama", "auto", "nomic-embed-text"),
+        ("anthropic", "auto", None),
+        ("offline", "auto", None),
+        ("openai", "offline", None),
+        ("ollama", "provider", "nomic-embed-text"),
+    ],
+)
+def test_topic_embeddings_pick_the_provider_model_only_when_it_has_one(
+    provider: str, mode: str, model: str | None
+) -> None:
+    """TOPIC_EMBEDDINGS=auto uses the provider's embedding model when it has one; offline never does."""
+    from tg_parser.services.topic_embeddings import embedding_model_for
+
+    settings = load_settings(topic_embeddings=mode, llm={"llm_provider": provider})
+    assert embedding_model_for(settings) == model
+
+
+def test_topic_embeddings_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown TOPIC_EMBEDDINGS is refused by name; provider mode without embeddings is a clear error."""
+    from tg_parser.services.topic_embeddings import embedding_model_for
+
+    monkeypatch.setenv("TOPIC_EMBEDDINGS", "sometimes")
+    with pytest.raises(ConfigurationError, match="TOPIC_EMBEDDINGS"):
+        load_settings()
+    monkeypatch.setenv("TOPIC_EMBEDDINGS", "provider")
+    with pytest.raises(ConfigurationError, match="LLM_PROVIDER=anthropic has no embedding model"):
+        embedding_model_for(load_settings(llm={"llm_provider": "anthropic"}))

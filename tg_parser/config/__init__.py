@@ -175,6 +175,9 @@ class Settings(BaseSettings):
 
     export_dir: str = "./exports"
     topic_seed: int = 42
+    # Provider embeddings as an extra block of the topic space (tg_parser.services.topic_embeddings):
+    # auto = when the provider has an embedding model, offline = never, provider = required.
+    topic_embeddings: Literal["auto", "offline", "provider"] = "auto"
     # Discussion comments of live channels (issue 13): not read, own documents, or folded into the post.
     comments: Literal["off", "separate", "fold"] = "separate"
     # Media files of live channels (issue 13): which kinds to download, the size cap, the store.

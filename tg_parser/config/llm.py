@@ -120,6 +120,11 @@ class LLMSettings(BaseSettings):
         """``LLM_EMBEDDING_MODEL`` or the provider's default; ``None`` when it has none."""
         return self.llm_embedding_model or DEFAULT_EMBEDDING_MODELS.get(self.llm_provider)
 
+    @property
+    def can_embed(self) -> bool:
+        """Whether the provider has an embeddings API and an embedding model (not offline, not Anthropic)."""
+        return self.llm_provider in DEFAULT_EMBEDDING_MODELS and self.embedding_model is not None
+
 
 def load_llm_settings(**overrides: object) -> LLMSettings:
     """Build the LLM settings alone (``get_settings().llm`` in the application).

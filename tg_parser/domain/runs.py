@@ -103,8 +103,8 @@ def check_item_transition(from_status: ItemStatus, to_status: ItemStatus) -> Non
 class StepType(StrEnum):
     """The kinds of step a run executes; each has its own ``RETRY_<TYPE>_*`` policy.
 
-    ``topics`` covers topicize and its topic labels (a label call is part of a
-    topicize step).
+    ``topics`` covers topicize, its topic labels and its post embeddings (a label
+    or embeddings call is part of a topicize step).
     """
 
     INGEST = "ingest"
@@ -124,6 +124,7 @@ class TaskName(StrEnum):
     TOPICIZE = "tg_parser.topicize_channel"
     EXPORT = "tg_parser.export_channel"
     LABEL = "tg_parser.label_topic"
+    EMBED = "tg_parser.embed_posts"
     SCHEDULE = "tg_parser.schedule_due_channels"
     SWEEP = "tg_parser.sweep_stalled_runs"
     HEALTH = "tg_parser.health"
@@ -138,6 +139,7 @@ STEP_OF_TASK: dict[TaskName, StepType] = {
     TaskName.PROCESS: StepType.PROCESS,
     TaskName.TOPICIZE: StepType.TOPICS,
     TaskName.LABEL: StepType.TOPICS,
+    TaskName.EMBED: StepType.TOPICS,
     TaskName.EXPORT: StepType.EXPORT,
     TaskName.DELIVER_WEBHOOK: StepType.WEBHOOK,
     TaskName.SUBMIT_LLM_BATCH: StepType.PROCESS,

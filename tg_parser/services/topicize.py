@@ -9,6 +9,10 @@ re-cluster happens instead when:
 * it is asked for (``tg-parser topicize CHANNEL --full``);
 * the channel has no stored fit, or its fit is of another feature version
   (:data:`tg_parser.topics.vectorize.FEATURES_VERSION`) or cannot be read;
+* the fit's embedding space differs from this run's (``embedding_space``): it
+  was made with another provider embedding model, or with none while this run
+  has one, or the other way round (``TOPIC_EMBEDDINGS``,
+  :mod:`tg_parser.services.topic_embeddings`);
 * drift is high (:func:`tg_parser.topics.stable.drift_reason`): the new and
   changed posts are more than ``MAX_NEW_SHARE`` (20 %) of the channel, or more
   than ``MAX_FAR_SHARE`` (25 %) of them are far from every centre.
@@ -32,13 +36,25 @@ from tg_parser.config import Settings
 from tg_parser.domain import Topic
 from tg_parser.domain.runs import RunStatus
 from tg_parser.services.dispatch import Dispatcher
-from tg_parser.storage import Session, channels, documents, runs, session_scope, topic_fits, usage
+from tg_parser.services.topic_embeddings import embed_channel_posts
+from tg_parser.storage import (
+    Session,
+    channels,
+    documents,
+    post_embeddings,
+    runs,
+    session_scope,
+    topic_fits,
+    usage,
+)
 from tg_parser.topics.build import ASSIGN_BATCH, cluster_posts, keyword_label, topic_key
 from tg_parser.topics.stable import TopicModel, drift_reason, number_clusters
 from tg_parser.topics.vectorize import FEATURES_VERSION, Analyzer, tokenize
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from tg_parser.topics.provider_block import PostVectors
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +69,7 @@ class TopicizeResult:
         topics: Number of topics after it (``-1`` when skipped as a redelivery).
         fit: ``full`` or ``incremental`` (``skipped`` for a redelivery).
         reason: Why a full re-cluster ran (``requested``, ``no_fit``, ``features_version``,
-            ``unreadable_fit``, ``new_share``, ``far_share``), or ``None``.
+            ``embedding_space``, ``unreadable_fit``, ``new_share``, ``far_share``), or ``None``.
         placed: Posts placed anew (all on a first fit; the new and changed ones incrementally).
         posts: The channel's live posts.
         drift: The drift figures stored with the fit.
@@ -93,7 +109,9 @@ def topicize(
     redelivered task does nothing) and then hands over to export. Topic
     labels come from the LLM when one is configured; a topic whose members and
     keywords did not change keeps its LLM label
-    (:func:`tg_parser.services.topic_labels.label_topics_with_llm`).
+    (:func:`tg_parser.services.topic_labels.label_topics_with_llm`). With
+    provider embeddings (``TOPIC_EMBEDDINGS``), posts without a stored vector
+    are embedded first (:func:`tg_parser.services.topic_embeddings.embed_channel_posts`).
 
     Args:
         settings: Settings (database, seed, LLM).
@@ -107,13 +125,24 @@ def topicize(
 
     Raises:
         NotFoundError: No such channel.
+        ConfigurationError: ``TOPIC_EMBEDDINGS=provider`` and the provider cannot embed.
+        PermanentError: ``TOPIC_EMBEDDINGS=provider`` and an embeddings request gave up.
     """
     db = settings.database_url
     with session_scope(db) as session:
         ch = channels.get_channel(session, key=channel)
         if run_id is not None and runs.get_run(session, run_id=run_id).status is not RunStatus.TOPICIZING:
             return TopicizeResult(topics=-1, fit="skipped")
-        plan = _plan(session, channel_pk=ch.pk, channel=channel, seed=settings.topic_seed, full=full)
+    embedding_model = embed_channel_posts(settings=settings, channel_pk=ch.pk, channel=channel, run_id=run_id)
+    with session_scope(db) as session:
+        plan = _plan(
+            session,
+            channel_pk=ch.pk,
+            channel=channel,
+            seed=settings.topic_seed,
+            full=full,
+            embedding_model=embedding_model,
+        )
     found = plan.topics
     if _labels_from_llm(settings) and found:
         from tg_parser.services.topic_labels import label_topics_with_llm
@@ -189,7 +218,9 @@ def _number(key: str | None, prefix: str) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
-def _plan(session: Session, *, channel_pk: int, channel: str, seed: int, full: bool) -> _Plan:
+def _plan(
+    session: Session, *, channel_pk: int, channel: str, seed: int, full: bool, embedding_model: str | None
+) -> _Plan:
     placed = topic_fits.placements(session, channel_pk=channel_pk)
     stored = topic_fits.load_fit(session, channel_pk=channel_pk)
     rows = topic_fits.stored_topic_rows(session, channel_pk=channel_pk)
@@ -198,12 +229,24 @@ def _plan(session: Session, *, channel_pk: int, channel: str, seed: int, full: b
     previous = _previous_topics(placed.ids, numbers, rows, channel=channel)
     pending = placed.pending()
     n_posts, n_pending = len(placed.ids), int(pending.sum())
-    drift: dict[str, Any] = {"posts": n_posts, "pending": n_pending, "features_version": FEATURES_VERSION}
-    model, reason = _stored_model(stored, full=full)
+    drift: dict[str, Any] = {
+        "posts": n_posts,
+        "pending": n_pending,
+        "features_version": FEATURES_VERSION,
+        "embedding_model": embedding_model,
+    }
+    extra = (
+        post_embeddings.StoredVectors(session, channel_pk=channel_pk, model=embedding_model)
+        if embedding_model is not None
+        else None
+    )
+    model, reason = _stored_model(stored, full=full, embedding_model=embedding_model)
     if model is not None and n_posts:
         reason = drift_reason(pending=n_pending, channel_posts=n_posts, far=0)
         if reason is None:
-            assigned, far = _assign(session, model, channel_pk=channel_pk, ids=placed.ids[pending])
+            assigned, far = _assign(
+                session, model, channel_pk=channel_pk, ids=placed.ids[pending], extra=extra
+            )
             drift |= {"far": far, "radius": model.radius}
             reason = drift_reason(pending=n_pending, channel_posts=n_posts, far=far)
             if reason is None:
@@ -218,7 +261,7 @@ def _plan(session: Session, *, channel_pk: int, channel: str, seed: int, full: b
                 return _Plan(topics, previous, moves, "incremental", None, drift)
     if not n_posts:
         return _Plan([], previous, [], "incremental" if model else "full", reason, drift | {"reason": reason})
-    found = cluster_posts(documents.TopicPosts(session, channel_pk=channel_pk), seed=seed)
+    found = cluster_posts(documents.TopicPosts(session, channel_pk=channel_pk), seed=seed, extra=extra)
     counter = max([stored.next_number if stored else 1, 1, *(n + 1 for n in numbers.tolist())])
     counter = max([counter, *(_number(k, prefix) + 1 for k in rows)])
     had = numbers >= 0
@@ -244,8 +287,14 @@ def _plan(session: Session, *, channel_pk: int, channel: str, seed: int, full: b
     return _Plan(topics, previous, moves, "full", reason, drift, model=model, next_number=counter)
 
 
-def _stored_model(stored: topic_fits.StoredFit | None, *, full: bool) -> tuple[TopicModel | None, str | None]:
-    """Return the usable stored model, or ``None`` and why a full re-cluster is needed."""
+def _stored_model(
+    stored: topic_fits.StoredFit | None, *, full: bool, embedding_model: str | None
+) -> tuple[TopicModel | None, str | None]:
+    """Return the usable stored model, or ``None`` and why a full re-cluster is needed.
+
+    A fit made in another embedding space (another model, or with or without provider vectors) is not
+    used: its centres have other dimensions or mean other things (``embedding_space``).
+    """
     if full:
         return None, "requested"
     if stored is None:
@@ -257,17 +306,26 @@ def _stored_model(stored: topic_fits.StoredFit | None, *, full: bool) -> tuple[T
     except (pickle.UnpicklingError, TypeError, AttributeError, ImportError, EOFError, ValueError) as exc:
         log.warning("topic_fit_unreadable", error=str(exc))
         return None, "unreadable_fit"
+    mismatch = None
     if model.features_version != FEATURES_VERSION:
-        return None, "features_version"
-    return model, None
+        mismatch = "features_version"
+    elif model.embedding_model != embedding_model:
+        mismatch = "embedding_space"
+    return (None, mismatch) if mismatch else (model, None)
 
 
 def _assign(
-    session: Session, model: TopicModel, *, channel_pk: int, ids: NDArray[np.int64]
+    session: Session,
+    model: TopicModel,
+    *,
+    channel_pk: int,
+    ids: NDArray[np.int64],
+    extra: PostVectors | None,
 ) -> tuple[NDArray[np.int64], int]:
     """Place posts by the stored model, a batch at a time; return their topic numbers and how many are far.
 
-    A post that is gone by the time its text is read (deleted meanwhile) gets ``-1``: in no topic.
+    A post that is gone by the time its text is read (deleted meanwhile) gets ``-1``: in no topic. With
+    a provider block, the posts' stored provider vectors are read by batch too.
     """
     out = np.full(len(ids), -1, dtype=np.int64)
     far = 0
@@ -277,7 +335,10 @@ def _assign(
     source = documents.TopicPosts(session, channel_pk=channel_pk)
     for batch in source.batches(wanted=set(ids.tolist()), size=ASSIGN_BATCH):
         tokens = tokenize(["\n".join([t, *kw]) if kw else t for _m, t, kw in batch], analyzer=analyzer)
-        numbers, distances = model.assign(tokens)
+        raw = None
+        if model.provider is not None and extra is not None:
+            raw = extra.vectors([m for m, _t, _kw in batch])
+        numbers, distances = model.assign(tokens, raw=raw)
         out[np.searchsorted(ids, np.asarray([m for m, _t, _kw in batch], dtype=np.int64))] = numbers
         far += int((distances > model.radius).sum())
     return out, far

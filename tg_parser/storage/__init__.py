@@ -11,6 +11,7 @@ One module per aggregate, each a set of keyword-only functions over a
 * :mod:`~tg_parser.storage.topics`: topics and memberships;
 * :mod:`~tg_parser.storage.post_finish`: a processed post's writes in one round trip;
 * :mod:`~tg_parser.storage.topic_fits`: stored topic models, counters and where posts are placed;
+* :mod:`~tg_parser.storage.post_embeddings`: posts' vectors from a provider's embedding model;
 * :mod:`~tg_parser.storage.runs`: runs and run items, the only writer of their states;
 * :mod:`~tg_parser.storage.dead_letters`: work that gave up;
 * :mod:`~tg_parser.storage.usage`: LLM calls and their totals;
@@ -32,6 +33,7 @@ from tg_parser.storage import (
     export_lines,
     llm_batches,
     messages,
+    post_embeddings,
     post_finish,
     runs,
     topic_fits,
@@ -52,6 +54,7 @@ __all__ = [
     "export_lines",
     "llm_batches",
     "messages",
+    "post_embeddings",
     "post_finish",
     "runs",
     "session_scope",

@@ -335,6 +335,21 @@ class LLMCallRow(Base):
     batch_savings_usd: Mapped[float | None] = mapped_column(Float)
 
 
+class PostEmbeddingRow(Base):
+    """A post's vector from a provider's embedding model (float32 bytes), kept so re-runs do not re-embed."""
+
+    __tablename__ = "post_embeddings"
+
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+    # The document's content hash when it was embedded: another hash means the post changed since.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    dims: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class LLMBatchRow(Base):
     """One provider batch job of a run: the posts it carries and how far the provider got.
 

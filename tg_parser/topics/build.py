@@ -9,19 +9,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
 from tg_parser.topics.cluster import BLAS_THREADS, fit_clusters
 from tg_parser.topics.label import LABEL_WORDS, TermCounts, topic_terms
-from tg_parser.topics.vectorize import Analyzer, Embedding, fit_embedding, tokenize
+from tg_parser.topics.provider_block import ProviderBlock
+from tg_parser.topics.vectorize import Analyzer, Embedding, Tokens, fit_embedding, tokenize
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
     from numpy.typing import NDArray
     from sklearn.cluster import KMeans
+
+    from tg_parser.topics.provider_block import PostVectors
 
 __all__ = [
     "UNTITLED",
@@ -173,6 +177,7 @@ class Clustering:
         centroids: ``(k, d)`` float32 centre of each cluster in the embedding's space
             (``(1, 0)`` without an embedding).
         distances: ``(n,)`` float32 Euclidean distance of each post to its centre (unit rows: 0..2).
+        provider: The provider-embedding block of the space, or ``None`` for the offline space alone.
     """
 
     ids: NDArray[np.int64]
@@ -181,6 +186,7 @@ class Clustering:
     embedding: Embedding | None
     centroids: NDArray[np.float32]
     distances: NDArray[np.float32]
+    provider: ProviderBlock | None = None
 
     def members(self) -> dict[int, list[int]]:
         """Return each cluster's member message ids, ascending."""
@@ -229,7 +235,13 @@ def keyword_label(words: Sequence[str]) -> str:
     return ", ".join(words[:LABEL_WORDS]) or UNTITLED
 
 
-def cluster_posts(source: PostSource, *, seed: int = 42, max_topics: int | None = None) -> Clustering:
+def cluster_posts(
+    source: PostSource,
+    *,
+    seed: int = 42,
+    max_topics: int | None = None,
+    extra: PostVectors | None = None,
+) -> Clustering:
     """Cluster the posts of a source in bounded memory, keeping the fitted space and centres.
 
     Up to :data:`FIT_SAMPLE` posts, everything is fitted on all of them (the
@@ -244,19 +256,50 @@ def cluster_posts(source: PostSource, *, seed: int = 42, max_topics: int | None 
     channel (Sculley, "Web-scale k-means clustering", WWW 2010, fits on
     samples of this order).
 
+    With ``extra``, the posts' provider vectors join the offline vectors as a
+    third block (:class:`~tg_parser.topics.provider_block.ProviderBlock`).
+
     Args:
         source: The channel's posts.
-        seed: Random state of the sample, SVD, k-means and silhouette sampling.
+        seed: Random state of the sample, SVD, k-means, silhouette sampling and the provider projection.
         max_topics: Cap on the number of topics, or ``None`` for the default (40).
+        extra: The posts' stored provider vectors, or ``None`` for the offline space alone.
 
     Returns:
         The clustering; its ``ids`` are empty for no posts.
     """
     with threadpool_limits(limits=BLAS_THREADS):
-        return _cluster_posts(source, seed=seed, max_topics=max_topics)
+        return _cluster_posts(source, seed=seed, max_topics=max_topics, extra=extra)
 
 
-def _cluster_posts(source: PostSource, *, seed: int, max_topics: int | None) -> Clustering:
+def _provider_block(extra: PostVectors | None, *, seed: int) -> ProviderBlock | None:
+    """Return the provider block of the stored vectors, or ``None`` (none asked for, or none stored)."""
+    if extra is None or extra.dims == 0:
+        return None
+    return ProviderBlock(model=extra.model, input_dims=extra.dims, seed=seed)
+
+
+def _with_provider(
+    vectors: NDArray[np.float32],
+    ids: Sequence[int],
+    *,
+    block: ProviderBlock | None,
+    extra: PostVectors | None,
+) -> NDArray[np.float32]:
+    """Add the provider block to offline rows, :data:`ASSIGN_BATCH` posts of raw vectors at a time."""
+    if block is None or extra is None:
+        return vectors
+    parts = [
+        block.transform(extra.vectors(ids[start : start + ASSIGN_BATCH]))
+        for start in range(0, len(ids), ASSIGN_BATCH)
+    ]
+    provider = np.vstack(parts) if parts else np.zeros((0, block.dims), dtype=np.float32)
+    return np.asarray(normalize(np.hstack([vectors, provider])), dtype=np.float32)
+
+
+def _cluster_posts(
+    source: PostSource, *, seed: int, max_topics: int | None, extra: PostVectors | None
+) -> Clustering:
     ids = np.asarray(source.message_ids(), dtype=np.int64)
     n = len(ids)
     if n == 0:
@@ -267,13 +310,15 @@ def _cluster_posts(source: PostSource, *, seed: int, max_topics: int | None) -> 
         analyzer = Analyzer()
         tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=analyzer)
         vectors, model = fit_embedding(tokens, seed=seed)
+        block = _provider_block(extra, seed=seed)
+        vectors = _with_provider(vectors, [m for m, _t, _kw in rows], block=block, extra=extra)
         labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
         labels = np.asarray(labels, dtype=np.int64)
         centroids = _centroids(vectors, labels, kmeans)
         distances = nearest(vectors, centroids[labels])
         terms = topic_terms(tokens, labels, analyzer=analyzer)
-        return Clustering(ids, labels, terms, model, centroids, distances)
-    return _sampled(source, ids=ids, seed=seed, max_topics=max_topics)
+        return Clustering(ids, labels, terms, model, centroids, distances, block)
+    return _sampled(source, ids=ids, seed=seed, max_topics=max_topics, extra=extra)
 
 
 def nearest(vectors: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -294,15 +339,23 @@ def _centroids(
     return np.asarray(centres / np.maximum(counts, 1.0)[:, None], dtype=np.float32)
 
 
-def _sampled(source: PostSource, *, ids: NDArray[np.int64], seed: int, max_topics: int | None) -> Clustering:
+def _sampled(
+    source: PostSource,
+    *,
+    ids: NDArray[np.int64],
+    seed: int,
+    max_topics: int | None,
+    extra: PostVectors | None,
+) -> Clustering:
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
-    sample = [
-        _text(t, kw) for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for _m, t, kw in batch
-    ]
-    fit_tokens = tokenize(sample, analyzer=Analyzer())
-    del sample, wanted
+    rows = [row for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for row in batch]
+    fit_tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=Analyzer())
+    sample_ids = [m for m, _t, _kw in rows]
+    del rows, wanted
     vectors, model = fit_embedding(fit_tokens, seed=seed)
+    block = _provider_block(extra, seed=seed)
+    vectors = _with_provider(vectors, sample_ids, block=block, extra=extra)
     fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
     centroids = _centroids(vectors, np.asarray(fit_labels, dtype=np.int64), kmeans)
     del fit_tokens, vectors
@@ -313,8 +366,10 @@ def _sampled(source: PostSource, *, ids: NDArray[np.int64], seed: int, max_topic
     done = 0
     for batch in source.batches(wanted=None, size=ASSIGN_BATCH):
         tokens = tokenize([_text(t, kw) for _m, t, kw in batch], analyzer=analyzer)
-        if kmeans is not None and model is not None:
-            batch_vectors = model.transform(tokens)
+        if kmeans is not None and (model is not None or block is not None):
+            batch_vectors = _offline_rows(model, tokens)
+            if block is not None and extra is not None:
+                batch_vectors = block.combine(batch_vectors, extra.vectors([m for m, _t, _kw in batch]))
             part = np.asarray(kmeans.predict(batch_vectors), dtype=np.int64)
             distances[done : done + len(batch)] = nearest(batch_vectors, centroids[part])
         else:
@@ -322,4 +377,11 @@ def _sampled(source: PostSource, *, ids: NDArray[np.int64], seed: int, max_topic
         labels[done : done + len(batch)] = part
         counts.add(tokens.stems, part)
         done += len(batch)
-    return Clustering(ids, labels, counts.terms(analyzer=analyzer), model, centroids, distances)
+    return Clustering(ids, labels, counts.terms(analyzer=analyzer), model, centroids, distances, block)
+
+
+def _offline_rows(model: Embedding | None, tokens: Tokens) -> NDArray[np.float32]:
+    """Return the offline rows of posts, ``(n, 0)`` when the fit had no offline space."""
+    if model is None:
+        return np.zeros((len(tokens.stems), 0), dtype=np.float32)
+    return model.transform(tokens)

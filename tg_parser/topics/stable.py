@@ -28,6 +28,7 @@ from scipy.optimize import linear_sum_assignment
 
 from tg_parser.topics.build import Clustering, nearest
 from tg_parser.topics.grams import WordGrams
+from tg_parser.topics.provider_block import ProviderBlock
 from tg_parser.topics.vectorize import FEATURES_VERSION, Embedding
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class TopicModel:
         radius: Distance beyond which a post is far from a centre (:data:`FAR_QUANTILE` of the fit's).
         keywords: Keywords of each topic number at the fit, best first.
         features_version: :data:`~tg_parser.topics.vectorize.FEATURES_VERSION` of the fit.
+        provider: The provider-embedding block of the space, or ``None`` for the offline space alone
+            (a fit stored before provider embeddings existed loads with ``None``).
     """
 
     embedding: Embedding | None
@@ -89,6 +92,12 @@ class TopicModel:
     radius: float
     keywords: dict[int, list[str]]
     features_version: str = FEATURES_VERSION
+    provider: ProviderBlock | None = None
+
+    @property
+    def embedding_model(self) -> str | None:
+        """The embedding model of the provider block, or ``None`` for the offline space."""
+        return self.provider.model if self.provider is not None else None
 
     @classmethod
     def from_clustering(cls, found: Clustering, numbers: dict[int, int]) -> TopicModel:
@@ -114,13 +123,18 @@ class TopicModel:
             numbers=mapped,
             radius=radius,
             keywords=keywords,
+            provider=found.provider,
         )
 
-    def assign(self, tokens: Tokens) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def assign(
+        self, tokens: Tokens, *, raw: NDArray[np.float32] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Place posts in the nearest stored topic.
 
         Args:
             tokens: The posts' tokens (:func:`~tg_parser.topics.vectorize.tokenize`).
+            raw: ``(n, input_dims)`` provider vectors of the posts, needed when the model has a
+                provider block (``None`` reads as zero rows: the offline blocks alone place them).
 
         Returns:
             ``(numbers, distances)``: each post's topic number and its distance to that topic's centre
@@ -128,9 +142,16 @@ class TopicModel:
         """
         n = len(tokens.stems)
         live = np.flatnonzero(self.numbers >= 0)
-        if self.embedding is None or self.centroids.shape[1] == 0:
+        if self.centroids.shape[1] == 0 or (self.embedding is None and self.provider is None):
             return np.full(n, self.numbers[live[0]], dtype=np.int64), np.zeros(n, dtype=np.float32)
-        vectors = self.embedding.transform(tokens)
+        if self.embedding is not None:
+            vectors = self.embedding.transform(tokens)
+        else:
+            vectors = np.zeros((n, 0), dtype=np.float32)
+        if self.provider is not None:
+            if raw is None:
+                raw = np.zeros((n, self.provider.input_dims), dtype=np.float32)
+            vectors = self.provider.combine(vectors, raw)
         centres = self.centroids[live]
         # |v - c|^2 = |v|^2 - 2 v.c + |c|^2, one matrix product for every pair.
         squared = (
