@@ -17,6 +17,7 @@ from tg_parser.errors import InputError
 from tg_parser.topics.cluster import BLAS_THREADS, fit_clusters
 from tg_parser.topics.label import LABEL_WORDS, TermCounts, topic_terms
 from tg_parser.topics.provider_block import ProviderBlock
+from tg_parser.topics.read_ahead import read_ahead
 from tg_parser.topics.vectorize import Analyzer, Embedding, Tokens, fit_embedding, tokenize
 
 if TYPE_CHECKING:
@@ -364,19 +365,29 @@ def _sampled(
     labels = np.zeros(len(ids), dtype=np.int64)
     distances = np.zeros(len(ids), dtype=np.float32)
     done = 0
-    for batch in source.batches(wanted=None, size=ASSIGN_BATCH):
-        tokens = tokenize([_text(t, kw) for _m, t, kw in batch], analyzer=analyzer)
+    with_block = block is not None and extra is not None
+
+    def read() -> Iterator[tuple[Tokens, NDArray[np.float32] | None]]:
+        # Runs in the read-ahead thread: the only user of the source (and its database
+        # session) and of the analyzer until the loop below has taken every batch.
+        for batch in source.batches(wanted=None, size=ASSIGN_BATCH):
+            tokens = tokenize([_text(t, kw) for _m, t, kw in batch], analyzer=analyzer)
+            raw = extra.vectors([m for m, _t, _kw in batch]) if with_block and extra is not None else None
+            yield tokens, raw
+
+    for tokens, raw in read_ahead(read()):
+        size = len(tokens.stems)
         if kmeans is not None and (model is not None or block is not None):
             batch_vectors = _offline_rows(model, tokens)
-            if block is not None and extra is not None:
-                batch_vectors = block.combine(batch_vectors, extra.vectors([m for m, _t, _kw in batch]))
+            if block is not None and raw is not None:
+                batch_vectors = block.combine(batch_vectors, raw)
             part = np.asarray(kmeans.predict(batch_vectors), dtype=np.int64)
-            distances[done : done + len(batch)] = nearest(batch_vectors, centroids[part])
+            distances[done : done + size] = nearest(batch_vectors, centroids[part])
         else:
-            part = np.zeros(len(batch), dtype=np.int64)
-        labels[done : done + len(batch)] = part
+            part = np.zeros(size, dtype=np.int64)
+        labels[done : done + size] = part
         counts.add(tokens.stems, part)
-        done += len(batch)
+        done += size
     return Clustering(ids, labels, counts.terms(analyzer=analyzer), model, centroids, distances, block)
 
 
