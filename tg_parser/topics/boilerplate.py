@@ -42,7 +42,7 @@ HASH_BYTES = 8
 """Size of the BLAKE2b digest a normalised line is counted by: 8 bytes a line, whatever its length
 (a collision between two lines is about one in 2**64 per pair)."""
 
-_NOT_LETTER_RE = re.compile(r"[\W\d_]+")
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
 _SENTENCE_END_RE = re.compile(r"[.!?…]+\s+")
 
 
@@ -62,7 +62,7 @@ def normalise(line: str) -> str:
     lowered = line.lower()
     if "://" in lowered or "www." in lowered or "t.me/" in lowered or "tg://" in lowered:
         lowered = URL_RE.sub(" ", lowered)
-    return " ".join(_NOT_LETTER_RE.sub(" ", lowered).split())
+    return " ".join(_LETTERS_RE.findall(lowered))
 
 
 def line_hash(normalised: str) -> int:

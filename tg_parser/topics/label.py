@@ -78,7 +78,7 @@ def label_stems(
         analyzer: The analyzer that made ``stems``.
 
     Returns:
-        Per post, its label stems (repeats kept); and for each stem, the number
+        Per post, its label stems (repeats kept, in no particular order); and for each stem, the number
         of posts with it in a boilerplate line (for :data:`BOILERPLATE_WORD_SHARE`).
     """
     out: list[list[str]] = []
@@ -89,10 +89,13 @@ def label_stems(
             out.append(post_stems)
             continue
         removed_lower, kept_lower = removed.lower(), kept.lower()
-        own = [k for k in keywords if k.lower() in kept_lower or k.lower() not in removed_lower]
-        words = analyzer.words("\n".join([kept, *own]))
-        out.append([analyzer.stem(w) for w in words])
-        in_boilerplate.update({analyzer.stem(w) for w in analyzer.words(removed)})
+        borrowed = [k for k in keywords if k.lower() not in kept_lower and k.lower() in removed_lower]
+        footer = [analyzer.stem(w) for w in analyzer.words(removed)]
+        in_boilerplate.update(set(footer))
+        # Words are found token by token and the removed parts are whole lines or sentences, so the
+        # stems of the rest are the post's stems less the removed ones (no second pass over the post).
+        drop = Counter(footer) + Counter(analyzer.stem(w) for w in analyzer.words("\n".join(borrowed)))
+        out.append(list((Counter(post_stems) - drop).elements()))
     return out, in_boilerplate
 
 
