@@ -358,7 +358,7 @@ def _sampled(
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
     rows = [row for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for row in batch]
-    boilerplate = Boilerplate.detect(t for _m, t, _kw in rows)  # counted on the fit sample, like the vocabulary
+    boilerplate = Boilerplate.detect(t for _m, t, _kw in rows)  # on the fit sample, like the vocabulary
     fit_tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=Analyzer())
     sample_ids = [m for m, _t, _kw in rows]
     del rows, wanted
