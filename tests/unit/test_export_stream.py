@@ -216,7 +216,7 @@ def test_term_counts_equal_topic_terms() -> None:
     """Keywords counted batch by batch equal those of the all-at-once c-TF-IDF."""
     texts = [t.text for t in _corpus(120, 1)]
     labels = np.asarray([i % 3 for i in range(120)], dtype=np.int64)
-    whole = topic_terms(tokenize(texts, analyzer=(a := Analyzer())), labels, analyzer=a)
+    whole = topic_terms(tokenize(texts, analyzer=(a := Analyzer())).stems, labels, analyzer=a)
     counts, b = TermCounts(), Analyzer()
     for start in range(0, 120, 50):
         counts.add(tokenize(texts[start : start + 50], analyzer=b).stems, labels[start : start + 50])

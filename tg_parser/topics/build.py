@@ -14,13 +14,15 @@ from threadpoolctl import threadpool_limits
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
+from tg_parser.topics.boilerplate import Boilerplate
 from tg_parser.topics.cluster import BLAS_THREADS, fit_clusters
-from tg_parser.topics.label import LABEL_WORDS, TermCounts, topic_terms
+from tg_parser.topics.label import LABEL_WORDS, TermCounts, label_stems, topic_terms
 from tg_parser.topics.provider_block import ProviderBlock
 from tg_parser.topics.read_ahead import read_ahead
 from tg_parser.topics.vectorize import Analyzer, Embedding, Tokens, fit_embedding, tokenize
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Collection, Iterator, Sequence
 
     from numpy.typing import NDArray
@@ -116,8 +118,10 @@ def build_topics(
     Posts are sorted by message id, vectorised (word + character TF-IDF, LSA,
     see :mod:`tg_parser.topics.vectorize`), clustered by k-means with k chosen
     by silhouette (:mod:`tg_parser.topics.cluster`) and labelled by c-TF-IDF
-    (:mod:`tg_parser.topics.label`). The result depends only on the set of
-    posts and the seed, never on the input order.
+    (:mod:`tg_parser.topics.label`) over the posts without the channel's
+    boilerplate lines (:mod:`tg_parser.topics.boilerplate`; clustering reads
+    the whole posts). The result depends only on the set of posts and the
+    seed, never on the input order.
 
     Topics are numbered as a channel's first fit numbers them: from 1 by size,
     largest first, then by their smallest member id: ``<channel_key>:topic-<n>``
@@ -250,7 +254,8 @@ def cluster_posts(
     (k by silhouette, as always) are fitted on a sample of :data:`FIT_SAMPLE`
     posts drawn with ``seed`` from the ids in order, and every post is then
     tokenised, projected and assigned to its nearest centre
-    :data:`ASSIGN_BATCH` at a time, its stems counted for the labels; no list
+    :data:`ASSIGN_BATCH` at a time, its stems counted for the labels (without
+    the boilerplate lines found in the sample, :mod:`tg_parser.topics.boilerplate`); no list
     of every post's text or tokens exists. This is the "fit on a sample,
     predict the rest" use of k-means (scikit-learn ``KMeans.predict``); the
     sample is large enough that its centres and vocabulary stand for the
@@ -317,7 +322,11 @@ def _cluster_posts(
         labels = np.asarray(labels, dtype=np.int64)
         centroids = _centroids(vectors, labels, kmeans)
         distances = nearest(vectors, centroids[labels])
-        terms = topic_terms(tokens, labels, analyzer=analyzer)
+        boilerplate = Boilerplate.detect(t for _m, t, _kw in rows)
+        stems, in_boilerplate = label_stems(
+            [(t, kw) for _m, t, kw in rows], tokens.stems, boilerplate=boilerplate, analyzer=analyzer
+        )
+        terms = topic_terms(stems, labels, analyzer=analyzer, boilerplate=in_boilerplate)
         return Clustering(ids, labels, terms, model, centroids, distances, block)
     return _sampled(source, ids=ids, seed=seed, max_topics=max_topics, extra=extra)
 
@@ -351,6 +360,7 @@ def _sampled(
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
     rows = [row for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for row in batch]
+    boilerplate = Boilerplate.detect(t for _m, t, _kw in rows)  # on the fit sample, like the vocabulary
     fit_tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=Analyzer())
     sample_ids = [m for m, _t, _kw in rows]
     del rows, wanted
@@ -367,15 +377,18 @@ def _sampled(
     done = 0
     with_block = block is not None and extra is not None
 
-    def read() -> Iterator[tuple[Tokens, NDArray[np.float32] | None]]:
+    def read() -> Iterator[tuple[Tokens, NDArray[np.float32] | None, list[list[str]], Counter[str]]]:
         # Runs in the read-ahead thread: the only user of the source (and its database
         # session) and of the analyzer until the loop below has taken every batch.
         for batch in source.batches(wanted=None, size=ASSIGN_BATCH):
             tokens = tokenize([_text(t, kw) for _m, t, kw in batch], analyzer=analyzer)
             raw = extra.vectors([m for m, _t, _kw in batch]) if with_block and extra is not None else None
-            yield tokens, raw
+            stems, in_boilerplate = label_stems(
+                [(t, kw) for _m, t, kw in batch], tokens.stems, boilerplate=boilerplate, analyzer=analyzer
+            )
+            yield tokens, raw, stems, in_boilerplate
 
-    for tokens, raw in read_ahead(read()):
+    for tokens, raw, stems, in_boilerplate in read_ahead(read()):
         size = len(tokens.stems)
         if kmeans is not None and (model is not None or block is not None):
             batch_vectors = _offline_rows(model, tokens)
@@ -386,7 +399,7 @@ def _sampled(
         else:
             part = np.zeros(size, dtype=np.int64)
         labels[done : done + size] = part
-        counts.add(tokens.stems, part)
+        counts.add(stems, part, boilerplate=in_boilerplate)
         done += size
     return Clustering(ids, labels, counts.terms(analyzer=analyzer), model, centroids, distances, block)
 

@@ -8,10 +8,16 @@ clusters (Grootendorst, "BERTopic: Neural topic modeling with a class-based
 TF-IDF procedure", arXiv:2203.05794, 2022). Here a term counts once per post
 (document frequency inside the cluster), so one long post repeating a word
 cannot name a whole topic.
+
+Labels read posts without the channel's boilerplate lines
+(:mod:`tg_parser.topics.boilerplate`, :func:`label_stems`), and a word found
+mostly inside boilerplate ("подписаться" of footers the detection missed in a
+few posts) is never a label word. Clustering reads the whole posts.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,31 +27,94 @@ from sklearn.feature_extraction.text import CountVectorizer
 from tg_parser.topics.vectorize import MAX_DF, MIN_DOCS_FOR_DF_LIMITS
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from numpy.typing import NDArray
 
-    from tg_parser.topics.vectorize import Analyzer, Tokens
+    from tg_parser.topics.boilerplate import Boilerplate
+    from tg_parser.topics.vectorize import Analyzer
 
-__all__ = ["LABEL_WORDS", "MAX_KEYWORDS", "TermCounts", "topic_terms"]
+__all__ = [
+    "BOILERPLATE_WORD_SHARE",
+    "LABEL_WORDS",
+    "MAX_KEYWORDS",
+    "TermCounts",
+    "label_stems",
+    "topic_terms",
+]
 
 MAX_KEYWORDS = 10
 """Keywords kept per topic."""
 LABEL_WORDS = 3
 """Words in a label."""
+BOILERPLATE_WORD_SHARE = 0.5
+"""A word is no label word when over this share of the posts that have it have it in boilerplate lines
+(posts with it in a boilerplate line > posts with it in their own text): "mostly boilerplate"."""
 
 
 def _identity(doc: list[str]) -> list[str]:
     return doc
 
 
-def topic_terms(tokens: Tokens, labels: NDArray[np.int64], *, analyzer: Analyzer) -> dict[int, list[str]]:
+def label_stems(
+    posts: Sequence[tuple[str, Sequence[str]]],
+    stems: Sequence[list[str]],
+    *,
+    boilerplate: Boilerplate,
+    analyzer: Analyzer,
+) -> tuple[list[list[str]], Counter[str]]:
+    """Return the stems labels count for each post, and how many posts have each stem in boilerplate.
+
+    A post without boilerplate keeps the stems it was clustered by. Otherwise
+    its label text is its own text (:meth:`Boilerplate.split`) plus those of
+    its processing keywords that are not drawn from the boilerplate alone (a
+    keyword found in the removed lines and not in the rest, like YAKE's
+    "Подписаться").
+
+    Args:
+        posts: ``(text, keywords)`` of each post.
+        stems: Per post, the stems of ``text`` and ``keywords`` as clustering read them.
+        boilerplate: The channel's boilerplate lines.
+        analyzer: The analyzer that made ``stems``.
+
+    Returns:
+        Per post, its label stems (repeats kept, in no particular order); and for each stem, the number
+        of posts with it in a boilerplate line (for :data:`BOILERPLATE_WORD_SHARE`).
+    """
+    out: list[list[str]] = []
+    in_boilerplate: Counter[str] = Counter()
+    for (text, keywords), post_stems in zip(posts, stems, strict=True):
+        kept, removed = boilerplate.split(text)
+        if not removed:
+            out.append(post_stems)
+            continue
+        removed_lower, kept_lower = removed.lower(), kept.lower()
+        borrowed = [k for k in keywords if k.lower() not in kept_lower and k.lower() in removed_lower]
+        footer = [analyzer.stem(w) for w in analyzer.words(removed)]
+        in_boilerplate.update(set(footer))
+        # Words are found token by token and the removed parts are whole lines or sentences, so the
+        # stems of the rest are the post's stems less the removed ones (no second pass over the post).
+        drop = Counter(footer) + Counter(analyzer.stem(w) for w in analyzer.words("\n".join(borrowed)))
+        out.append(list((Counter(post_stems) - drop).elements()))
+    return out, in_boilerplate
+
+
+def topic_terms(
+    stems: Sequence[list[str]],
+    labels: NDArray[np.int64],
+    *,
+    analyzer: Analyzer,
+    boilerplate: Mapping[str, int] | None = None,
+) -> dict[int, list[str]]:
     """Return each cluster's most characteristic words, best first.
 
     Args:
-        tokens: The posts' tokens, aligned with ``labels``.
+        stems: Per post, the stems labels read (:func:`label_stems`), aligned with ``labels``.
         labels: Cluster of each post.
-        analyzer: The analyzer that made ``tokens`` (it knows the surface forms).
+        analyzer: The analyzer that made ``stems`` (it knows the surface forms).
+        boilerplate: Per stem, the posts that have it in a boilerplate line
+            (:func:`label_stems`); a stem in more of them than of the posts
+            counted here is left out (:data:`BOILERPLATE_WORD_SHARE`).
 
     Returns:
         For every cluster id, up to :data:`MAX_KEYWORDS` words (real surface
@@ -56,7 +125,7 @@ def topic_terms(tokens: Tokens, labels: NDArray[np.int64], *, analyzer: Analyzer
     out: dict[int, list[str]] = {c: [] for c in clusters}
     vectorizer = CountVectorizer(analyzer=_identity, binary=True)
     try:
-        counts = sparse.csr_matrix(vectorizer.fit_transform(tokens.stems))
+        counts = sparse.csr_matrix(vectorizer.fit_transform(stems))
     except ValueError:  # no content words anywhere
         return out
     vocabulary = vectorizer.get_feature_names_out()  # sorted: stable ties are alphabetical
@@ -65,7 +134,14 @@ def topic_terms(tokens: Tokens, labels: NDArray[np.int64], *, analyzer: Analyzer
         shape=(max(clusters) + 1, len(labels)),
     )
     per_class = np.asarray((membership @ counts).todense(), dtype=np.float64)
-    return _best_terms(per_class, vocabulary, clusters=clusters, n_posts=len(tokens.stems), analyzer=analyzer)
+    return _best_terms(
+        per_class,
+        vocabulary,
+        clusters=clusters,
+        n_posts=len(stems),
+        analyzer=analyzer,
+        boilerplate=boilerplate,
+    )
 
 
 def _best_terms(
@@ -75,6 +151,7 @@ def _best_terms(
     clusters: list[int],
     n_posts: int,
     analyzer: Analyzer,
+    boilerplate: Mapping[str, int] | None,
 ) -> dict[int, list[str]]:
     """Score ``(k, V)`` per-cluster post counts of alphabetically sorted stems by c-TF-IDF."""
     out: dict[int, list[str]] = {c: [] for c in clusters}
@@ -90,6 +167,12 @@ def _best_terms(
         # Channel boilerplate ("Подписаться", the channel's name) is in most
         # posts; like the vectors, labels ignore words in over half the posts.
         scores[:, doc_freq > MAX_DF * n_posts] = 0.0
+    if boilerplate:
+        in_boilerplate = np.fromiter(
+            (boilerplate.get(str(v), 0) for v in vocabulary), np.float64, len(doc_freq)
+        )
+        share = in_boilerplate / np.maximum(in_boilerplate + doc_freq, 1.0)
+        scores[:, share > BOILERPLATE_WORD_SHARE] = 0.0
     for c in clusters:
         row = scores[c]
         order = np.argsort(-row, kind="stable")
@@ -117,14 +200,24 @@ class TermCounts:
         self._counts: sparse.csr_matrix | None = None
         self._n_posts = 0
         self._seen: set[int] = set()
+        self._boilerplate: Counter[str] = Counter()
 
-    def add(self, stems: list[list[str]], labels: NDArray[np.int64]) -> None:
+    def add(
+        self,
+        stems: Sequence[list[str]],
+        labels: NDArray[np.int64],
+        *,
+        boilerplate: Mapping[str, int] | None = None,
+    ) -> None:
         """Count each stem once per post, in the post's cluster.
 
         Args:
-            stems: Per post, its stems.
+            stems: Per post, its label stems (:func:`label_stems`).
             labels: Cluster of each post.
+            boilerplate: Per stem, the posts of this batch with it in a boilerplate line.
         """
+        if boilerplate:
+            self._boilerplate.update(boilerplate)
         vocabulary = self._vocabulary
         rows: list[int] = []
         cols: list[int] = []
@@ -168,4 +261,11 @@ class TermCounts:
         counts.resize((max(clusters) + 1, counts.shape[1]))
         per_class = np.asarray(counts[:, order].todense(), dtype=np.float64)
         vocabulary = [stems[i] for i in order]
-        return _best_terms(per_class, vocabulary, clusters=clusters, n_posts=self._n_posts, analyzer=analyzer)
+        return _best_terms(
+            per_class,
+            vocabulary,
+            clusters=clusters,
+            n_posts=self._n_posts,
+            analyzer=analyzer,
+            boilerplate=self._boilerplate,
+        )
