@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -120,6 +120,12 @@ def _assignments(url: str) -> dict[int, str]:
     return {int(m): k for m, k in zip(placed.ids.tolist(), placed.topic_keys, strict=True) if k is not None}
 
 
+def _copy(source: Path, target: Path) -> None:
+    """Copy a SQLite database with its write-ahead log (a file copy would miss the last commits)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
 def _nmi(assigned: dict[int, str], category: dict[int, str]) -> float:
     from sklearn.metrics import normalized_mutual_info_score
 
@@ -167,7 +173,7 @@ def main() -> None:
         print(f"{'':26} {'kept ids':>9} {'topics':>7} {'NMI category':>13} {'time s':>7}")
         print(f"{'first fit':26} {'':>9} {fit.topics:7} {_nmi(before, category):13.4f} {fit_s:7.1f}")
         _add(warm_url, rest)
-        shutil.copyfile(Path(tmp) / "warm.db", Path(tmp) / "cold.db")
+        _copy(Path(tmp) / "warm.db", Path(tmp) / "cold.db")
         with session_scope(cold_url) as s:
             s.execute(delete(TopicFitRow))
         kept = {}
