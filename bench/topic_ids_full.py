@@ -30,6 +30,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def _assignments(url: str) -> dict[int, str]:
 
 def _copy(source: Path, target: Path) -> None:
     """Copy a SQLite database with its write-ahead log (a file copy would miss the last commits)."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
 
 
