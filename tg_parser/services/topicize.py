@@ -17,7 +17,11 @@ re-cluster happens instead when:
   changed posts are more than ``MAX_NEW_SHARE`` (20 %) of the channel, or more
   than ``MAX_FAR_SHARE`` (25 %) of them are far from every centre.
 
-A full re-cluster keeps the id of every topic it can match by member overlap
+A full re-cluster of a channel that has a stored fit starts k-means warm from
+its topics' centres, recomputed in the new space, and keeps their number of
+topics unless another is clearly better
+(:func:`tg_parser.topics.cluster.fit_clusters`), so most posts stay together.
+It then keeps the id of every topic it can match by member overlap
 (:func:`tg_parser.topics.stable.number_clusters`); new topics get numbers
 from the channel's counter, never reused.
 """
@@ -48,6 +52,7 @@ from tg_parser.storage import (
     usage,
 )
 from tg_parser.topics.build import ASSIGN_BATCH, cluster_posts, keyword_label, topic_key
+from tg_parser.topics.cluster import PreviousTopics
 from tg_parser.topics.stable import TopicModel, drift_reason, number_clusters
 from tg_parser.topics.vectorize import FEATURES_VERSION, Analyzer, tokenize
 
@@ -261,10 +266,14 @@ def _plan(
                 return _Plan(topics, previous, moves, "incremental", None, drift)
     if not n_posts:
         return _Plan([], previous, [], "incremental" if model else "full", reason, drift | {"reason": reason})
-    found = cluster_posts(documents.TopicPosts(session, channel_pk=channel_pk), seed=seed, extra=extra)
+    had = numbers >= 0
+    # A channel that was fitted before re-clusters warm from its topics (ids survive); a first fit is cold.
+    warm_from = PreviousTopics(placed.ids[had], numbers[had]) if stored is not None and had.any() else None
+    found = cluster_posts(
+        documents.TopicPosts(session, channel_pk=channel_pk), seed=seed, extra=extra, previous=warm_from
+    )
     counter = max([stored.next_number if stored else 1, 1, *(n + 1 for n in numbers.tolist())])
     counter = max([counter, *(_number(k, prefix) + 1 for k in rows)])
-    had = numbers >= 0
     by_cluster, counter = number_clusters(
         found, previous_ids=placed.ids[had], previous_numbers=numbers[had], next_number=counter
     )

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
 from tg_parser.topics.boilerplate import Boilerplate
-from tg_parser.topics.cluster import BLAS_THREADS, fit_clusters
+from tg_parser.topics.cluster import BLAS_THREADS, PreviousTopics, fit_clusters, warm_centres
 from tg_parser.topics.label import LABEL_WORDS, TermCounts, label_stems, topic_terms
 from tg_parser.topics.provider_block import ProviderBlock
 from tg_parser.topics.read_ahead import read_ahead
@@ -246,6 +246,7 @@ def cluster_posts(
     seed: int = 42,
     max_topics: int | None = None,
     extra: PostVectors | None = None,
+    previous: PreviousTopics | None = None,
 ) -> Clustering:
     """Cluster the posts of a source in bounded memory, keeping the fitted space and centres.
 
@@ -265,17 +266,26 @@ def cluster_posts(
     With ``extra``, the posts' provider vectors join the offline vectors as a
     third block (:class:`~tg_parser.topics.provider_block.ProviderBlock`).
 
+    With ``previous`` (a re-cluster of a channel that has topics), k-means
+    starts warm from the previous topics' centres in the new space
+    (:func:`~tg_parser.topics.cluster.warm_centres`, computed on the fitted
+    posts) and keeps their number unless another k is clearly better
+    (:func:`~tg_parser.topics.cluster.fit_clusters`): most posts stay with
+    the posts they were with, so most topic ids survive. Without it the
+    result is that of a first fit.
+
     Args:
         source: The channel's posts.
         seed: Random state of the sample, SVD, k-means, silhouette sampling and the provider projection.
         max_topics: Cap on the number of topics, or ``None`` for the default (40).
         extra: The posts' stored provider vectors, or ``None`` for the offline space alone.
+        previous: The channel's topics before this fit, or ``None`` for a cold start.
 
     Returns:
         The clustering; its ``ids`` are empty for no posts.
     """
     with threadpool_limits(limits=BLAS_THREADS):
-        return _cluster_posts(source, seed=seed, max_topics=max_topics, extra=extra)
+        return _cluster_posts(source, seed=seed, max_topics=max_topics, extra=extra, previous=previous)
 
 
 def _provider_block(extra: PostVectors | None, *, seed: int) -> ProviderBlock | None:
@@ -304,7 +314,12 @@ def _with_provider(
 
 
 def _cluster_posts(
-    source: PostSource, *, seed: int, max_topics: int | None, extra: PostVectors | None
+    source: PostSource,
+    *,
+    seed: int,
+    max_topics: int | None,
+    extra: PostVectors | None,
+    previous: PreviousTopics | None,
 ) -> Clustering:
     ids = np.asarray(source.message_ids(), dtype=np.int64)
     n = len(ids)
@@ -318,7 +333,8 @@ def _cluster_posts(
         vectors, model = fit_embedding(tokens, seed=seed)
         block = _provider_block(extra, seed=seed)
         vectors = _with_provider(vectors, [m for m, _t, _kw in rows], block=block, extra=extra)
-        labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
+        warm = warm_centres(vectors, ids, previous) if previous is not None else None
+        labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics, warm=warm)
         labels = np.asarray(labels, dtype=np.int64)
         centroids = _centroids(vectors, labels, kmeans)
         distances = nearest(vectors, centroids[labels])
@@ -328,7 +344,7 @@ def _cluster_posts(
         )
         terms = topic_terms(stems, labels, analyzer=analyzer, boilerplate=in_boilerplate)
         return Clustering(ids, labels, terms, model, centroids, distances, block)
-    return _sampled(source, ids=ids, seed=seed, max_topics=max_topics, extra=extra)
+    return _sampled(source, ids=ids, seed=seed, max_topics=max_topics, extra=extra, previous=previous)
 
 
 def nearest(vectors: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -356,6 +372,7 @@ def _sampled(
     seed: int,
     max_topics: int | None,
     extra: PostVectors | None,
+    previous: PreviousTopics | None,
 ) -> Clustering:
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
@@ -367,7 +384,8 @@ def _sampled(
     vectors, model = fit_embedding(fit_tokens, seed=seed)
     block = _provider_block(extra, seed=seed)
     vectors = _with_provider(vectors, sample_ids, block=block, extra=extra)
-    fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics)
+    warm = warm_centres(vectors, sample_ids, previous) if previous is not None else None
+    fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics, warm=warm)
     centroids = _centroids(vectors, np.asarray(fit_labels, dtype=np.int64), kmeans)
     del fit_tokens, vectors
     analyzer = Analyzer()

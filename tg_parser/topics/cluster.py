@@ -6,11 +6,17 @@ Vassilvitskii 2007) on unit vectors approximates spherical k-means, the usual
 choice for TF-IDF/LSA text (Dhillon & Modha 2001). The number of clusters is
 the candidate with the highest mean silhouette (Rousseeuw 1987), computed on a
 fixed-seed sample for large corpora so the cost stays linear.
+
+A re-cluster of a channel that has topics can start warm
+(:func:`warm_centres`): k-means starts from the previous topics' centres,
+recomputed in the new space, and their number of topics is kept unless
+another candidate's silhouette beats it by more than :data:`WARM_MARGIN`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +25,8 @@ from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from numpy.typing import NDArray
 
 __all__ = [
@@ -26,9 +34,12 @@ __all__ = [
     "DEFAULT_MAX_TOPICS",
     "MIN_POSTS_TO_SPLIT",
     "MIN_SILHOUETTE",
+    "WARM_MARGIN",
+    "PreviousTopics",
     "cluster",
     "fit_clusters",
     "k_candidates",
+    "warm_centres",
 ]
 
 DEFAULT_MAX_TOPICS = 40
@@ -43,6 +54,10 @@ SELECTION_SAMPLE = 3000
 """Above this many posts, k is chosen on a seeded sample of this size, then fitted on all."""
 MAX_CANDIDATES = 10
 """Most values of k tried."""
+WARM_MARGIN = 0.02
+"""On a warm start, another k replaces the previous topics' k only when its silhouette is higher by more
+than this (issue #12). It is the size of :data:`MIN_SILHOUETTE`: differences of silhouette this small
+between neighbouring k are within what another seed gives, so they do not justify renumbering topics."""
 BLAS_THREADS = 1
 """OpenMP/BLAS threads of topicize (k-means, silhouette, the SVD's dense steps). Their work
 units are small (a 3,000-post sample, a few hundred dimensions), and with two threads on a
@@ -78,10 +93,67 @@ def k_candidates(n_posts: int, *, max_topics: int | None, n_distinct: int) -> li
     return sorted({round(float(k)) for k in grid})
 
 
-def _fit(vectors: NDArray[np.float32], k: int, seed: int) -> tuple[NDArray[np.int64], KMeans]:
-    model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed)
+@dataclass(frozen=True)
+class PreviousTopics:
+    """The topics of a channel before a re-cluster: which post was in which topic.
+
+    Attributes:
+        ids: ``(m,)`` message ids that had a topic, unique.
+        numbers: ``(m,)`` their topic numbers.
+    """
+
+    ids: NDArray[np.int64]
+    numbers: NDArray[np.int64]
+
+
+def warm_centres(
+    vectors: NDArray[np.float32], ids: Sequence[int] | NDArray[np.int64], previous: PreviousTopics
+) -> NDArray[np.float32]:
+    """Return the previous topics' centres in a new space: the mean of each topic's members' new rows.
+
+    The feature space is refitted on every full re-cluster, so stored centres
+    cannot be reused; the members' new vectors place them instead. Topics none
+    of whose members are among ``ids`` (deleted, or outside a fit sample) have
+    no centre.
+
+    Args:
+        vectors: ``(n, d)`` rows of the posts in the new space.
+        ids: ``(n,)`` message ids of the rows.
+        previous: The channel's previous topics.
+
+    Returns:
+        ``(t, d)`` float32 centres, one per previous topic with a member among ``ids``, by topic number.
+    """
+    row_ids = np.asarray(ids, dtype=np.int64)
+    _common, in_rows, in_previous = np.intersect1d(
+        row_ids, previous.ids, assume_unique=True, return_indices=True
+    )
+    if not len(in_rows):
+        return np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    topic_numbers, which = np.unique(previous.numbers[in_previous], return_inverse=True)
+    sums = np.zeros((len(topic_numbers), vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, which, vectors[in_rows])
+    counts = np.bincount(which, minlength=len(topic_numbers)).astype(np.float64)
+    return np.asarray(sums / counts[:, None], dtype=np.float32)
+
+
+def _fit(
+    vectors: NDArray[np.float32], k: int, seed: int, init: NDArray[np.float32] | None = None
+) -> tuple[NDArray[np.int64], KMeans]:
+    if init is None:
+        model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed)
+    else:  # one run from the given centres: restarts from the same centres would repeat it
+        model = KMeans(n_clusters=k, init=init, n_init=1, random_state=seed)
     with threadpool_limits(limits=BLAS_THREADS):
         return np.asarray(model.fit_predict(vectors), dtype=np.int64), model
+
+
+def _silhouette(sample: NDArray[np.float32], labels: NDArray[np.int64]) -> float | None:
+    """Mean silhouette of a labelling, or ``None`` when it has fewer than two clusters."""
+    if len(np.unique(labels)) < 2:  # noqa: PLR2004 - silhouette needs two clusters
+        return None
+    with threadpool_limits(limits=BLAS_THREADS):
+        return float(silhouette_score(sample, labels))
 
 
 def cluster(vectors: NDArray[np.float32], *, seed: int, max_topics: int | None = None) -> NDArray[np.int64]:
@@ -99,7 +171,11 @@ def cluster(vectors: NDArray[np.float32], *, seed: int, max_topics: int | None =
 
 
 def fit_clusters(
-    vectors: NDArray[np.float32], *, seed: int, max_topics: int | None = None
+    vectors: NDArray[np.float32],
+    *,
+    seed: int,
+    max_topics: int | None = None,
+    warm: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.int64], KMeans | None]:
     """Assign every post to a cluster.
 
@@ -108,10 +184,20 @@ def fit_clusters(
     k is fitted on every post: the cost of choosing k stays flat as the
     channel grows.
 
+    With ``warm`` centres (a re-cluster of a channel that has topics, see
+    :func:`warm_centres`), k-means with ``k = len(warm)`` starts from them,
+    and that k is kept unless another candidate's silhouette is higher by
+    more than :data:`WARM_MARGIN`; the other candidates start from k-means++
+    as usual, so posts unlike the previous topics can still form clusters of
+    their own. Warm centres are not used when their number is outside
+    ``2 ≤ k ≤ min(cap, distinct vectors, n - 1)`` or when their silhouette
+    is below :data:`MIN_SILHOUETTE`.
+
     Args:
         vectors: ``(n, d)`` unit (or zero) rows, in a deterministic order.
         seed: Random state of k-means and of the silhouette sample.
         max_topics: Cap on the number of clusters, or ``None`` for the default.
+        warm: ``(k, d)`` centres to start k-means from, or ``None`` (a first fit: k-means++).
 
     Returns:
         ``n`` labels in ``0..k-1`` (all zero when the corpus is one topic), and
@@ -131,16 +217,35 @@ def fit_clusters(
         sample = vectors
     best_k, best_score = 1, MIN_SILHOUETTE
     best_labels, best_model = np.zeros(len(sample), dtype=np.int64), None
+    cap = DEFAULT_MAX_TOPICS if max_topics is None else max_topics
+    started = _warm_fit(sample, warm, seed=seed, k_max=min(cap, n_distinct, n - 1))
+    init, warm_k = None, 0
+    if started is not None:  # the previous k, to be beaten by more than the margin
+        best_labels, best_model, warm_score = started
+        init, warm_k = warm, len(started[1].cluster_centers_)
+        best_k, best_score = warm_k, warm_score + WARM_MARGIN
     for k in candidates:
-        labels, model = _fit(sample, k, seed)
-        if len(np.unique(labels)) < 2:  # noqa: PLR2004 - silhouette needs two clusters
+        if k == warm_k:  # scored from the warm centres already
             continue
-        with threadpool_limits(limits=BLAS_THREADS):
-            score = float(silhouette_score(sample, labels))
-        if score > best_score:
-            best_k, best_labels, best_model, best_score = k, labels, model, score
+        labels, model = _fit(sample, k, seed)
+        score = _silhouette(sample, labels)
+        if score is not None and score > best_score:
+            best_k, best_labels, best_model, best_score, init = k, labels, model, score, None
     if best_k == 1:
         return np.zeros(n, dtype=np.int64), None
     if sample is vectors:
         return best_labels, best_model
-    return _fit(vectors, best_k, seed)
+    return _fit(vectors, best_k, seed, init)
+
+
+def _warm_fit(
+    sample: NDArray[np.float32], warm: NDArray[np.float32] | None, *, seed: int, k_max: int
+) -> tuple[NDArray[np.int64], KMeans, float] | None:
+    """Fit k-means from warm centres and score it; ``None`` without centres, k out of range or structure."""
+    if warm is None or not 2 <= len(warm) <= k_max:  # noqa: PLR2004 - silhouette needs two clusters
+        return None
+    labels, model = _fit(sample, len(warm), seed, warm)
+    score = _silhouette(sample, labels)
+    if score is None or score <= MIN_SILHOUETTE:
+        return None
+    return labels, model, score

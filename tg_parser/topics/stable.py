@@ -1,8 +1,9 @@
 # Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
 """Stable topic ids and incremental assignment: a channel's stored topic model and its use.
 
-A full fit (:func:`tg_parser.topics.build.cluster_posts`) is matched to the
-previous topics by member overlap: Hungarian matching (Kuhn 1955; SciPy's
+A full fit (:func:`tg_parser.topics.build.cluster_posts`, started warm from
+the previous topics' centres, :func:`tg_parser.topics.cluster.warm_centres`)
+is matched to the previous topics by member overlap: Hungarian matching (Kuhn 1955; SciPy's
 ``linear_sum_assignment``) on the Jaccard index of member sets, one previous
 topic to at most one new cluster. A matched pair keeps the previous topic's
 number when its Jaccard index is at least :data:`MIN_JACCARD`; every other
