@@ -133,3 +133,14 @@ def test_labels_show_the_nominative_of_inflected_words() -> None:
     words = {w.lower() for t in topics for w in t.keywords}
     assert {"луна", "космос", "зонд"} <= words
     assert not {"луны", "космосе", "учёным"} & words
+
+
+def test_a_tie_between_parses_does_not_pick_an_imperative() -> None:
+    """'нашли' is the past of 'найти' or the imperative of 'наслать' at equal scores: labels say 'найти'."""
+    from tg_parser.processing.russian import display_lemma
+
+    scores = {p.normal_form: p.score for p in morph().parse("нашли")}
+    assert scores["наслать"] == scores["найти"]  # the tie the rule is for
+    assert display_lemma("нашли") == "найти"
+    assert display_lemma("найди") == "найти"  # an imperative without a tie stays what pymorphy3 says
+    assert display_lemma("москвы") == "Москва"

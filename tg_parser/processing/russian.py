@@ -121,7 +121,12 @@ def ner_spans(text: str) -> list[tuple[str, str]]:
 @lru_cache(maxsize=200_000)
 def _parse(word: str) -> tuple[str, str]:
     """Return a word's lemma and how to show it: ``abbr`` (upper case), ``proper`` (capitalised) or ``""``."""
-    best = morph().parse(word)[0]
+    parses = morph().parse(word)
+    best = parses[0]
+    # Equal scores are common for verb forms ("нашли": imperative of "наслать" or past of
+    # "найти", 0.5 each); posts narrate, so an imperative reading loses such a tie.
+    if "impr" in best.tag.grammemes:
+        best = next((p for p in parses if p.score == best.score and "impr" not in p.tag.grammemes), best)
     grammemes = best.tag.grammemes
     proper = bool(_PROPER.intersection(grammemes))
     shown = ("abbr" if "Abbr" in grammemes else "proper") if proper else ""
@@ -132,7 +137,8 @@ def lemma(word: str) -> str:
     """Return the dictionary form of a lower-case Russian word (nominative singular for nouns).
 
     The most probable pymorphy3 parse is taken (its order follows corpus
-    frequencies of OpenCorpora). Cached per word.
+    frequencies of OpenCorpora); of parses with the same score, one that is not
+    an imperative ("нашли" -> "найти", not "наслать"). Cached per word.
 
     Args:
         word: A lower-case word.
