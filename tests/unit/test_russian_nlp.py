@@ -144,3 +144,17 @@ def test_a_tie_between_parses_does_not_pick_an_imperative() -> None:
     assert display_lemma("нашли") == "найти"
     assert display_lemma("найди") == "найти"  # an imperative without a tie stays what pymorphy3 says
     assert display_lemma("москвы") == "Москва"
+
+
+def test_place_adjectives_stay_lower_case_and_short_unknown_words_as_written() -> None:
+    """'украинские' -> 'украинский' (an adjective, not capitalised); 'бпла' is not guessed into 'бпнуть'."""
+    from tg_parser.processing.russian import display_lemma
+
+    assert "Geox" in morph().parse("украинские")[0].tag.grammemes  # tagged as of a place
+    assert display_lemma("украинские") == "украинский"
+    assert display_lemma("сша") == "США"
+    assert display_lemma("трампа") == "Трамп"
+    assert not morph().parse("бпла")[0].is_known
+    assert display_lemma("бпла") == "бпла"
+    # A longer unknown word still gets the guesser's lemma.
+    assert display_lemma("загуглил").lower() == morph().parse("загуглил")[0].normal_form

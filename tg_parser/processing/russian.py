@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["NER_TYPES", "display_lemma", "lemma", "morph", "navec", "ner", "ner_spans"]
+__all__ = [
+    "MAX_UNKNOWN_ABBREVIATION",
+    "NER_TYPES",
+    "display_lemma",
+    "lemma",
+    "morph",
+    "navec",
+    "ner",
+    "ner_spans",
+]
 
 NER_TYPES = {"PER": "person", "LOC": "location", "ORG": "organization"}
 """slovnet's tags -> our :class:`~tg_parser.domain.NamedEntity` types."""
@@ -35,6 +44,9 @@ _LOCK = threading.RLock()  # re-entrant: loading the NER loads navec under it
 _LOADED: dict[str, Any] = {}
 _PROPER = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})
 """pymorphy3 grammemes of proper nouns (places, names, organisations, trade marks): shown capitalised."""
+MAX_UNKNOWN_ABBREVIATION = 4
+"""A word of at most this many letters that pymorphy3's dictionary lacks is shown as written, not as
+the guesser's lemma: Russian abbreviations (of drones, air defence, armed forces) mostly have 3-4 letters."""
 
 
 def _once(name: str, load: Callable[[], Any]) -> Any:
@@ -123,12 +135,17 @@ def _parse(word: str) -> tuple[str, str]:
     """Return a word's lemma and how to show it: ``abbr`` (upper case), ``proper`` (capitalised) or ``""``."""
     parses = morph().parse(word)
     best = parses[0]
+    if not best.is_known and len(word) <= MAX_UNKNOWN_ABBREVIATION:
+        # A short word outside the dictionary is mostly an abbreviation (бпла, сво): the
+        # guesser would inflect it as a word ("бпла" -> "бпнуть").
+        return word, ""
     # Equal scores are common for verb forms ("нашли": imperative of "наслать" or past of
     # "найти", 0.5 each); posts narrate, so an imperative reading loses such a tie.
     if "impr" in best.tag.grammemes:
         best = next((p for p in parses if p.score == best.score and "impr" not in p.tag.grammemes), best)
     grammemes = best.tag.grammemes
-    proper = bool(_PROPER.intersection(grammemes))
+    # Only nouns are capitalised: adjectives of places stay lower-case ("украинский", Geox).
+    proper = "NOUN" in grammemes and bool(_PROPER.intersection(grammemes))
     shown = ("abbr" if "Abbr" in grammemes else "proper") if proper else ""
     return str(best.normal_form), shown
 
