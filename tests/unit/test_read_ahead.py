@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tg_parser.topics.read_ahead import read_ahead
+from tg_parser.read_ahead import read_ahead
 
 
 def test_yields_every_item_in_order_from_another_thread() -> None:

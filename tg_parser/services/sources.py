@@ -12,17 +12,16 @@ A channel's ``source_kind``/``source`` say where its posts come from:
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from tg_parser.domain import ChatInfo, Message
 from tg_parser.domain.post_fields import PostFields
 from tg_parser.errors import InputError
+from tg_parser.read_ahead import read_ahead
 from tg_parser.storage.messages import EncodedPosts
 
 T = TypeVar("T")
@@ -224,40 +223,8 @@ def export_batches(ref: ExportSourceRef, *, batch_size: int = 500) -> Iterator[S
     yield batch
 
 
-_DONE = object()
-
-
-class _Producer(threading.Thread):
-    """Consumes an iterator on its own thread into a bounded queue, until told to stop."""
-
-    def __init__(self, items: Iterator[Any], *, depth: int) -> None:
-        super().__init__(name="export-prefetch", daemon=True)
-        self.items = items
-        self.ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=max(1, depth))
-        self.stop = threading.Event()
-
-    def put(self, item: Any, error: BaseException | None = None) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.ready.put((item, error), timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def run(self) -> None:
-        try:
-            for item in self.items:
-                if not self.put(item):
-                    return
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            self.put(_DONE, exc)
-            return
-        self.put(_DONE)
-
-
 def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
-    """Yield ``items``, produced on a worker thread up to ``depth`` ahead of the consumer.
+    """Return ``items`` produced on a worker thread up to ``depth`` ahead of the consumer (``read_ahead``).
 
     Reading a file (parsing, building posts) then overlaps with what the
     consumer does between items (writing to the database, which releases the
@@ -269,22 +236,7 @@ def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
         items: An iterator; it is consumed on the worker thread only.
         depth: Items held ready at most (memory grows by this many items).
 
-    Yields:
-        The items of ``items``, in order.
-
-    Raises:
-        Exception: Whatever ``items`` raised.
+    Returns:
+        A generator of the items of ``items``, in order; it re-raises whatever ``items`` raised.
     """
-    producer = _Producer(items, depth=depth)
-    producer.start()
-    try:
-        while True:
-            item, error = producer.ready.get()
-            if item is _DONE:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        producer.stop.set()
-        producer.join()
+    return read_ahead(items, depth=depth, name="export-prefetch")

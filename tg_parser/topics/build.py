@@ -14,11 +14,11 @@ from threadpoolctl import threadpool_limits
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
+from tg_parser.read_ahead import read_ahead
 from tg_parser.topics.boilerplate import Boilerplate
 from tg_parser.topics.cluster import BLAS_THREADS, PreviousTopics, fit_clusters, warm_centres
 from tg_parser.topics.label import LABEL_WORDS, TermCounts, label_stems, topic_terms
 from tg_parser.topics.provider_block import ProviderBlock
-from tg_parser.topics.read_ahead import read_ahead
 from tg_parser.topics.vectorize import Analyzer, Embedding, Tokens, fit_embedding, tokenize
 
 if TYPE_CHECKING:

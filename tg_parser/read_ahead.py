@@ -1,11 +1,11 @@
 # Copyright 2026 the tg_parser contributors. MIT licence (see pyproject.toml).
-"""Run an iterator one step ahead of its consumer, in a thread.
+"""Run an iterator ahead of its consumer, in a thread.
 
-Topicize's assignment pass reads a channel's posts from the database and
-tokenises them (the database wait and the Python tokeniser), then projects
-them and finds their nearest centre (sparse and dense products, which release
-the GIL). With the reading in a thread, the two halves overlap on a second
-core instead of taking turns.
+Used where producing an item and consuming it can overlap because one side
+waits with the GIL released: the export import reads and parses a file while
+the database writes the previous batch (``services.sources.prefetched``);
+topicize's assignment pass reads and tokenises posts while the previous batch
+is projected (sparse and dense products) in ``topics.build``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class _Producer:
 
     def __init__(self, items: Iterator[object], depth: int) -> None:
         self.items = items
-        self.ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.ready: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
         self.stop = threading.Event()
 
     def put(self, item: object) -> bool:
@@ -62,7 +62,7 @@ class _Producer:
         self.put(_DONE)
 
 
-def read_ahead(items: Iterator[T], *, depth: int = 2) -> Iterator[T]:
+def read_ahead(items: Iterator[T], *, depth: int = 2, name: str = "read-ahead") -> Iterator[T]:
     """Yield what ``items`` yields, in order, computing up to ``depth`` items ahead in a thread.
 
     ``items`` runs entirely in the thread, so whatever it uses (a database
@@ -73,6 +73,7 @@ def read_ahead(items: Iterator[T], *, depth: int = 2) -> Iterator[T]:
     Args:
         items: The iterator to run ahead.
         depth: Items computed and not yet taken, at most (memory bound: ``depth + 1`` items).
+        name: The thread's name (seen in thread dumps and by tests).
 
     Yields:
         The items of ``items``.
@@ -81,7 +82,7 @@ def read_ahead(items: Iterator[T], *, depth: int = 2) -> Iterator[T]:
         BaseException: Whatever ``items`` raised, re-raised in the consumer at its position.
     """
     producer = _Producer(items, depth)
-    thread = threading.Thread(target=producer.run, name="read-ahead", daemon=True)
+    thread = threading.Thread(target=producer.run, name=name, daemon=True)
     thread.start()
     try:
         while True:
