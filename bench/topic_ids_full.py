@@ -24,19 +24,18 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sqlite3
 import sys
 import tempfile
 import time
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # bench.topics_incremental, when run as a script
 DATA = ROOT.parent / "shared" / "data" / "nktkln"
 KEY = "bench_topic_ids"
 INSERT_BATCH = 2_000
@@ -61,55 +60,9 @@ def _posts() -> list[tuple[int, str, str]]:
 
 def _add(url: str, posts: list[tuple[int, str, str]]) -> None:
     """Insert posts and their (offline) documents into the channel, creating it if needed."""
-    from sqlalchemy import insert, select
+    from bench.topics_incremental import insert_posts
 
-    from tg_parser.domain import Message
-    from tg_parser.storage import channels, messages, session_scope
-    from tg_parser.storage.tables import DocumentRow, MessageRow
-
-    when = datetime(2024, 5, 1, tzinfo=UTC)
-    for start in range(0, len(posts), INSERT_BATCH):
-        batch = posts[start : start + INSERT_BATCH]
-        with session_scope(url) as s:
-            pk = channels.upsert_channel(
-                s,
-                key=KEY,
-                telegram_id=1,
-                username=None,
-                title=KEY,
-                chat_type=None,
-                source_kind="export",
-                source="{}",
-            )
-            messages.upsert_messages(
-                s,
-                channel_pk=pk,
-                messages=[Message(channel_id=1, message_id=m, date=when, text=t) for m, t, _c in batch],
-            )
-            pks = {
-                int(m): int(p)
-                for m, p in s.execute(
-                    select(MessageRow.message_id, MessageRow.id).where(
-                        MessageRow.channel_id == pk, MessageRow.message_id.in_([m for m, _t, _c in batch])
-                    )
-                )
-            }
-            s.execute(
-                insert(DocumentRow),
-                [
-                    {
-                        "message_pk": pks[m],
-                        "channel_id": pk,
-                        "content_hash": hashlib.sha256(t.encode()).hexdigest(),
-                        "processor": "offline",
-                        "model": "bench",
-                        "prompt_version": "1",
-                        "clean_text": t,
-                        "keywords": [],
-                    }
-                    for m, t, _c in batch
-                ],
-            )
+    insert_posts(url, {m: t for m, t, _c in posts}, key=KEY, batch_size=INSERT_BATCH)
 
 
 def _assignments(url: str) -> dict[int, str]:

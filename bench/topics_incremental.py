@@ -54,6 +54,12 @@ def _texts() -> list[str]:
 
 
 def _add(url: str, texts: list[str], first_id: int, count: int) -> None:
+    ids = range(first_id, first_id + count)
+    insert_posts(url, {i: f"{texts[i % len(texts)]} (повтор {i // len(texts)})" for i in ids}, key=KEY)
+
+
+def insert_posts(url: str, posts: dict[int, str], *, key: str, batch_size: int = INSERT_BATCH) -> None:
+    """Insert posts ``{message_id: text}`` and their offline documents into channel ``key``."""
     from sqlalchemy import insert, select
 
     from tg_parser.domain import Message
@@ -61,16 +67,16 @@ def _add(url: str, texts: list[str], first_id: int, count: int) -> None:
     from tg_parser.storage.tables import DocumentRow, MessageRow
 
     when = datetime(2024, 5, 1, tzinfo=UTC)
-    for start in range(first_id, first_id + count, INSERT_BATCH):
-        ids = range(start, min(start + INSERT_BATCH, first_id + count))
-        posts = {i: f"{texts[i % len(texts)]} (повтор {i // len(texts)})" for i in ids}
+    items = list(posts.items())
+    for start in range(0, len(items), batch_size):
+        batch = dict(items[start : start + batch_size])
         with session_scope(url) as s:
             pk = channels.upsert_channel(
                 s,
-                key=KEY,
+                key=key,
                 telegram_id=1,
                 username=None,
-                title=KEY,
+                title=key,
                 chat_type=None,
                 source_kind="export",
                 source="{}",
@@ -78,13 +84,13 @@ def _add(url: str, texts: list[str], first_id: int, count: int) -> None:
             messages.upsert_messages(
                 s,
                 channel_pk=pk,
-                messages=[Message(channel_id=1, message_id=i, date=when, text=t) for i, t in posts.items()],
+                messages=[Message(channel_id=1, message_id=i, date=when, text=t) for i, t in batch.items()],
             )
             pks = {
                 int(m): int(p)
                 for m, p in s.execute(
                     select(MessageRow.message_id, MessageRow.id).where(
-                        MessageRow.channel_id == pk, MessageRow.message_id.in_(list(ids))
+                        MessageRow.channel_id == pk, MessageRow.message_id.in_(list(batch))
                     )
                 )
             }
@@ -101,7 +107,7 @@ def _add(url: str, texts: list[str], first_id: int, count: int) -> None:
                         "clean_text": t,
                         "keywords": [],
                     }
-                    for i, t in posts.items()
+                    for i, t in batch.items()
                 ],
             )
 
