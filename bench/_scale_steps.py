@@ -8,6 +8,11 @@ order of registration is the order steps run in when several are asked for.
 
 Peak RSS comes from ``os.wait4`` on the child: the kernel's ``ru_maxrss`` of
 that one process (KiB on Linux), not the maximum over all children so far.
+A step that starts worker processes (offline processing, topicize) is not
+one process, and the largest one's RSS understates it, so the child's whole
+process tree is also sampled every 0.2 s: the peak of the sum of every
+member's PSS (``/proc/PID/smaps_rollup``; shared pages counted once, split
+between the processes that share them).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -66,6 +72,7 @@ class Measurement:
     wall_s: float
     rss_mb: float | None = None
     count: int | None = None
+    tree_pss_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,56 @@ def register(step: Step) -> Step:
     return step
 
 
+_SAMPLE_S = 0.2
+
+
+def _tree(root: int) -> list[int]:
+    """Return ``root`` and every live descendant of it (from ``/proc/*/stat``)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, []))
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    """Return a process's proportional set size in KiB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class _TreeSampler(threading.Thread):
+    """Samples the summed PSS of a process tree until stopped; keeps the peak (KiB)."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True, name="pss-sampler")
+        self.root = root
+        self.peak_kib = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(_SAMPLE_S):
+            self.peak_kib = max(self.peak_kib, sum(map(_pss_kib, _tree(self.root))))
+
+
 def run_child(argv: list[str], *, env: dict[str, str], log: Path) -> Measurement:
-    """Run one child process to completion; return its wall time and peak RSS.
+    """Run one child process to completion; return its wall time, peak RSS and peak tree PSS.
 
     Raises:
         RuntimeError: The child exited non-zero (the log's tail is in the message).
@@ -113,14 +168,18 @@ def run_child(argv: list[str], *, env: dict[str, str], log: Path) -> Measurement
     with log.open("wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall_s = time.perf_counter() - started
+        sampler.done.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
         msg = f"{' '.join(argv)} exited {proc.returncode}:\n{tail}"
         raise RuntimeError(msg)
-    return Measurement(wall_s=wall_s, rss_mb=usage.ru_maxrss / 1024)
+    return Measurement(wall_s=wall_s, rss_mb=usage.ru_maxrss / 1024, tree_pss_mb=sampler.peak_kib / 1024)
 
 
 def run_step(step: Step, ctx: Context) -> tuple[Measurement, Measurement | None]:
@@ -133,7 +192,7 @@ def run_step(step: Step, ctx: Context) -> tuple[Measurement, Measurement | None]
         argv = [str(BIN / "tg-parser"), *step.argv(ctx)]
         m = run_child(argv, env={**ctx.env, **step.env}, log=ctx.logs / f"{step.name}.log")
     if step.rate is not None:
-        m = Measurement(wall_s=m.wall_s, rss_mb=m.rss_mb, count=step.rate(ctx))
+        m = Measurement(wall_s=m.wall_s, rss_mb=m.rss_mb, count=step.rate(ctx), tree_pss_mb=m.tree_pss_mb)
     floor = step.floor(ctx) if step.floor is not None else None
     return m, floor
 

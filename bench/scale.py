@@ -13,7 +13,7 @@ same database:
 * export: a raw JSON-lines dump of the same rows (``COPY (SELECT
   json_build_object(…) FROM messages JOIN documents …) TO STDOUT``) to a file.
 
-Printed: per step the median wall time, peak RSS, the floor's median time and
+Printed: per step the median wall time, peak RSS, peak PSS of the process tree, the floor's median time and
 the ratio floor / step (1.0 = as fast as PostgreSQL alone moves the same
 rows), and items/s where a step counts them (posts for import and process).
 
@@ -108,6 +108,8 @@ def one_run(
             m, floor = results[name]
             extra = f", floor {floor.wall_s:.2f} s" if floor else ""
             rss = f", peak RSS {m.rss_mb:.0f} MB" if m.rss_mb is not None else ""
+            if m.tree_pss_mb is not None:
+                rss += f", peak tree PSS {m.tree_pss_mb:.0f} MB"
             print(f"  {name}: {m.wall_s:.2f} s{rss}{extra}", flush=True)
     finally:
         if keep:
@@ -133,7 +135,14 @@ def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, exp
     print(
         f"\n{export.posts:,} posts, export {export.size_bytes / 2**20:,.0f} MiB, {len(runs)} run(s), medians:"
     )
-    cols = ("time s", 8), ("peak RSS MB", 12), ("floor s", 8), ("floor/step", 10), ("items/s", 9)
+    cols = (
+        ("time s", 8),
+        ("peak RSS MB", 12),
+        ("tree PSS MB", 12),
+        ("floor s", 8),
+        ("floor/step", 10),
+        ("items/s", 9),
+    )
     head = f"{'step':<10} " + " ".join(f"{c:>{w}}" for c, w in cols) + "  floor"
     print(head)
     print("-" * len(head))
@@ -143,6 +152,8 @@ def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, exp
         wall = _median([m.wall_s for m in ms])
         rsss = [m.rss_mb for m in ms if m.rss_mb is not None]
         rss = f"{_median(rsss):.0f}" if rsss else "-"
+        psss = [m.tree_pss_mb for m in ms if m.tree_pss_mb is not None]
+        pss = f"{_median(psss):.0f}" if psss else "-"
         floor_s = ratio = ""
         if floors:
             floor_s = f"{_median([f.wall_s for f in floors]):.2f}"
@@ -152,7 +163,8 @@ def report(runs: list[dict[str, tuple[Measurement, Measurement | None]]], *, exp
         if ms[0].count is not None:
             rate = f"{_median([(m.count or 0) / m.wall_s for m in ms]):,.0f}"
         print(
-            f"{name:<10} {wall:>8.2f} {rss:>12} {floor_s:>8} {ratio:>10} {rate:>9}  {STEPS[name].floor_name}"
+            f"{name:<10} {wall:>8.2f} {rss:>12} {pss:>12} {floor_s:>8} {ratio:>10} {rate:>9}"
+            f"  {STEPS[name].floor_name}"
         )
 
 

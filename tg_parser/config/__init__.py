@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     # Provider embeddings as an extra block of the topic space (tg_parser.services.topic_embeddings):
     # auto = when the provider has an embedding model, offline = never, provider = required.
     topic_embeddings: Literal["auto", "offline", "provider"] = "auto"
+    # Worker processes of topicize's assignment pass above 20,000 posts (tg_parser.topics.assign);
+    # unset: the usable cores, at most 4.
+    topic_processes: int | None = Field(None, ge=1, le=64)
     # Discussion comments of live channels (issue 13): not read, own documents, or folded into the post.
     comments: Literal["off", "separate", "fold"] = "separate"
     # Media files of live channels (issue 13): which kinds to download, the size cap, the store.

@@ -40,6 +40,7 @@ from tg_parser.config import Settings
 from tg_parser.domain import Topic
 from tg_parser.domain.runs import RunStatus
 from tg_parser.services.dispatch import Dispatcher
+from tg_parser.services.processors import usable_cores
 from tg_parser.services.topic_embeddings import embed_channel_posts
 from tg_parser.storage import (
     Session,
@@ -63,7 +64,12 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["TopicizeResult", "topicize"]
+__all__ = ["MAX_DEFAULT_TOPIC_PROCESSES", "TopicizeResult", "topic_processes", "topicize"]
+
+
+MAX_DEFAULT_TOPIC_PROCESSES = 4
+"""Default cap on topicize's worker processes (``TOPIC_PROCESSES`` unset): past it, memory grows faster
+than the pass shortens (the main process reads the database for every worker)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ def topicize(
             seed=settings.topic_seed,
             full=full,
             embedding_model=embedding_model,
+            processes=topic_processes(settings),
         )
     found = plan.topics
     if _labels_from_llm(settings) and found:
@@ -223,8 +230,27 @@ def _number(key: str | None, prefix: str) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
+def topic_processes(settings: Settings) -> int:
+    """Return the worker processes of topicize's assignment pass.
+
+    ``TOPIC_PROCESSES`` when set, else the usable cores, at most
+    :data:`MAX_DEFAULT_TOPIC_PROCESSES` (each worker holds its own tokeniser
+    caches and batches, about 100 MB at 100k posts).
+    """
+    if settings.topic_processes is not None:
+        return settings.topic_processes
+    return min(usable_cores(), MAX_DEFAULT_TOPIC_PROCESSES)
+
+
 def _plan(
-    session: Session, *, channel_pk: int, channel: str, seed: int, full: bool, embedding_model: str | None
+    session: Session,
+    *,
+    channel_pk: int,
+    channel: str,
+    seed: int,
+    full: bool,
+    embedding_model: str | None,
+    processes: int = 1,
 ) -> _Plan:
     placed = topic_fits.placements(session, channel_pk=channel_pk)
     stored = topic_fits.load_fit(session, channel_pk=channel_pk)
@@ -270,7 +296,11 @@ def _plan(
     # A channel that was fitted before re-clusters warm from its topics (ids survive); a first fit is cold.
     warm_from = PreviousTopics(placed.ids[had], numbers[had]) if stored is not None and had.any() else None
     found = cluster_posts(
-        documents.TopicPosts(session, channel_pk=channel_pk), seed=seed, extra=extra, previous=warm_from
+        documents.TopicPosts(session, channel_pk=channel_pk),
+        seed=seed,
+        extra=extra,
+        previous=warm_from,
+        processes=processes,
     )
     counter = max([stored.next_number if stored else 1, 1, *(n + 1 for n in numbers.tolist())])
     counter = max([counter, *(_number(k, prefix) + 1 for k in rows)])

@@ -14,15 +14,14 @@ from threadpoolctl import threadpool_limits
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
-from tg_parser.read_ahead import read_ahead
+from tg_parser.topics.assign import Placement, assign_posts, post_text
 from tg_parser.topics.boilerplate import Boilerplate
 from tg_parser.topics.cluster import BLAS_THREADS, PreviousTopics, fit_clusters, warm_centres
-from tg_parser.topics.label import LABEL_WORDS, TermCounts, label_stems, topic_terms
+from tg_parser.topics.label import LABEL_WORDS, label_stems, topic_terms
 from tg_parser.topics.provider_block import ProviderBlock
-from tg_parser.topics.vectorize import Analyzer, Embedding, Tokens, fit_embedding, tokenize
+from tg_parser.topics.vectorize import Analyzer, Embedding, fit_embedding, tokenize
 
 if TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Collection, Iterator, Sequence
 
     from numpy.typing import NDArray
@@ -104,10 +103,6 @@ class _ListSource:
         ]
         for start in range(0, len(rows), size):
             yield rows[start : start + size]
-
-
-def _text(text: str, keywords: Sequence[str]) -> str:
-    return "\n".join([text, *keywords]) if keywords else text
 
 
 def build_topics(
@@ -247,6 +242,7 @@ def cluster_posts(
     max_topics: int | None = None,
     extra: PostVectors | None = None,
     previous: PreviousTopics | None = None,
+    processes: int = 1,
 ) -> Clustering:
     """Cluster the posts of a source in bounded memory, keeping the fitted space and centres.
 
@@ -280,12 +276,16 @@ def cluster_posts(
         max_topics: Cap on the number of topics, or ``None`` for the default (40).
         extra: The posts' stored provider vectors, or ``None`` for the offline space alone.
         previous: The channel's topics before this fit, or ``None`` for a cold start.
+        processes: Worker processes for the assignment pass of a sampled fit
+            (:func:`~tg_parser.topics.assign.assign_posts`); the result does not depend on it.
 
     Returns:
         The clustering; its ``ids`` are empty for no posts.
     """
     with threadpool_limits(limits=BLAS_THREADS):
-        return _cluster_posts(source, seed=seed, max_topics=max_topics, extra=extra, previous=previous)
+        return _cluster_posts(
+            source, seed=seed, max_topics=max_topics, extra=extra, previous=previous, processes=processes
+        )
 
 
 def _provider_block(extra: PostVectors | None, *, seed: int) -> ProviderBlock | None:
@@ -320,6 +320,7 @@ def _cluster_posts(
     max_topics: int | None,
     extra: PostVectors | None,
     previous: PreviousTopics | None,
+    processes: int,
 ) -> Clustering:
     ids = np.asarray(source.message_ids(), dtype=np.int64)
     n = len(ids)
@@ -329,7 +330,7 @@ def _cluster_posts(
     if n <= FIT_SAMPLE:
         rows = [row for batch in source.batches(wanted=None, size=n) for row in batch]
         analyzer = Analyzer()
-        tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=analyzer)
+        tokens = tokenize([post_text(t, kw) for _m, t, kw in rows], analyzer=analyzer)
         vectors, model = fit_embedding(tokens, seed=seed)
         block = _provider_block(extra, seed=seed)
         vectors = _with_provider(vectors, [m for m, _t, _kw in rows], block=block, extra=extra)
@@ -344,7 +345,9 @@ def _cluster_posts(
         )
         terms = topic_terms(stems, labels, analyzer=analyzer, boilerplate=in_boilerplate)
         return Clustering(ids, labels, terms, model, centroids, distances, block)
-    return _sampled(source, ids=ids, seed=seed, max_topics=max_topics, extra=extra, previous=previous)
+    return _sampled(
+        source, ids=ids, seed=seed, max_topics=max_topics, extra=extra, previous=previous, processes=processes
+    )
 
 
 def nearest(vectors: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -373,12 +376,13 @@ def _sampled(
     max_topics: int | None,
     extra: PostVectors | None,
     previous: PreviousTopics | None,
+    processes: int,
 ) -> Clustering:
     picked = np.sort(np.random.default_rng(seed).choice(len(ids), size=FIT_SAMPLE, replace=False))
     wanted = set(ids[picked].tolist())
     rows = [row for batch in source.batches(wanted=wanted, size=ASSIGN_BATCH) for row in batch]
     boilerplate = Boilerplate.detect(t for _m, t, _kw in rows)  # on the fit sample, like the vocabulary
-    fit_tokens = tokenize([_text(t, kw) for _m, t, kw in rows], analyzer=Analyzer())
+    fit_tokens = tokenize([post_text(t, kw) for _m, t, kw in rows], analyzer=Analyzer())
     sample_ids = [m for m, _t, _kw in rows]
     del rows, wanted
     vectors, model = fit_embedding(fit_tokens, seed=seed)
@@ -388,42 +392,19 @@ def _sampled(
     fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics, warm=warm)
     centroids = _centroids(vectors, np.asarray(fit_labels, dtype=np.int64), kmeans)
     del fit_tokens, vectors
-    analyzer = Analyzer()
-    counts = TermCounts()
-    labels = np.zeros(len(ids), dtype=np.int64)
-    distances = np.zeros(len(ids), dtype=np.float32)
-    done = 0
-    with_block = block is not None and extra is not None
-
-    def read() -> Iterator[tuple[Tokens, NDArray[np.float32] | None, list[list[str]], Counter[str]]]:
-        # Runs in the read-ahead thread: the only user of the source (and its database
-        # session) and of the analyzer until the loop below has taken every batch.
-        for batch in source.batches(wanted=None, size=ASSIGN_BATCH):
-            tokens = tokenize([_text(t, kw) for _m, t, kw in batch], analyzer=analyzer)
-            raw = extra.vectors([m for m, _t, _kw in batch]) if with_block and extra is not None else None
-            stems, in_boilerplate = label_stems(
-                [(t, kw) for _m, t, kw in batch], tokens.stems, boilerplate=boilerplate, analyzer=analyzer
-            )
-            yield tokens, raw, stems, in_boilerplate
-
-    for tokens, raw, stems, in_boilerplate in read_ahead(read()):
-        size = len(tokens.stems)
-        if kmeans is not None and (model is not None or block is not None):
-            batch_vectors = _offline_rows(model, tokens)
-            if block is not None and raw is not None:
-                batch_vectors = block.combine(batch_vectors, raw)
-            part = np.asarray(kmeans.predict(batch_vectors), dtype=np.int64)
-            distances[done : done + size] = nearest(batch_vectors, centroids[part])
-        else:
-            part = np.zeros(size, dtype=np.int64)
-        labels[done : done + size] = part
-        counts.add(stems, part, boilerplate=in_boilerplate)
-        done += size
-    return Clustering(ids, labels, counts.terms(analyzer=analyzer), model, centroids, distances, block)
-
-
-def _offline_rows(model: Embedding | None, tokens: Tokens) -> NDArray[np.float32]:
-    """Return the offline rows of posts, ``(n, 0)`` when the fit had no offline space."""
-    if model is None:
-        return np.zeros((len(tokens.stems), 0), dtype=np.float32)
-    return model.transform(tokens)
+    placement = Placement(
+        model=model,
+        centroids=centroids,
+        boilerplate=boilerplate,
+        block=block,
+        clustered=kmeans is not None and (model is not None or block is not None),
+    )
+    assigned = assign_posts(
+        iter(source.batches(wanted=None, size=ASSIGN_BATCH)),
+        n_posts=len(ids),
+        placement=placement,
+        extra=extra,
+        processes=processes,
+    )
+    terms = assigned.counts.terms(analyzer=assigned.analyzer)
+    return Clustering(ids, assigned.labels, terms, model, centroids, assigned.distances, block)

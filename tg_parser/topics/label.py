@@ -243,6 +243,38 @@ class TermCounts:
             self._counts.resize((n_rows, len(vocabulary)))
             self._counts = sparse.csr_matrix(self._counts + batch)
 
+    def merge(self, other: TermCounts) -> None:
+        """Add the counts of other posts, counted apart (a worker process's batch).
+
+        The result is the same as :meth:`add` of those posts here: counts are
+        whole numbers, so the order of the sums does not matter.
+
+        Args:
+            other: Counts of posts not counted here yet.
+        """
+        self._boilerplate.update(other._boilerplate)
+        self._n_posts += other._n_posts
+        self._seen |= other._seen
+        if other._counts is None:
+            return
+        vocabulary = self._vocabulary
+        # setdefault evaluates len() before it inserts: a new stem gets the next column.
+        mapping = np.fromiter(
+            (vocabulary.setdefault(stem, len(vocabulary)) for stem in other._vocabulary),
+            dtype=np.int64,
+            count=len(other._vocabulary),
+        )
+        theirs = other._counts.tocoo()
+        n_rows = max(theirs.shape[0], 0 if self._counts is None else self._counts.shape[0])
+        batch = sparse.csr_matrix(
+            (theirs.data, (theirs.row, mapping[theirs.col])), shape=(n_rows, len(vocabulary))
+        )
+        if self._counts is None:
+            self._counts = batch
+        else:
+            self._counts.resize((n_rows, len(vocabulary)))
+            self._counts = sparse.csr_matrix(self._counts + batch)
+
     def terms(self, *, analyzer: Analyzer) -> dict[int, list[str]]:
         """Return each cluster's most characteristic words, as :func:`topic_terms` does.
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from tg_parser.topics.build import Clustering, nearest
+from tg_parser.topics.assign import nearest_centres
+from tg_parser.topics.build import Clustering
 from tg_parser.topics.grams import WordGrams
 from tg_parser.topics.provider_block import ProviderBlock
 from tg_parser.topics.vectorize import FEATURES_VERSION, Embedding
@@ -153,15 +154,8 @@ class TopicModel:
             if raw is None:
                 raw = np.zeros((n, self.provider.input_dims), dtype=np.float32)
             vectors = self.provider.combine(vectors, raw)
-        centres = self.centroids[live]
-        # |v - c|^2 = |v|^2 - 2 v.c + |c|^2, one matrix product for every pair.
-        squared = (
-            (vectors * vectors).sum(axis=1)[:, None]
-            - 2.0 * (vectors @ centres.T)
-            + (centres * centres).sum(axis=1)
-        )
-        best = np.argmin(squared, axis=1)
-        return self.numbers[live[best]], nearest(vectors, centres[best])
+        best, distances = nearest_centres(vectors, self.centroids[live])
+        return self.numbers[live[best]], distances
 
     def dumps(self) -> bytes:
         """Serialise the model with :mod:`pickle`, without what is only a cache.
