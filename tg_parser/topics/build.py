@@ -65,6 +65,10 @@ FIT_SAMPLE = 20_000
 """Above this many posts, vocabulary, SVD and k-means are fitted on a seeded sample of this size
 and every post is then assigned to its nearest centre in batches: memory and fit time stay flat
 as a channel grows (the cost of the rest is one tokenisation and one projection per post)."""
+SVD_SHARE = 0.5
+"""On the sampled path, the SVD is fitted on this share of the fit sample (the rest projected)."""
+REFINE = True
+"""On the sampled path, k-means on the fit sample starts from the selection sample's centres."""
 ASSIGN_BATCH = 5_000
 """Posts vectorised and assigned at a time on the sampled path."""
 
@@ -385,11 +389,11 @@ def _sampled(
     fit_tokens = tokenize([post_text(t, kw) for _m, t, kw in rows], analyzer=Analyzer())
     sample_ids = [m for m, _t, _kw in rows]
     del rows, wanted
-    vectors, model = fit_embedding(fit_tokens, seed=seed)
+    vectors, model = fit_embedding(fit_tokens, seed=seed, svd_rows=round(SVD_SHARE * FIT_SAMPLE))
     block = _provider_block(extra, seed=seed)
     vectors = _with_provider(vectors, sample_ids, block=block, extra=extra)
     warm = warm_centres(vectors, sample_ids, previous) if previous is not None else None
-    fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics, warm=warm)
+    fit_labels, kmeans = fit_clusters(vectors, seed=seed, max_topics=max_topics, warm=warm, refine=REFINE)
     centroids = _centroids(vectors, np.asarray(fit_labels, dtype=np.int64), kmeans)
     del fit_tokens, vectors
     placement = Placement(

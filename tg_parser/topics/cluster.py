@@ -176,6 +176,7 @@ def fit_clusters(
     seed: int,
     max_topics: int | None = None,
     warm: NDArray[np.float32] | None = None,
+    refine: bool = False,
 ) -> tuple[NDArray[np.int64], KMeans | None]:
     """Assign every post to a cluster.
 
@@ -198,6 +199,11 @@ def fit_clusters(
         seed: Random state of k-means and of the silhouette sample.
         max_topics: Cap on the number of clusters, or ``None`` for the default.
         warm: ``(k, d)`` centres to start k-means from, or ``None`` (a first fit: k-means++).
+        refine: On more than :data:`SELECTION_SAMPLE` posts, fit the winning k on every post
+            once, from the centres it had on the selection sample, instead of
+            :data:`N_INIT` restarts from k-means++ (the "fit on a sample, refine on all"
+            initialisation of Bradley & Fayyad, "Refining initial points for k-means
+            clustering", ICML 1998).
 
     Returns:
         ``n`` labels in ``0..k-1`` (all zero when the corpus is one topic), and
@@ -235,7 +241,16 @@ def fit_clusters(
         return np.zeros(n, dtype=np.int64), None
     if sample is vectors:
         return best_labels, best_model
-    return _fit(vectors, best_k, seed, init)
+    return _fit(vectors, best_k, seed, _final_init(init, best_model, refine=refine))
+
+
+def _final_init(
+    init: NDArray[np.float32] | None, best: KMeans | None, *, refine: bool
+) -> NDArray[np.float32] | None:
+    """Return the centres the fit on every post starts from: warm ones, the sample's (refine), or none."""
+    if init is not None or not refine or best is None:
+        return init
+    return np.asarray(best.cluster_centers_, dtype=np.float32)
 
 
 def _warm_fit(
