@@ -28,6 +28,7 @@ from the channel's counter, never reused.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -253,7 +254,7 @@ def _plan(
     processes: int = 1,
 ) -> _Plan:
     placed = topic_fits.placements(session, channel_pk=channel_pk)
-    stored = topic_fits.load_fit(session, channel_pk=channel_pk)
+    stored = topic_fits.load_fit(session, channel_pk=channel_pk, with_model=not full)
     rows = topic_fits.stored_topic_rows(session, channel_pk=channel_pk)
     prefix = topic_key(channel, 0)[:-1]
     numbers = np.array([_number(k, prefix) for k in placed.topic_keys], dtype=np.int64)
@@ -272,6 +273,8 @@ def _plan(
         else None
     )
     model, reason = _stored_model(stored, full=full, embedding_model=embedding_model)
+    if stored is not None:
+        stored = dataclasses.replace(stored, model=b"")  # unpickled or unusable: the bytes can go
     if model is not None and n_posts:
         reason = drift_reason(pending=n_pending, channel_posts=n_posts, far=0)
         if reason is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy import LargeBinary, Text, cast, delete, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Topic
@@ -56,18 +56,35 @@ class StoredFit:
     drift: dict[str, Any]
 
 
-def load_fit(session: Session, *, channel_pk: int) -> StoredFit | None:
-    """Return the channel's stored fit, or ``None`` when it has none."""
-    row = session.get(TopicFitRow, channel_pk)
+def load_fit(session: Session, *, channel_pk: int, with_model: bool = True) -> StoredFit | None:
+    """Return the channel's stored fit, or ``None`` when it has none.
+
+    Args:
+        session: Open session.
+        channel_pk: The channel.
+        with_model: Read the pickled model too (tens of MB at 100k posts); without it,
+            ``model`` is ``b""`` (a full re-cluster only needs the rest).
+    """
+    row = session.execute(
+        select(
+            TopicFitRow.model if with_model else literal(b"", type_=LargeBinary),
+            TopicFitRow.features_version,
+            TopicFitRow.fitted_at,
+            TopicFitRow.fit_kind,
+            TopicFitRow.next_number,
+            TopicFitRow.drift,
+        ).where(TopicFitRow.channel_id == channel_pk)
+    ).one_or_none()
     if row is None:
         return None
+    model, features_version, fitted_at, fit_kind, next_number, drift = row
     return StoredFit(
-        model=bytes(row.model),
-        features_version=row.features_version,
-        fitted_at=row.fitted_at,
-        fit_kind=row.fit_kind,
-        next_number=int(row.next_number),
-        drift=dict(row.drift or {}),
+        model=bytes(model) if not isinstance(model, bytes) else model,
+        features_version=features_version,
+        fitted_at=fitted_at,
+        fit_kind=fit_kind,
+        next_number=int(next_number),
+        drift=dict(drift or {}),
     )
 
 

@@ -78,8 +78,9 @@ def label_stems(
         analyzer: The analyzer that made ``stems``.
 
     Returns:
-        Per post, its label stems (repeats kept, in no particular order); and for each stem, the number
-        of posts with it in a boilerplate line (for :data:`BOILERPLATE_WORD_SHARE`).
+        Per post, its label stems (repeats kept for a post without boilerplate, each stem once for
+        the others, in no particular order: labels count a stem once per post); and for each stem,
+        the number of posts with it in a boilerplate line (for :data:`BOILERPLATE_WORD_SHARE`).
     """
     out: list[list[str]] = []
     in_boilerplate: Counter[str] = Counter()
@@ -94,8 +95,10 @@ def label_stems(
         in_boilerplate.update(set(footer))
         # Words are found token by token and the removed parts are whole lines or sentences, so the
         # stems of the rest are the post's stems less the removed ones (no second pass over the post).
-        drop = Counter(footer) + Counter(analyzer.stem(w) for w in analyzer.words("\n".join(borrowed)))
-        out.append(list((Counter(post_stems) - drop).elements()))
+        drop = Counter(footer)
+        if borrowed:
+            drop.update(analyzer.stem(w) for w in analyzer.words("\n".join(borrowed)))
+        out.append([stem for stem, n in Counter(post_stems).items() if n > drop[stem]])
     return out, in_boilerplate
 
 
@@ -187,6 +190,10 @@ def _best_terms(
     return out
 
 
+_FLUSH_PAIRS = 1_000_000
+"""Fewest queued (cluster, stem) pairs :class:`TermCounts` sums into its matrix at once (16 MB)."""
+
+
 class TermCounts:
     """Per-cluster post counts of every stem, accumulated batch by batch (bounded by the vocabulary).
 
@@ -201,6 +208,39 @@ class TermCounts:
         self._n_posts = 0
         self._seen: set[int] = set()
         self._boilerplate: Counter[str] = Counter()
+        self._parts: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+        self._pending = 0
+
+    def _push(self, rows: NDArray[np.int64], cols: NDArray[np.int64], counts: NDArray[np.float64]) -> None:
+        """Queue ``(cluster, stem column, posts)`` triples; they are summed into the matrix in bulk.
+
+        Summing every batch into the matrix at once would cost a pass over the
+        whole matrix per batch; queued pairs are summed once they outnumber
+        its stored values (at least :data:`_FLUSH_PAIRS`), so memory stays
+        within about twice the matrix.
+        """
+        self._parts.append((rows, cols, counts))
+        self._pending += len(cols)
+        stored = 0 if self._counts is None else self._counts.nnz
+        if self._pending >= max(_FLUSH_PAIRS, stored):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Sum the queued pairs into the matrix."""
+        if not self._parts:
+            return
+        rows = np.concatenate([r for r, _c, _n in self._parts])
+        cols = np.concatenate([c for _r, c, _n in self._parts])
+        counts = np.concatenate([n for _r, _c, n in self._parts])
+        self._parts, self._pending = [], 0
+        n_rows = max(int(rows.max()) + 1, 0 if self._counts is None else self._counts.shape[0])
+        shape = (n_rows, len(self._vocabulary))
+        batch = sparse.csr_matrix((counts, (rows, cols)), shape=shape)
+        if self._counts is None:
+            self._counts = batch
+        else:
+            self._counts.resize(shape)
+            self._counts = sparse.csr_matrix(self._counts + batch)
 
     def add(
         self,
@@ -230,18 +270,9 @@ class TermCounts:
                 rows.append(label)
         self._n_posts += len(stems)
         self._seen.update(labels.tolist())
-        if not cols:
-            return
-        n_rows = max(max(rows) + 1, 0 if self._counts is None else self._counts.shape[0])
-        batch = sparse.csr_matrix(
-            (np.ones(len(cols), dtype=np.float64), (np.asarray(rows), np.asarray(cols))),
-            shape=(n_rows, len(vocabulary)),
-        )
-        if self._counts is None:
-            self._counts = batch
-        else:
-            self._counts.resize((n_rows, len(vocabulary)))
-            self._counts = sparse.csr_matrix(self._counts + batch)
+        if cols:
+            ones = np.ones(len(cols), dtype=np.float64)
+            self._push(np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), ones)
 
     def merge(self, other: TermCounts) -> None:
         """Add the counts of other posts, counted apart (a worker process's batch).
@@ -255,6 +286,7 @@ class TermCounts:
         self._boilerplate.update(other._boilerplate)
         self._n_posts += other._n_posts
         self._seen |= other._seen
+        other._flush()
         if other._counts is None:
             return
         vocabulary = self._vocabulary
@@ -265,15 +297,7 @@ class TermCounts:
             count=len(other._vocabulary),
         )
         theirs = other._counts.tocoo()
-        n_rows = max(theirs.shape[0], 0 if self._counts is None else self._counts.shape[0])
-        batch = sparse.csr_matrix(
-            (theirs.data, (theirs.row, mapping[theirs.col])), shape=(n_rows, len(vocabulary))
-        )
-        if self._counts is None:
-            self._counts = batch
-        else:
-            self._counts.resize((n_rows, len(vocabulary)))
-            self._counts = sparse.csr_matrix(self._counts + batch)
+        self._push(theirs.row.astype(np.int64), mapping[theirs.col], theirs.data.astype(np.float64))
 
     def terms(self, *, analyzer: Analyzer) -> dict[int, list[str]]:
         """Return each cluster's most characteristic words, as :func:`topic_terms` does.
@@ -285,6 +309,7 @@ class TermCounts:
             For every cluster seen, up to :data:`MAX_KEYWORDS` words, best first.
         """
         clusters = sorted(self._seen)
+        self._flush()
         if self._counts is None:
             return {c: [] for c in clusters}
         stems = list(self._vocabulary)
