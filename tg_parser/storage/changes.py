@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, any_, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from tg_parser.storage._change_seq import current_change_seq, next_change_seq
@@ -53,6 +54,8 @@ __all__ = [
 
 IDS_PER_QUERY = 900
 """Keys per ``IN (...)`` (under SQLite's old 999-variable limit)."""
+ARRAY_IDS_PER_QUERY = 50_000
+"""Keys per ``= ANY(array)`` on PostgreSQL (one parameter: 100k first placements in 2 statements, not 112)."""
 
 
 def stamp_documents(session: Session, *, channel_pk: int, message_pks: Iterable[int]) -> int:
@@ -66,12 +69,18 @@ def stamp_documents(session: Session, *, channel_pk: int, message_pks: Iterable[
         return 0
     seq = next_change_seq(session, channel_pk=channel_pk)
     stamped = 0
-    for start in range(0, len(pks), IDS_PER_QUERY):
-        result = session.execute(
-            update(DocumentRow)
-            .where(DocumentRow.message_pk.in_(pks[start : start + IDS_PER_QUERY]))
-            .values(change_seq=seq)
-        )
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter per statement
+        step = ARRAY_IDS_PER_QUERY
+        where = [
+            DocumentRow.message_pk == any_(literal(pks[s : s + step], ARRAY(BigInteger)))
+            for s in range(0, len(pks), step)
+        ]
+    else:
+        where = [
+            DocumentRow.message_pk.in_(pks[s : s + IDS_PER_QUERY]) for s in range(0, len(pks), IDS_PER_QUERY)
+        ]
+    for condition in where:
+        result = session.execute(update(DocumentRow).where(condition).values(change_seq=seq))
         stamped += int(getattr(result, "rowcount", 0) or 0)
     return stamped
 

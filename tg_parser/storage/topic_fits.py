@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 from numpy.typing import NDArray
 from sqlalchemy import LargeBinary, Text, cast, delete, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -216,6 +217,15 @@ def store_topics(
     """
     keys = [t.topic_id for t in topics]
     labels = {t.topic_id: t.label for t in topics}
+    had_members = (
+        session.execute(
+            select(TopicMemberRow.message_pk)
+            .join(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
+            .where(TopicRow.channel_id == channel_pk)
+            .limit(1)
+        ).first()
+        is not None
+    )
     stored = {
         str(key): (int(pk), label)
         for pk, key, label in session.execute(
@@ -266,26 +276,56 @@ def store_topics(
             select(TopicRow.topic_key, TopicRow.id).where(TopicRow.channel_id == channel_pk)
         )
     }
-    for start in range(0, len(moves), MEMBER_ROWS_PER_STATEMENT):
-        chunk = moves[start : start + MEMBER_ROWS_PER_STATEMENT]
-        was = dict(
+    if had_members:
+        for start in range(0, len(moves), MEMBER_ROWS_PER_STATEMENT):
+            chunk = moves[start : start + MEMBER_ROWS_PER_STATEMENT]
+            was = dict(
+                session.execute(
+                    select(TopicMemberRow.message_pk, TopicRow.topic_key)
+                    .join(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
+                    .where(TopicMemberRow.message_pk.in_([m[0] for m in chunk]))
+                ).all()
+            )
+            touched.update(pk for pk, key, _h in chunk if was.get(pk) != key)
             session.execute(
-                select(TopicMemberRow.message_pk, TopicRow.topic_key)
-                .join(TopicRow, TopicRow.id == TopicMemberRow.topic_id)
-                .where(TopicMemberRow.message_pk.in_([m[0] for m in chunk]))
-            ).all()
-        )
-        touched.update(pk for pk, key, _h in chunk if was.get(pk) != key)
-        session.execute(delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_([m[0] for m in chunk])))
-        session.execute(
-            insert_for(session, TopicMemberRow),
-            [{"message_pk": pk, "topic_id": pk_by_key[key], "content_hash": h} for pk, key, h in chunk],
-        )
+                delete(TopicMemberRow).where(TopicMemberRow.message_pk.in_([m[0] for m in chunk]))
+            )
+    else:  # the channel's first topics: every post is placed for the first time
+        touched.update(pk for pk, _key, _h in moves)
+    _insert_members(session, [(pk, pk_by_key[key], h) for pk, key, h in moves])
     relabelled = [
         pk_by_key[key] for key, (_pk, label) in stored.items() if key in labels and labels[key] != label
     ]
     touched.update(_live_members(session, relabelled))
     stamp_documents(session, channel_pk=channel_pk, message_pks=touched)
+
+
+def _insert_members(session: Session, rows: Sequence[tuple[int, int, str]]) -> None:
+    """Insert ``(message_pk, topic_pk, content_hash)`` memberships: ``COPY`` on PostgreSQL, else batches.
+
+    At 100k first placements ``COPY`` takes a fraction of a second where multi-row
+    ``INSERT`` statements took 2.6 s (measured 2026-12-07).
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+        columns = ("message_pk", "topic_id", "content_hash")
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY {TopicMemberRow.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    for start in range(0, len(rows), MEMBER_ROWS_PER_STATEMENT):
+        session.execute(
+            insert_for(session, TopicMemberRow),
+            [
+                {"message_pk": pk, "topic_id": topic, "content_hash": h}
+                for pk, topic, h in rows[start : start + MEMBER_ROWS_PER_STATEMENT]
+            ],
+        )
 
 
 def _live_members(session: Session, topic_pks: Sequence[int]) -> list[int]:
