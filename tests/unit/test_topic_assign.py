@@ -113,3 +113,25 @@ def test_nearest_centres_picks_the_closest_centre() -> None:
     best, distances = nearest_centres(vectors, centres)
     assert best.tolist() == [0, 1, 2, 0]
     np.testing.assert_allclose(distances, [np.hypot(0.1, 0.1), np.hypot(0.1, 0.2), 0.0, 1.0], rtol=1e-6)
+
+
+def test_term_counts_summed_in_bulk_equal_counts_summed_at_once(
+    real_posts: list[TopicInput], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queued counts summed every few hundred pairs give the keywords of one sum at the end."""
+    from tg_parser.topics import label as label_module
+
+    analyzer = Analyzer()
+    stems = tokenize([p.text for p in real_posts], analyzer=analyzer).stems
+    labels = np.arange(len(stems), dtype=np.int64) % 7
+
+    def counted() -> dict[int, list[str]]:
+        counts = TermCounts()
+        for start in range(0, len(stems), 100):
+            counts.add(stems[start : start + 100], labels[start : start + 100])
+        return counts.terms(analyzer=analyzer)
+
+    at_once = counted()
+    monkeypatch.setattr(label_module, "_FLUSH_PAIRS", 300)
+    assert counted() == at_once
+    assert any(at_once.values())
