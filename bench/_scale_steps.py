@@ -155,8 +155,10 @@ class _TreeSampler(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(_SAMPLE_S):
+        while True:  # a first sample at once: a step shorter than the interval still gets one
             self.peak_kib = max(self.peak_kib, sum(map(_pss_kib, _tree(self.root))))
+            if self.done.wait(_SAMPLE_S):
+                return
 
 
 def run_child(argv: list[str], *, env: dict[str, str], log: Path) -> Measurement:

@@ -14,6 +14,7 @@ from telethon.extensions import markdown
 
 from tests.conftest import need
 from tg_parser.processing.text import clean_text
+from tg_parser.topics import assign as assign_module
 from tg_parser.topics import build as build_module
 from tg_parser.topics.assign import nearest_centres
 from tg_parser.topics.build import TopicInput, _ListSource, cluster_posts
@@ -21,6 +22,8 @@ from tg_parser.topics.label import TermCounts
 from tg_parser.topics.vectorize import Analyzer, tokenize
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tg_parser.topics.build import Clustering
 
 NKTKLN_DIR = Path(__file__).parents[2].parent / "shared" / "data" / "nktkln"
@@ -40,10 +43,12 @@ def real_posts() -> list[TopicInput]:
     return items
 
 
-def _sampled(items: list[TopicInput], monkeypatch: pytest.MonkeyPatch, processes: int) -> Clustering:
+def _sampled(
+    items: list[TopicInput], monkeypatch: pytest.MonkeyPatch, processes: int, source: type = _ListSource
+) -> Clustering:
     monkeypatch.setattr(build_module, "FIT_SAMPLE", 500)
     monkeypatch.setattr(build_module, "ASSIGN_BATCH", 170)  # 11 batches, the last one short
-    return cluster_posts(_ListSource(sorted(items, key=lambda i: i.message_id)), seed=7, processes=processes)
+    return cluster_posts(source(sorted(items, key=lambda i: i.message_id)), seed=7, processes=processes)
 
 
 def test_worker_processes_give_the_topics_of_one_process(
@@ -58,6 +63,40 @@ def test_worker_processes_give_the_topics_of_one_process(
         np.testing.assert_array_equal(many.labels, one.labels)
         np.testing.assert_array_equal(many.distances, one.distances)
         assert many.terms == one.terms
+
+
+def test_slices_of_one_post_give_the_same_topics_in_workers(
+    real_posts: list[TopicInput], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches larger than a worker's slice, leaving one-post slices: the same result in 1 and 2 processes."""
+    monkeypatch.setattr(assign_module, "WORKER_BATCH", 200)
+    monkeypatch.setattr(build_module, "FIT_SAMPLE", 500)
+    monkeypatch.setattr(build_module, "ASSIGN_BATCH", 601)  # slices of 200, 200, 200 and 1
+    one = cluster_posts(_ListSource(sorted(real_posts, key=lambda i: i.message_id)), seed=7, processes=1)
+    two = cluster_posts(_ListSource(sorted(real_posts, key=lambda i: i.message_id)), seed=7, processes=2)
+    np.testing.assert_array_equal(two.labels, one.labels)
+    np.testing.assert_array_equal(two.distances, one.distances)
+    assert two.terms == one.terms
+
+
+class _DeletedDuringRead(_ListSource):
+    """Lists one post more than its read returns (a post deleted between the two)."""
+
+    def message_ids(self) -> Sequence[int]:
+        return sorted([*super().message_ids(), 999_999_999])
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_post_deleted_during_the_read_is_left_out(
+    real_posts: list[TopicInput], monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """The listed post that was not read gets no topic; every post read keeps its place."""
+    found = _sampled(real_posts, monkeypatch, processes, source=_DeletedDuringRead)
+    assert 999_999_999 not in found.ids.tolist()
+    assert sorted(found.ids.tolist()) == sorted(p.message_id for p in real_posts)
+    assert len(found.labels) == len(found.distances) == len(real_posts)
+    assert set(found.labels.tolist()) == set(found.terms)  # every post read is in a fitted topic
+    assert (found.distances > 0).all()  # and was placed, not left at the zero of an unread post
 
 
 def _in_daemon(items: list[TopicInput], out: multiprocessing.Queue[list[int]]) -> None:

@@ -234,9 +234,13 @@ def _number(key: str | None, prefix: str) -> int:
 def topic_processes(settings: Settings) -> int:
     """Return the worker processes of topicize's assignment pass.
 
-    ``TOPIC_PROCESSES`` when set, else the usable cores, at most
-    :data:`MAX_DEFAULT_TOPIC_PROCESSES` (each worker holds its own tokeniser
-    caches and batches, about 100 MB at 100k posts).
+    Args:
+        settings: Settings (``TOPIC_PROCESSES``).
+
+    Returns:
+        ``TOPIC_PROCESSES`` when set, else the usable cores, at most
+        :data:`MAX_DEFAULT_TOPIC_PROCESSES` (each worker holds its own tokeniser
+        caches and batches, about 110 MB at 100k posts).
     """
     if settings.topic_processes is not None:
         return settings.topic_processes
@@ -295,6 +299,7 @@ def _plan(
                 return _Plan(topics, previous, moves, "incremental", None, drift)
     if not n_posts:
         return _Plan([], previous, [], "incremental" if model else "full", reason, drift | {"reason": reason})
+    del model  # a stored model the drift rules set aside: not held through the fit (or by its workers)
     had = numbers >= 0
     # A channel that was fitted before re-clusters warm from its topics (ids survive); a first fit is cold.
     warm_from = PreviousTopics(placed.ids[had], numbers[had]) if stored is not None and had.any() else None

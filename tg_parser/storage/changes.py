@@ -80,7 +80,12 @@ def stamp_documents(session: Session, *, channel_pk: int, message_pks: Iterable[
             DocumentRow.message_pk.in_(pks[s : s + IDS_PER_QUERY]) for s in range(0, len(pks), IDS_PER_QUERY)
         ]
     for condition in where:
-        result = session.execute(update(DocumentRow).where(condition).values(change_seq=seq))
+        result = session.execute(
+            update(DocumentRow)
+            .where(condition)
+            .values(change_seq=seq)
+            .execution_options(synchronize_session=False)  # no DocumentRow objects to keep in step
+        )
         stamped += int(getattr(result, "rowcount", 0) or 0)
     return stamped
 

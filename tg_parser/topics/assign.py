@@ -12,17 +12,27 @@ from the database. Each worker returns a batch's topics, distances, stem
 counts and surface-word counts; they are merged here in batch order, so the
 result is the same as one process's, bit for bit (tested).
 
-Where a worker process cannot be started (no ``fork`` on the platform, or a
-daemonic process such as a Celery prefork worker, which may not have
-children) or a worker dies, the pass runs in this process instead, reading
-and tokenising one batch ahead in a thread.
+Where worker processes are not to be started (``processes=1``, no ``fork``
+on the platform, a daemonic process such as a Celery prefork worker, which
+may not have children, or another non-daemon thread running, such as an API
+server's run, whose locks a fork would copy mid-use), the pass runs in this
+process, reading and tokenising one batch ahead in a thread. A daemon helper
+thread (the CLI's spinner) does not prevent the fork: Python re-initialises
+its own locks (GIL, imports, ``threading``) in the child, and the workers use
+nothing of such threads (they neither log nor print). Both paths place the
+same slices of :data:`WORKER_BATCH` posts, so their results are equal bit for
+bit. A worker that dies (the out-of-memory killer) fails the pass: the posts
+it had cannot be read again from the stream.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import threading
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -136,26 +146,33 @@ class Assigned:
     """The result of the assignment pass.
 
     Attributes:
-        labels: ``(n,)`` int64 topic of each post, in the source's order.
+        labels: ``(n,)`` int64 topic of each post of ``ids``.
         distances: ``(n,)`` float32 distance of each post to its topic's centre.
-        counts: Per-topic stem counts of every post (for the keywords).
+        read: ``(n,)`` whether the post was read (a post deleted between the listing of the ids and
+            the read was not; its label and distance are 0).
+        counts: Per-topic stem counts of every post read (for the keywords).
         analyzer: An analyzer that knows every post's surface words (for the keywords' display).
     """
 
     labels: NDArray[np.int64]
     distances: NDArray[np.float32]
+    read: NDArray[np.bool_]
     counts: TermCounts
     analyzer: Analyzer
 
 
 @dataclass(frozen=True)
 class _Part:
-    """One batch placed by a worker process."""
+    """One slice of posts placed (by a worker process or in this one)."""
 
+    ids: NDArray[np.int64]
     labels: NDArray[np.int64]
     distances: NDArray[np.float32]
     counts: TermCounts
     words: Counter[str]
+
+
+_Slice = tuple["NDArray[np.int64]", list[tuple[str, "Sequence[str]"]], "NDArray[np.float32] | None"]
 
 
 def _prepare(
@@ -167,10 +184,46 @@ def _prepare(
     return tokens, stems, in_boilerplate
 
 
+def _place_slice(placement: Placement, analyzer: Analyzer, piece: _Slice) -> _Part:
+    """Tokenise, place and count one slice of posts."""
+    ids, batch, raw = piece
+    tokens, stems, in_boilerplate = _prepare(batch, analyzer=analyzer, boilerplate=placement.boilerplate)
+    labels, distances = placement.place(tokens, raw)
+    counts = TermCounts()
+    counts.add(stems, labels, boilerplate=in_boilerplate)
+    return _Part(ids, labels, distances, counts, analyzer.take_word_counts())
+
+
+class _Merger:
+    """Puts placed slices where their posts are in ``ids`` and adds up their counts."""
+
+    def __init__(self, ids: NDArray[np.int64]) -> None:
+        self.ids = ids
+        self.labels = np.zeros(len(ids), dtype=np.int64)
+        self.distances = np.zeros(len(ids), dtype=np.float32)
+        self.read = np.zeros(len(ids), dtype=np.bool_)
+        self.counts = TermCounts()
+        self.analyzer = Analyzer()
+
+    def add(self, part: _Part) -> None:
+        # By id, not by position: a post added after the ids were listed is counted for the keywords
+        # but placed by the next topicize; one deleted in between is left unread.
+        where = np.minimum(np.searchsorted(self.ids, part.ids), max(len(self.ids) - 1, 0))
+        known = self.ids[where] == part.ids if len(self.ids) else np.zeros(len(part.ids), dtype=np.bool_)
+        self.labels[where[known]] = part.labels[known]
+        self.distances[where[known]] = part.distances[known]
+        self.read[where[known]] = True
+        self.counts.merge(part.counts)
+        self.analyzer.add_word_counts(part.words)
+
+    def result(self) -> Assigned:
+        return Assigned(self.labels, self.distances, self.read, self.counts, self.analyzer)
+
+
 def assign_posts(
     source_batches: Iterator[Sequence[Row]],
     *,
-    n_posts: int,
+    ids: NDArray[np.int64],
     placement: Placement,
     extra: PostVectors | None,
     processes: int,
@@ -179,70 +232,73 @@ def assign_posts(
 
     Args:
         source_batches: The channel's posts, ``(message_id, text, keywords)``, in batches, in order.
-        n_posts: How many posts the batches hold in all.
+        ids: ``(n,)`` the channel's message ids, ascending (the posts to place).
         placement: The fit.
         extra: The posts' stored provider vectors (read with each batch), or ``None``.
-        processes: Worker processes to use; 1 (or a process that may not fork) places in this process.
+        processes: Worker processes to use; 1 places in this process (so do the cases in the module
+            docstring).
 
     Returns:
-        Every post's topic and distance, in the batches' order, with the stem counts.
+        The topic and distance of each post of ``ids``, and the stem counts.
 
     Raises:
-        RuntimeError: The batches held another number of posts than ``n_posts``.
+        RuntimeError: A worker process died.
+        Exception: Whatever reading the posts raised (a database error), or a worker raised.
     """
     with_block = placement.block is not None and extra is not None
 
-    def rows() -> Iterator[tuple[list[tuple[str, Sequence[str]]], NDArray[np.float32] | None]]:
+    def slices() -> Iterator[_Slice]:
         for batch in source_batches:
-            raw = extra.vectors([m for m, _t, _kw in batch]) if with_block and extra is not None else None
-            yield [(t, kw) for _m, t, kw in batch], raw
+            batch_ids = np.fromiter((m for m, _t, _kw in batch), dtype=np.int64, count=len(batch))
+            raw = extra.vectors(batch_ids.tolist()) if with_block and extra is not None else None
+            for start in range(0, len(batch), WORKER_BATCH):
+                stop = start + WORKER_BATCH
+                texts = [(t, kw) for _m, t, kw in batch[start:stop]]
+                yield batch_ids[start:stop], texts, raw[start:stop] if raw is not None else None
 
-    if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
-        if multiprocessing.current_process().daemon:
-            _log.info("topic_assign_in_process", reason="daemonic process (may not start children)")
-        else:
-            return _in_workers(rows(), n_posts=n_posts, placement=placement, processes=processes)
-    return _in_process(rows(), n_posts=n_posts, placement=placement)
+    reason = _why_in_process(processes)
+    if reason is None:
+        return _in_workers(slices(), ids=ids, placement=placement, processes=processes)
+    if processes > 1:
+        threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        _log.info("topic_assign_in_process", reason=reason, threads=threads)
+    return _in_process(slices(), ids=ids, placement=placement)
 
 
-def _in_process(
-    batches: Iterator[tuple[list[tuple[str, Sequence[str]]], NDArray[np.float32] | None]],
-    *,
-    n_posts: int,
-    placement: Placement,
-) -> Assigned:
-    """Assign in this process: the next batch is read and tokenised in a thread meanwhile."""
+def _why_in_process(processes: int) -> str | None:
+    """Return why the pass may not start worker processes here, or ``None`` when it may."""
+    if processes <= 1:
+        return "one process asked for"
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "no fork on this platform"
+    if multiprocessing.current_process().daemon:
+        return "daemonic process (may not start children)"
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon for t in threading.enumerate()):
+        return "other (non-daemon) threads are running: a fork would copy their locks mid-use"
+    return None
+
+
+def _in_process(batches: Iterator[_Slice], *, ids: NDArray[np.int64], placement: Placement) -> Assigned:
+    """Assign in this process: the next slices are read and tokenised in a thread meanwhile."""
+    merger = _Merger(ids)
     analyzer = Analyzer()
-    counts = TermCounts()
-    labels = np.zeros(n_posts, dtype=np.int64)
-    distances = np.zeros(n_posts, dtype=np.float32)
-    done = 0
 
-    def prepared() -> Iterator[tuple[Tokens, NDArray[np.float32] | None, list[list[str]], Counter[str]]]:
+    def prepared() -> Iterator[tuple[_Slice, Tokens, list[list[str]], Counter[str], Counter[str]]]:
         # Runs in the read-ahead thread: the only user of the source (and its database
-        # session) and of the analyzer until the loop below has taken every batch.
-        for batch, raw in batches:
+        # session) and of the analyzer until the loop below has taken every slice.
+        for piece in batches:
             tokens, stems, in_boilerplate = _prepare(
-                batch, analyzer=analyzer, boilerplate=placement.boilerplate
+                piece[1], analyzer=analyzer, boilerplate=placement.boilerplate
             )
-            yield tokens, raw, stems, in_boilerplate
+            yield piece, tokens, stems, in_boilerplate, analyzer.take_word_counts()
 
-    for tokens, raw, stems, in_boilerplate in read_ahead(prepared()):
-        part, far = placement.place(tokens, raw)
-        size = len(part)
-        _check_size(done + size, n_posts)
-        labels[done : done + size] = part
-        distances[done : done + size] = far
-        counts.add(stems, part, boilerplate=in_boilerplate)
-        done += size
-    _check_size(done, n_posts, exact=True)
-    return Assigned(labels, distances, counts, analyzer)
-
-
-def _check_size(done: int, n_posts: int, *, exact: bool = False) -> None:
-    if done > n_posts or (exact and done != n_posts):
-        msg = f"topic assignment read {done} posts, expected {n_posts} (posts changed during the read?)"
-        raise RuntimeError(msg)
+    for (piece_ids, _batch, raw), tokens, stems, in_boilerplate, words in read_ahead(prepared()):
+        labels, distances = placement.place(tokens, raw)
+        counts = TermCounts()
+        counts.add(stems, labels, boilerplate=in_boilerplate)
+        merger.add(_Part(piece_ids, labels, distances, counts, words))
+    return merger.result()
 
 
 # --- worker processes ---------------------------------------------------------------------------------
@@ -252,75 +308,67 @@ _worker_analyzer: Analyzer | None = None
 
 
 def _init_worker(placement: Placement) -> None:
-    """Keep the fit (inherited through ``fork``, not copied) and start an analyzer for the worker."""
+    """Keep the fit (inherited through ``fork``, not copied) and start an analyzer for the worker.
+
+    Ctrl-C is the parent's to handle (it stops the pool), and a worker whose
+    parent is gone (killed) exits instead of waiting for tasks for ever.
+    """
     global _worker_placement, _worker_analyzer  # noqa: PLW0603 - one per worker process, set at its start
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_placement = placement
     _worker_analyzer = Analyzer()
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        sentinel = parent.sentinel
+        threading.Thread(target=_exit_with_parent, args=(sentinel,), daemon=True, name="parent-watch").start()
 
 
-def _place_in_worker(batch: list[tuple[str, Sequence[str]]], raw: NDArray[np.float32] | None) -> _Part:
-    """Place one batch in a worker process (see :func:`_init_worker`)."""
+def _exit_with_parent(sentinel: int) -> None:
+    """Wait for the parent process to end; then end this worker at once."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
+def _place_in_worker(piece: _Slice) -> _Part:
+    """Place one slice in a worker process (see :func:`_init_worker`)."""
     placement, analyzer = _worker_placement, _worker_analyzer
     if placement is None or analyzer is None:  # pragma: no cover - the initializer always runs first
         msg = "topic worker started without its fit"
         raise RuntimeError(msg)
     with threadpool_limits(limits=BLAS_THREADS):
-        tokens, stems, in_boilerplate = _prepare(batch, analyzer=analyzer, boilerplate=placement.boilerplate)
-        labels, distances = placement.place(tokens, raw)
-    counts = TermCounts()
-    counts.add(stems, labels, boilerplate=in_boilerplate)
-    return _Part(labels, distances, counts, analyzer.take_word_counts())
+        return _place_slice(placement, analyzer, piece)
 
 
 def _in_workers(
-    batches: Iterator[tuple[list[tuple[str, Sequence[str]]], NDArray[np.float32] | None]],
-    *,
-    n_posts: int,
-    placement: Placement,
-    processes: int,
+    batches: Iterator[_Slice], *, ids: NDArray[np.int64], placement: Placement, processes: int
 ) -> Assigned:
     """Assign in ``processes`` forked workers; this process reads, hands out and merges in order."""
-    analyzer = Analyzer()
-    counts = TermCounts()
-    labels = np.zeros(n_posts, dtype=np.int64)
-    distances = np.zeros(n_posts, dtype=np.float32)
-    done = 0
+    merger = _Merger(ids)
     pending: deque[Future[_Part]] = deque()
-
-    def merge(part: _Part) -> None:
-        nonlocal done
-        size = len(part.labels)
-        _check_size(done + size, n_posts)
-        labels[done : done + size] = part.labels
-        distances[done : done + size] = part.distances
-        counts.merge(part.counts)
-        analyzer.add_word_counts(part.words)
-        done += size
-
     context = multiprocessing.get_context("fork")
     # Objects alive now (the fit) go to the collector's permanent generation: a worker's collections
     # would otherwise write to every one of them and copy the pages the workers share with this process.
+    gc.collect()
     gc.freeze()
-    pool = ProcessPoolExecutor(
-        max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(placement,)
-    )
     try:
-        for batch, raw in batches:
-            for start in range(0, len(batch), WORKER_BATCH):
-                part = raw[start : start + WORKER_BATCH] if raw is not None else None
-                pending.append(pool.submit(_place_in_worker, batch[start : start + WORKER_BATCH], part))
+        pool = ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(placement,)
+        )
+        try:
+            for piece in batches:
+                pending.append(pool.submit(_place_in_worker, piece))
                 while len(pending) >= processes * IN_FLIGHT_PER_PROCESS:
-                    merge(pending.popleft().result())
-        while pending:
-            merge(pending.popleft().result())
-    except BrokenProcessPool as exc:
-        msg = f"a topic worker process died ({exc}); the assignment pass stopped"
-        raise RuntimeError(msg) from exc
+                    merger.add(pending.popleft().result())
+            while pending:
+                merger.add(pending.popleft().result())
+        except BrokenProcessPool as exc:
+            msg = f"a topic worker process died ({exc}); the assignment pass stopped"
+            raise RuntimeError(msg) from exc
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
         gc.unfreeze()
-    _check_size(done, n_posts, exact=True)
-    _log.debug("topic_assign_in_workers", processes=processes, posts=done, pid=os.getpid())
-    return Assigned(labels, distances, counts, analyzer)
+    _log.debug("topic_assign_in_workers", processes=processes, posts=int(merger.read.sum()), pid=os.getpid())
+    return merger.result()

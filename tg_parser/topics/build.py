@@ -405,10 +405,16 @@ def _sampled(
     )
     assigned = assign_posts(
         iter(source.batches(wanted=None, size=ASSIGN_BATCH)),
-        n_posts=len(ids),
+        ids=ids,
         placement=placement,
         extra=extra,
         processes=processes,
     )
     terms = assigned.counts.terms(analyzer=assigned.analyzer)
-    return Clustering(ids, assigned.labels, terms, model, centroids, assigned.distances, block)
+    read = assigned.read
+    if read.all():
+        return Clustering(ids, assigned.labels, terms, model, centroids, assigned.distances, block)
+    # Posts deleted while they were read are left out (the next topicize sees them gone).
+    return Clustering(
+        ids[read], assigned.labels[read], terms, model, centroids, assigned.distances[read], block
+    )

@@ -191,7 +191,7 @@ def _best_terms(
 
 
 _FLUSH_PAIRS = 1_000_000
-"""Fewest queued (cluster, stem) pairs :class:`TermCounts` sums into its matrix at once (16 MB)."""
+"""Fewest queued (cluster, stem, count) triples :class:`TermCounts` sums into its matrix at once (24 MB)."""
 
 
 class TermCounts:
@@ -279,6 +279,8 @@ class TermCounts:
 
         The result is the same as :meth:`add` of those posts here: counts are
         whole numbers, so the order of the sums does not matter.
+
+        ``other``'s queued counts are summed into its own matrix first.
 
         Args:
             other: Counts of posts not counted here yet.
