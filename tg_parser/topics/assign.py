@@ -14,8 +14,9 @@ result is the same as one process's, bit for bit (tested).
 
 Where worker processes are not to be started (``processes=1``, no ``fork``
 on the platform, a daemonic process such as a Celery prefork worker, which
-may not have children, or another non-daemon thread running, such as an API
-server's run, whose locks a fork would copy mid-use), the pass runs in this
+may not have children, or a non-daemon thread besides the main one, as in
+the API, whose runs execute in a thread; a fork would copy the locks of the
+other threads mid-use), the pass runs in this
 process, reading and tokenising one batch ahead in a thread. A daemon helper
 thread (the CLI's spinner) does not prevent the fork: Python re-initialises
 its own locks (GIL, imports, ``threading``) in the child, and the workers use
