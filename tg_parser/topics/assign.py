@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from tg_parser.topics.boilerplate import Boilerplate
     from tg_parser.topics.provider_block import PostVectors, ProviderBlock
 
-__all__ = ["Assigned", "Placement", "assign_posts", "nearest_centres", "post_text"]
+__all__ = ["Assigned", "Placement", "assign_posts", "nearest", "nearest_centres", "post_text"]
 
 WORKER_BATCH = 1_000
 """Posts a worker process places at a time. A worker's memory is mostly the transient matrices of
@@ -97,7 +97,12 @@ def nearest_centres(
         + (centres * centres).sum(axis=1)
     )
     best = np.asarray(np.argmin(squared, axis=1), dtype=np.int64)
-    return best, np.asarray(np.linalg.norm(vectors - centres[best], axis=1), dtype=np.float32)
+    return best, nearest(vectors, centres[best])
+
+
+def nearest(vectors: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Return the row-wise Euclidean distance between two ``(n, d)`` arrays, float32."""
+    return np.asarray(np.linalg.norm(vectors - centres, axis=1), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -185,14 +190,31 @@ def _prepare(
     return tokens, stems, in_boilerplate
 
 
-def _place_slice(placement: Placement, analyzer: Analyzer, piece: _Slice) -> _Part:
-    """Tokenise, place and count one slice of posts."""
+@dataclass(frozen=True)
+class _Prepared:
+    """One slice tokenised: what placing it still needs."""
+
+    ids: NDArray[np.int64]
+    tokens: Tokens
+    stems: list[list[str]]
+    in_boilerplate: Counter[str]
+    words: Counter[str]
+    raw: NDArray[np.float32] | None
+
+
+def _prepare_slice(piece: _Slice, *, analyzer: Analyzer, boilerplate: Boilerplate) -> _Prepared:
+    """Tokenise one slice and find its label stems (the part that needs no fit)."""
     ids, batch, raw = piece
-    tokens, stems, in_boilerplate = _prepare(batch, analyzer=analyzer, boilerplate=placement.boilerplate)
-    labels, distances = placement.place(tokens, raw)
+    tokens, stems, in_boilerplate = _prepare(batch, analyzer=analyzer, boilerplate=boilerplate)
+    return _Prepared(ids, tokens, stems, in_boilerplate, analyzer.take_word_counts(), raw)
+
+
+def _place_prepared(placement: Placement, prepared: _Prepared) -> _Part:
+    """Place a tokenised slice and count its stems in its topics."""
+    labels, distances = placement.place(prepared.tokens, prepared.raw)
     counts = TermCounts()
-    counts.add(stems, labels, boilerplate=in_boilerplate)
-    return _Part(ids, labels, distances, counts, analyzer.take_word_counts())
+    counts.add(prepared.stems, labels, boilerplate=prepared.in_boilerplate)
+    return _Part(prepared.ids, labels, distances, counts, prepared.words)
 
 
 class _Merger:
@@ -284,21 +306,13 @@ def _in_process(batches: Iterator[_Slice], *, ids: NDArray[np.int64], placement:
     """Assign in this process: the next slices are read and tokenised in a thread meanwhile."""
     merger = _Merger(ids)
     analyzer = Analyzer()
-
-    def prepared() -> Iterator[tuple[_Slice, Tokens, list[list[str]], Counter[str], Counter[str]]]:
-        # Runs in the read-ahead thread: the only user of the source (and its database
-        # session) and of the analyzer until the loop below has taken every slice.
-        for piece in batches:
-            tokens, stems, in_boilerplate = _prepare(
-                piece[1], analyzer=analyzer, boilerplate=placement.boilerplate
-            )
-            yield piece, tokens, stems, in_boilerplate, analyzer.take_word_counts()
-
-    for (piece_ids, _batch, raw), tokens, stems, in_boilerplate, words in read_ahead(prepared()):
-        labels, distances = placement.place(tokens, raw)
-        counts = TermCounts()
-        counts.add(stems, labels, boilerplate=in_boilerplate)
-        merger.add(_Part(piece_ids, labels, distances, counts, words))
+    # The read-ahead thread is the only user of the source (and its database session) and of
+    # the analyzer until the loop below has taken every slice.
+    prepared = (
+        _prepare_slice(piece, analyzer=analyzer, boilerplate=placement.boilerplate) for piece in batches
+    )
+    for piece in read_ahead(prepared):
+        merger.add(_place_prepared(placement, piece))
     return merger.result()
 
 
@@ -337,7 +351,9 @@ def _place_in_worker(piece: _Slice) -> _Part:
         msg = "topic worker started without its fit"
         raise RuntimeError(msg)
     with threadpool_limits(limits=BLAS_THREADS):
-        return _place_slice(placement, analyzer, piece)
+        return _place_prepared(
+            placement, _prepare_slice(piece, analyzer=analyzer, boilerplate=placement.boilerplate)
+        )
 
 
 def _in_workers(

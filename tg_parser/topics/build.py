@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from tg_parser.domain import Topic
 from tg_parser.errors import InputError
-from tg_parser.topics.assign import Placement, assign_posts, post_text
+from tg_parser.topics.assign import Placement, assign_posts, nearest, post_text
 from tg_parser.topics.boilerplate import Boilerplate
 from tg_parser.topics.cluster import BLAS_THREADS, PreviousTopics, fit_clusters, warm_centres
 from tg_parser.topics.label import LABEL_WORDS, label_stems, topic_terms
@@ -352,11 +352,6 @@ def _cluster_posts(
     return _sampled(
         source, ids=ids, seed=seed, max_topics=max_topics, extra=extra, previous=previous, processes=processes
     )
-
-
-def nearest(vectors: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Return the row-wise Euclidean distance between two ``(n, d)`` arrays, float32."""
-    return np.asarray(np.linalg.norm(vectors - centres, axis=1), dtype=np.float32)
 
 
 def _centroids(
