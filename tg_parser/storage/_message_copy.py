@@ -70,9 +70,10 @@ def copy_upsert(
 
 def _stored_count(conn: psycopg.Connection[Any], *, channel_pk: int, message_ids: list[int]) -> int:
     """Return how many of ``message_ids`` the channel already stores (an index-only count)."""
-    row = conn.execute(
-        "SELECT count(*) FROM messages WHERE channel_id = %s AND message_id = ANY(%s)",
-        (channel_pk, message_ids),
+    row = conn.execute(  # one index probe per id, whatever the statistics say: storage/_keyed.py
+        "SELECT count(*) FROM unnest(%s::bigint[]) AS wanted(message_id) CROSS JOIN LATERAL (SELECT 1"
+        " FROM messages WHERE channel_id = %s AND message_id = wanted.message_id OFFSET 0) AS stored",
+        (message_ids, channel_pk),
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -111,8 +112,10 @@ def _merge(
     changed_row = conn.execute(
         sql.SQL(
             "WITH old AS ("
-            " SELECT m.id, m.content_hash, m.text, m.entities, m.edited_at"
-            " FROM messages m JOIN {stage} s ON {key} WHERE m.content_hash <> s.content_hash"
+            " SELECT m.id, m.content_hash, m.text, m.entities, m.edited_at FROM {stage} s"
+            " CROSS JOIN LATERAL (SELECT m.id, m.content_hash, m.text, m.entities, m.edited_at"
+            " FROM messages m WHERE {key} OFFSET 0) m"  # one index probe per row: storage/_keyed.py
+            " WHERE m.content_hash <> s.content_hash"
             "), kept AS ("
             " INSERT INTO message_versions (message_pk, content_hash, text, entities, edited_at, recorded_at)"
             " SELECT id, content_hash, text, entities, edited_at, %s FROM old"

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from tg_parser.storage._change_seq import current_change_seq, next_change_seq
+from tg_parser.storage._keyed import posts_by_message_id
 from tg_parser.storage.documents import EXPORT_BATCH_ROWS, export_columns, plan_cursor_for_whole_result
 from tg_parser.storage.tables import (
     DocumentRow,
@@ -92,38 +93,26 @@ def stamp_documents(session: Session, *, channel_pk: int, message_pks: Iterable[
 
 def live_message_pks(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> list[int]:
     """Return the keys of the channel's posts with these message ids that are not marked deleted."""
-    ids = sorted(set(message_ids))
-    found: list[int] = []
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        found.extend(
-            int(pk)
-            for pk in session.execute(
-                select(MessageRow.id).where(
-                    MessageRow.channel_id == channel_pk,
-                    MessageRow.message_id.in_(ids[start : start + IDS_PER_QUERY]),
-                    MessageRow.deleted.is_(False),
-                )
-            ).scalars()
-        )
-    return found
+    rows = posts_by_message_id(
+        session,
+        channel_pk=channel_pk,
+        message_ids=message_ids,
+        columns=[MessageRow.id],
+        where=[MessageRow.deleted.is_(False)],
+    )
+    return sorted(int(row[0]) for row in rows)
 
 
 def deleted_message_pks(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> list[int]:
     """Return the keys of the channel's posts with these message ids that are marked deleted."""
-    ids = sorted(set(message_ids))
-    found: list[int] = []
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        found.extend(
-            int(pk)
-            for pk in session.execute(
-                select(MessageRow.id).where(
-                    MessageRow.channel_id == channel_pk,
-                    MessageRow.message_id.in_(ids[start : start + IDS_PER_QUERY]),
-                    MessageRow.deleted.is_(True),
-                )
-            ).scalars()
-        )
-    return found
+    rows = posts_by_message_id(
+        session,
+        channel_pk=channel_pk,
+        message_ids=message_ids,
+        columns=[MessageRow.id],
+        where=[MessageRow.deleted.is_(True)],
+    )
+    return sorted(int(row[0]) for row in rows)
 
 
 def stamp_revived(session: Session, *, channel_pk: int, message_pks: Iterable[int]) -> int:

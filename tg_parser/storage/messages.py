@@ -444,22 +444,21 @@ def mark_deleted(session: Session, *, channel_pk: int, message_ids: Iterable[int
     ids = list(message_ids)
     if not ids:
         return 0
-    from tg_parser.storage.changes import live_message_pks, stamp_documents
+    from tg_parser.storage.changes import IDS_PER_QUERY, live_message_pks, stamp_documents
 
+    live = live_message_pks(session, channel_pk=channel_pk, message_ids=ids)
     # Their documents become the deletions' tombstones in the deltas (storage/changes.py).
-    stamp_documents(
-        session,
-        channel_pk=channel_pk,
-        message_pks=live_message_pks(session, channel_pk=channel_pk, message_ids=ids),
-    )
-    result = session.execute(
-        update(MessageRow)
-        .where(
-            MessageRow.channel_id == channel_pk, MessageRow.message_id.in_(ids), MessageRow.deleted.is_(False)
+    stamp_documents(session, channel_pk=channel_pk, message_pks=live)
+    marked = 0
+    for start in range(0, len(live), IDS_PER_QUERY):  # by primary key
+        marked += _changed(
+            session.execute(
+                update(MessageRow)
+                .where(MessageRow.id.in_(live[start : start + IDS_PER_QUERY]), MessageRow.deleted.is_(False))
+                .values(deleted=True, deleted_at=utcnow(), updated_at=utcnow())
+            )
         )
-        .values(deleted=True, deleted_at=utcnow(), updated_at=utcnow())
-    )
-    return _changed(result)
+    return marked
 
 
 def stored_media(

@@ -109,7 +109,8 @@ class MessageRow(Base):
     __table_args__ = (UniqueConstraint("channel_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique (channel_id, message_id) index serves it (migration 0010).
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(BigInteger)
     date: Mapped[datetime] = mapped_column(UTCDateTime())
     text: Mapped[str] = mapped_column(Text, default="")
