@@ -222,7 +222,7 @@ def test_encoded_json_columns_hold_the_same_values() -> None:
     batch = [m for _, m in posts] + [huge]
     columns = list(messages._COLUMNS)  # noqa: SLF001 - the record layout under test
     at = {name: columns.index(name) for name in ("entities", "reactions", "raw", "message_id")}
-    records = messages.encode_posts(channel_pk=1, messages=batch).records
+    records = messages.encode_records(channel_pk=1, messages=batch, now=T0)
     assert len(records) == len(batch) > 100
     for message, record in zip(batch, records, strict=True):
         assert record[at["message_id"]] == message.message_id

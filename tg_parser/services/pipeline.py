@@ -236,7 +236,7 @@ def _by_batch(settings: Settings, *, processor: Processor, posts: int) -> bool:
 def _upsert(session: Session, *, channel_pk: int, batch: SourceBatch) -> messages.UpsertOutcome:
     """Store a batch's posts, however they travel (encoded for ``COPY`` or as posts); revive deleted ones."""
     encoded = batch.encoded
-    ids = messages.encoded_message_ids(encoded) if encoded else [m.message_id for m in batch.messages]
+    ids = encoded.message_ids if encoded else [m.message_id for m in batch.messages]
     revived = changes.deleted_message_pks(session, channel_pk=channel_pk, message_ids=ids)
     if encoded is not None:
         out = messages.upsert_encoded(session, posts=encoded)

@@ -42,6 +42,7 @@ __all__ = [
     "StoredMessage",
     "UpsertOutcome",
     "encode_posts",
+    "encode_records",
     "load_message",
     "load_message_to_process",
     "load_messages",
@@ -58,20 +59,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EncodedPosts:
-    """Posts of one channel encoded as ``messages`` rows for PostgreSQL's ``COPY``.
+    """Posts of one channel encoded as ``messages`` rows in ``COPY``'s text format, for PostgreSQL.
 
     Built by :func:`encode_posts` (pure CPU work, no database, so it can run in
-    another process; the object pickles) and stored by :func:`upsert_encoded`.
+    another process: the object pickles as a few large bytes, not a tuple per
+    post) and stored by :func:`upsert_encoded`.
 
     Attributes:
         channel_pk: The channel every post belongs to.
-        records: One tuple per post, unique by message id (a later duplicate
-            wins), in the column order ``upsert_encoded`` writes; times aware
-            UTC, JSON columns as JSON text, no NUL character anywhere.
+        message_ids: The posts' message ids, unique (a later duplicate wins), in row order.
+        recorded_at: The time of the encoding: every row's ``first_seen_at`` and
+            ``updated_at``, and the ``recorded_at`` of versions it replaces.
+        rows: One line per post in ``COPY ... FROM STDIN`` text format (UTF-8),
+            columns in the order ``upsert_encoded`` names; no NUL character anywhere.
     """
 
     channel_pk: int
-    records: list[tuple[Any, ...]]
+    message_ids: list[int]
+    recorded_at: datetime
+    rows: bytes
     #: Forum topics the posts name, ``(topic id, latest title)`` (issue 13; empty outside forums).
     forum_topics: tuple[tuple[int, str | None], ...] = ()
 
@@ -241,8 +247,8 @@ def _without_nul(value: Any) -> Any:
     return strip_nul(value) if "\\u0000" in json.dumps(value) else value
 
 
-def _json_text(value: Any) -> str:
-    r"""Return the JSON text of ``value`` without NUL characters (what ``COPY`` sends to ``jsonb``).
+def _json_text(value: Any) -> bytes:
+    r"""Return the JSON text of ``value`` without NUL characters, UTF-8 (what ``COPY`` sends to ``jsonb``).
 
     JSON writers escape a NUL as ``\u0000`` (control characters are always
     escaped), so one serialisation tells whether the (slow) recursive
@@ -251,14 +257,16 @@ def _json_text(value: Any) -> str:
     Cyrillic text is a third of the bytes to send and parse. orjson writes
     it (about a third of ``json.dumps``' time on a Telegram post's ``raw``;
     ``jsonb`` ignores the whitespace it leaves out); ``json.dumps`` takes
-    what orjson refuses (integers beyond 64 bits).
+    what orjson refuses (integers beyond 64 bits). The bytes stay bytes up
+    to the ``COPY`` text (no decoding and encoding again of the largest
+    column, ``raw``).
     """
     try:
-        text = orjson.dumps(value).decode()
+        text = orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a non-string key
-        text = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" in text:
-        text = json.dumps(strip_nul(value), ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False).encode()
+    if b"\\u0000" in text:
+        text = json.dumps(strip_nul(value), ensure_ascii=False).encode()
     return text
 
 
@@ -320,39 +328,49 @@ def uses_copy(backend: str) -> bool:
 
 
 def encode_posts(*, channel_pk: int, messages: Sequence[Message] | Sequence[PostFields]) -> EncodedPosts:
-    """Encode posts as the ``COPY`` records of :func:`upsert_encoded` (no database touched).
+    """Encode posts as the ``COPY`` rows of :func:`upsert_encoded` (no database touched).
 
     This is the CPU-heavy half of a PostgreSQL upsert (NUL stripping, JSON
-    text of ``entities``/``reactions``/``raw``, the content hash); an import
-    runs it in the process that parses the export. ``first_seen_at`` and
-    ``updated_at`` are the time of this call.
+    text of ``entities``/``reactions``/``raw``, the content hash, ``COPY``'s
+    text format); an import runs it in the process that parses the export.
+    ``first_seen_at`` and ``updated_at`` are the time of this call.
 
     Args:
         channel_pk: Primary key of the channel.
         messages: Posts of that channel, as models or as their plain values
-            (the same record either way); later duplicates of an id win.
+            (the same rows either way); later duplicates of an id win.
 
     Returns:
-        The records, one per distinct message id.
+        The rows, one per distinct message id.
     """
+    from tg_parser.storage._message_copy import copy_text
+
     now = utcnow()
     by_id = {m.message_id: m for m in messages}
+    records = encode_records(channel_pk=channel_pk, messages=list(by_id.values()), now=now)
     return EncodedPosts(
         channel_pk=channel_pk,
-        records=[
-            _fields_record(channel_pk, m, now=now)
-            if isinstance(m, PostFields)
-            else _record(channel_pk, m, now=now)
-            for m in by_id.values()
-        ],
+        message_ids=list(by_id),
+        recorded_at=now,
+        rows=copy_text(records),
         forum_topics=topics_named(by_id.values()),
     )
 
 
-def encoded_message_ids(posts: EncodedPosts) -> list[int]:
-    """Return the message ids of encoded posts, in their order."""
-    at = _COLUMNS.index("message_id")
-    return [int(record[at]) for record in posts.records]
+def encode_records(
+    *, channel_pk: int, messages: Sequence[Message | PostFields], now: datetime
+) -> list[tuple[Any, ...]]:
+    """Return one ``messages`` record per post: :data:`_COLUMNS` order, JSON columns as JSON text.
+
+    The values :func:`encode_posts` writes as ``COPY`` text (NUL characters
+    stripped, times aware UTC); duplicates are not removed here.
+    """
+    return [
+        _fields_record(channel_pk, m, now=now)
+        if isinstance(m, PostFields)
+        else _record(channel_pk, m, now=now)
+        for m in messages
+    ]
 
 
 def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
@@ -365,16 +383,14 @@ def upsert_encoded(session: Session, *, posts: EncodedPosts) -> UpsertOutcome:
     Returns:
         How many posts were new, changed (content hash differs) and unchanged.
     """
-    if not posts.records:
+    if not posts.message_ids:
         return UpsertOutcome(0, 0, 0)
     from tg_parser.storage._message_copy import copy_upsert
 
-    new, changed = copy_upsert(
-        session, channel_pk=posts.channel_pk, records=posts.records, columns=_COLUMNS, compared=_COMPARED
-    )
+    new, changed = copy_upsert(session, posts=posts, columns=_COLUMNS, compared=_COMPARED)
     if posts.forum_topics:
         upsert_forum_topics(session, channel_pk=posts.channel_pk, topics=posts.forum_topics)
-    return UpsertOutcome(new=new, changed=changed, unchanged=len(posts.records) - new - changed)
+    return UpsertOutcome(new=new, changed=changed, unchanged=len(posts.message_ids) - new - changed)
 
 
 def _executemany_upsert(
