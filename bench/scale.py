@@ -54,7 +54,12 @@ from bench._scale_steps import (  # noqa: E402
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--posts", type=int, default=20_000, help="posts in the generated export")
+    p.add_argument(
+        "--posts",
+        type=int,
+        default=20_000,
+        help="posts in the generated export (with --export: how many that file holds, for the report)",
+    )
     p.add_argument("--steps", default="import", help=f"comma-separated, of: {','.join(STEPS)}")
     p.add_argument("--repeat", type=int, default=1, help="runs (fresh database each); medians are printed")
     p.add_argument("--keep", action="store_true", help="keep the last database and the scratch folder")
