@@ -63,6 +63,8 @@ def celery_config() -> dict[str, Any]:
         "task_soft_time_limit": max(5, settings.task_time_limit_s - 10),
         "worker_prefetch_multiplier": 1,
         "worker_send_task_events": settings.celery_worker_send_task_events,
+        # Task events leave on a 10 ms timer, after the loop's work between two tasks (tasks/consumer.py).
+        "worker_consumer": "tasks.consumer:EventBatchingConsumer",
         "task_send_sent_event": settings.celery_task_send_sent_event,
         "task_track_started": True,
         "task_serializer": "json",

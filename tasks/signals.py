@@ -86,10 +86,21 @@ def _process_shutdown(**_: Any) -> None:
 
 @signals.worker_ready.connect
 def _worker_ready(sender: Any = None, **_: Any) -> None:
-    # Solo and thread pools run tasks in this process: warm it up too.
-    pool = getattr(getattr(sender, "pool_cls", None), "__name__", "") if sender is not None else ""
-    if "prefork" not in str(getattr(sender, "pool_cls", "")).lower() and "Prefork" not in pool:
+    """Warm up this process when it runs the tasks itself (solo and thread pools).
+
+    ``worker_ready`` is sent by the worker's consumer, whose controller holds
+    the pool class. A prefork worker's tasks run in its children, warmed up at
+    ``worker_process_init``: its main process loads no models.
+    """
+    if not _runs_tasks_in_children(sender):
         _warm_up()
+
+
+def _runs_tasks_in_children(sender: Any) -> bool:
+    """Whether the worker that sent a signal (a consumer or the worker itself) uses the prefork pool."""
+    worker = getattr(sender, "controller", None) or sender
+    pool_cls = getattr(worker, "pool_cls", None)
+    return "prefork" in f"{getattr(pool_cls, '__module__', '')}.{pool_cls}".lower()
 
 
 def _warm_up() -> None:

@@ -224,3 +224,15 @@ def test_json_logs_events_and_documented_celery_calls(
         "tg_parser.export_channel",
     }
     assert all(e.get("args") for e in received)  # readable arguments: ids only
+    _assert_whole_lives(events, received)
+
+
+def _assert_whole_lives(events: list[dict[str, object]], received: list[dict[str, object]]) -> None:
+    """Each post's task reports its whole life in order (task events are batched: tasks/consumer.py)."""
+    lives: dict[object, list[object]] = {}
+    for e in events:
+        if e.get("type") in {"task-received", "task-started", "task-succeeded"}:
+            lives.setdefault(e.get("uuid"), []).append(e.get("type"))
+    posts = [e.get("uuid") for e in received if e.get("name") == "tg_parser.process_message"]
+    assert posts
+    assert all(lives[p] == ["task-received", "task-started", "task-succeeded"] for p in posts)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import exists, false, func, select
+from sqlalchemy import Select, bindparam, exists, false, func, select
 from sqlalchemy.orm import Session
 
 from tg_parser.domain import Entity, ForumTopic, Media, Message, Reaction
@@ -89,6 +90,11 @@ def load_message_to_process(
 ) -> MessageToProcess:
     """Return a stored post, its channel and whether its document is current, in one query.
 
+    The query is one SQLAlchemy Core statement built once per process
+    (:func:`_to_process_statement`, its values bound per call) and run on the
+    session's connection: no ORM entities are loaded, so a post costs one
+    round trip and little Python (this runs once per post on every worker).
+
     Args:
         session: An open session.
         message_pk: The post's primary key.
@@ -101,33 +107,67 @@ def load_message_to_process(
     Raises:
         NotFoundError: No such message.
     """
-    current: Any = false()
+    params: dict[str, Any] = {"message_pk": message_pk}
     if processed_by is not None:
-        processor, model, prompt_version = processed_by
-        current = exists().where(
-            DocumentRow.message_pk == MessageRow.id,
-            DocumentRow.content_hash == MessageRow.content_hash,
-            DocumentRow.processor == processor,
-            DocumentRow.model == model,
-            DocumentRow.prompt_version == prompt_version,
-        )
-    found = session.execute(
-        select(MessageRow, ChannelRow, current.label("current"))
-        .join(ChannelRow, ChannelRow.id == MessageRow.channel_id)
-        .where(MessageRow.id == message_pk)
-    ).first()
+        params["processor"], params["model"], params["prompt_version"] = processed_by
+    found = session.connection().execute(_to_process_statement(processed_by is not None), params).first()
     if found is None:
         msg = f"no message with primary key {message_pk}"
         raise NotFoundError(msg)
-    row, channel_row, is_current = found
-    channel = channel_record(channel_row)
-    stored = StoredMessage(
-        pk=row.id,
-        channel=channel,
-        message=_row_to_message(row, telegram_id=channel.telegram_id),
-        content_hash=row.content_hash,
+    values = tuple(found)
+    row = _Columns(zip(_MESSAGE_KEYS, values[: len(_MESSAGE_KEYS)], strict=True))
+    channel = channel_record(
+        _Columns(zip(_CHANNEL_KEYS, values[len(_MESSAGE_KEYS) : -1], strict=True))  # type: ignore[arg-type]
     )
-    return MessageToProcess(stored=stored, current=bool(is_current))
+    stored = StoredMessage(
+        pk=row["id"],
+        channel=channel,
+        message=_row_to_message(row, telegram_id=channel.telegram_id),  # type: ignore[arg-type]
+        content_hash=row["content_hash"],
+    )
+    return MessageToProcess(stored=stored, current=bool(values[-1]))
+
+
+class _Columns(dict[str, Any]):
+    """A row's values by column name, read as attributes (what the ORM rows offer)."""
+
+    __getattr__ = dict.__getitem__
+
+
+_MESSAGE_KEYS = tuple(c.key for c in MessageRow.__table__.columns)
+_CHANNEL_KEYS = tuple(c.key for c in ChannelRow.__table__.columns)
+
+
+@lru_cache(maxsize=2)
+def _to_process_statement(test_current: bool) -> Select[Any]:  # noqa: FBT001
+    """Return the statement of :func:`load_message_to_process`.
+
+    It selects every column of the post, then of its channel, then whether
+    its document is current (``false`` when ``test_current`` is not set).
+
+    Bound parameters: ``message_pk``, and with ``test_current`` ``processor``,
+    ``model`` and ``prompt_version``. Built once per process, so SQLAlchemy's
+    compiled cache serves every call.
+    """
+    current: Any = false()
+    if test_current:
+        current = exists().where(
+            DocumentRow.message_pk == MessageRow.id,
+            DocumentRow.content_hash == MessageRow.content_hash,
+            DocumentRow.processor == bindparam("processor"),
+            DocumentRow.model == bindparam("model"),
+            DocumentRow.prompt_version == bindparam("prompt_version"),
+        )
+    messages_table, channels_table = MessageRow.__table__, ChannelRow.__table__
+    return (
+        select(
+            *(c.label(f"m_{c.key}") for c in messages_table.columns),
+            *(c.label(f"c_{c.key}") for c in channels_table.columns),
+            current.label("current"),
+        )
+        .join_from(messages_table, channels_table, channels_table.c.id == messages_table.c.channel_id)
+        .where(messages_table.c.id == bindparam("message_pk"))
+    )
 
 
 def load_messages(session: Session, *, message_pks: Sequence[int]) -> dict[int, StoredMessage]:

@@ -48,7 +48,7 @@ from tg_parser.storage import documents, runs, usage
 from tg_parser.storage.session import get_engine, session_scope
 from tg_parser.storage.tables import utcnow
 
-_Statement = tuple[LiteralString | sql.Composed, Sequence[Any]]
+_Statement = tuple[LiteralString | bytes, Sequence[Any]]
 """A statement and its parameters."""
 
 _JSON_COLUMNS = frozenset({"keywords", "entities", "output"})
@@ -229,17 +229,22 @@ def _values(width: int) -> sql.Composed:
 
 
 @lru_cache(maxsize=8)
-def _upsert_document_sql(columns: tuple[str, ...]) -> sql.Composed:
+def _upsert_document_sql(columns: tuple[str, ...]) -> bytes:
     """``INSERT … ON CONFLICT (message_pk) DO UPDATE`` of ``documents``; ``created_at`` is kept on update.
+
+    Rendered to bytes once per column set (``as_bytes(None)``: the names are
+    quoted without a connection), so a post neither composes nor renders it
+    again, and psycopg's own cache of converted queries, keyed by the query's
+    bytes, serves it.
 
     The row is stamped with the channel's next change value, taken by the
     ``UPDATE channels`` of the statement's first CTE (the lock on the channel's
     row that orders the commits, see :mod:`tg_parser.storage.changes`); its
-    parameter is the channel's key, after the row's values.
+    parameter is the channel's key, before the row's values.
     """
     updated = [sql.Identifier(c) for c in columns if c not in {"message_pk", "created_at"}]
     updated.append(sql.Identifier("change_seq"))
-    return sql.SQL(
+    statement = sql.SQL(
         "WITH seq AS (UPDATE channels SET change_seq = change_seq + 1 WHERE id = %s RETURNING change_seq) "
         "INSERT INTO documents ({}, change_seq) VALUES ({}, (SELECT change_seq FROM seq)) "
         "ON CONFLICT (message_pk) DO UPDATE SET {}"
@@ -248,10 +253,17 @@ def _upsert_document_sql(columns: tuple[str, ...]) -> sql.Composed:
         sql.SQL(", ").join([sql.Placeholder()] * len(columns)),
         sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in updated),
     )
+    return statement.as_bytes(None)
 
 
-def _insert_calls_sql(columns: tuple[str, ...], count: int) -> sql.Composed:
-    """One multi-row ``INSERT`` of ``count`` ``llm_calls`` rows."""
-    return sql.SQL("INSERT INTO llm_calls ({}) VALUES {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join([_values(len(columns))] * count)
+@lru_cache(maxsize=16)
+def _insert_calls_sql(columns: tuple[str, ...], count: int) -> bytes:
+    """One multi-row ``INSERT`` of ``count`` ``llm_calls`` rows, rendered once per shape (as above)."""
+    return (
+        sql.SQL("INSERT INTO llm_calls ({}) VALUES {}")
+        .format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join([_values(len(columns))] * count),
+        )
+        .as_bytes(None)
     )
