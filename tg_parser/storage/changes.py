@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from tg_parser.storage._change_seq import current_change_seq, next_change_seq
-from tg_parser.storage._keyed import posts_by_message_id
+from tg_parser.storage._keyed import ARRAY_IDS_PER_QUERY as KEYED_ARRAY_IDS_PER_QUERY
+from tg_parser.storage._keyed import IN_IDS_PER_QUERY, posts_by_message_id
 from tg_parser.storage.documents import EXPORT_BATCH_ROWS, export_columns, plan_cursor_for_whole_result
 from tg_parser.storage.tables import (
     DocumentRow,
@@ -53,9 +54,9 @@ __all__ = [
     "topic_assignments",
 ]
 
-IDS_PER_QUERY = 900
+IDS_PER_QUERY = IN_IDS_PER_QUERY
 """Keys per ``IN (...)`` (under SQLite's old 999-variable limit)."""
-ARRAY_IDS_PER_QUERY = 50_000
+ARRAY_IDS_PER_QUERY = KEYED_ARRAY_IDS_PER_QUERY
 """Keys per ``= ANY(array)`` on PostgreSQL (one parameter: 100k first placements in 2 statements, not 112)."""
 
 
@@ -93,24 +94,24 @@ def stamp_documents(session: Session, *, channel_pk: int, message_pks: Iterable[
 
 def live_message_pks(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> list[int]:
     """Return the keys of the channel's posts with these message ids that are not marked deleted."""
-    rows = posts_by_message_id(
-        session,
-        channel_pk=channel_pk,
-        message_ids=message_ids,
-        columns=[MessageRow.id],
-        where=[MessageRow.deleted.is_(False)],
-    )
-    return sorted(int(row[0]) for row in rows)
+    return _message_pks(session, channel_pk=channel_pk, message_ids=message_ids, deleted=False)
 
 
 def deleted_message_pks(session: Session, *, channel_pk: int, message_ids: Iterable[int]) -> list[int]:
     """Return the keys of the channel's posts with these message ids that are marked deleted."""
+    return _message_pks(session, channel_pk=channel_pk, message_ids=message_ids, deleted=True)
+
+
+def _message_pks(
+    session: Session, *, channel_pk: int, message_ids: Iterable[int], deleted: bool
+) -> list[int]:
+    """Return the sorted keys of the channel's posts with these message ids and this ``deleted`` flag."""
     rows = posts_by_message_id(
         session,
         channel_pk=channel_pk,
         message_ids=message_ids,
         columns=[MessageRow.id],
-        where=[MessageRow.deleted.is_(True)],
+        where=[MessageRow.deleted.is_(deleted)],
     )
     return sorted(int(row[0]) for row in rows)
 
