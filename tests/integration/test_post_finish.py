@@ -157,8 +157,12 @@ def test_a_failing_statement_writes_nothing_and_leaves_the_connection_whole(
         assert s.execute(text("select now() = statement_timestamp()")).scalar_one() is False
 
 
+@pytest.mark.parametrize("synchronous_commit", [True, False])
 def test_racing_last_posts_end_processing_exactly_once(
-    pg_url: str, sample_export: Path, tmp_path: Path
+    pg_url: str,
+    sample_export: Path,
+    tmp_path: Path,
+    synchronous_commit: bool,  # noqa: FBT001
 ) -> None:
     """The last two posts' writes both wait on the run's row: exactly one of them ends processing."""
     disp = RecordingDispatcher()
@@ -176,7 +180,12 @@ def test_racing_last_posts_end_processing_exactly_once(
             with ThreadPoolExecutor(max_workers=2) as pool:
                 futures = [
                     pool.submit(
-                        post_finish.finish_post, pg_url, message_pk=pk, channel_pk=channel_pk, run_id=run_id
+                        post_finish.finish_post,
+                        pg_url,
+                        message_pk=pk,
+                        channel_pk=channel_pk,
+                        run_id=run_id,
+                        synchronous_commit=synchronous_commit,
                     )
                     for pk in (first_pk, second_pk)
                 ]
@@ -230,7 +239,13 @@ def test_a_connection_killed_while_pooled_is_replaced_at_checkout(pg_url: str) -
     assert post_finish.finish_post(pg_url, message_pk=1, channel_pk=1, run_id=str(uuid.uuid4())) is False
 
 
-def test_concurrent_posts_of_one_run_end_it_once(pg_url: str, sample_export: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("synchronous_commit", [True, False])
+def test_concurrent_posts_of_one_run_end_it_once(
+    pg_url: str,
+    sample_export: Path,
+    tmp_path: Path,
+    synchronous_commit: bool,  # noqa: FBT001
+) -> None:
     """Every post of the sample written by 8 threads at once: one winner, every item done."""
     disp = RecordingDispatcher()
     _key, run_id, pks = _ingest(pg_url, sample_export, disp, tmp_path)
@@ -241,7 +256,9 @@ def test_concurrent_posts_of_one_run_end_it_once(pg_url: str, sample_export: Pat
     def write(pk: int) -> bool:
         if pks.index(pk) < 8:
             barrier.wait(timeout=30)
-        return post_finish.finish_post(pg_url, message_pk=pk, channel_pk=channel_pk, run_id=run_id)
+        return post_finish.finish_post(
+            pg_url, message_pk=pk, channel_pk=channel_pk, run_id=run_id, synchronous_commit=synchronous_commit
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         won = list(pool.map(write, pks))
@@ -249,3 +266,64 @@ def test_concurrent_posts_of_one_run_end_it_once(pg_url: str, sample_export: Pat
     with session_scope(pg_url) as s:
         assert s.get(RunRow, run_id).status == "topicizing"
         assert runs.run_counts(s, run_id=run_id).pending == 0
+
+
+_LOG_COMMIT_MODE = """
+CREATE TABLE commit_mode_log (n serial PRIMARY KEY, tbl text, mode text);
+CREATE FUNCTION log_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO commit_mode_log (tbl, mode) VALUES (TG_TABLE_NAME, current_setting('synchronous_commit'));
+  RETURN NEW;
+END $$;
+CREATE TRIGGER log_items AFTER UPDATE ON run_items FOR EACH ROW EXECUTE FUNCTION log_commit_mode();
+CREATE TRIGGER log_runs AFTER UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION log_commit_mode();
+"""
+"""Triggers that record ``synchronous_commit`` as each update of ``run_items`` and ``runs`` sees it."""
+
+
+def test_asynchronous_commit_stays_in_the_post_transaction_and_the_run_end_is_flushed(
+    pg_url: str, sample_export: Path, tmp_path: Path
+) -> None:
+    """``synchronous_commit=False`` holds for the post's transaction only; a run end is then written durably.
+
+    Seen from inside the transaction by triggers: a post's item update runs
+    with ``synchronous_commit`` off (on with the default), the last post's
+    claim too, and a synchronous update of the run's row follows it. The
+    pooled connection is back to the server's default afterwards.
+    """
+    disp = RecordingDispatcher()
+    _key, run_id, pks = _ingest(pg_url, sample_export, disp, tmp_path)
+    *rest, before_last, last = pks
+    with session_scope(pg_url) as s:
+        for pk in rest:
+            runs.finish_item(s, run_id=run_id, message_pk=pk, status=ItemStatus.DONE)
+        channel_pk = s.get(RunRow, run_id).channel_id
+        s.execute(text(_LOG_COMMIT_MODE))
+    dispose_engines()  # one pooled connection from here on: the writes'
+
+    def finish(pk: int, *, synchronous_commit: bool) -> bool:
+        return post_finish.finish_post(
+            pg_url, message_pk=pk, channel_pk=channel_pk, run_id=run_id, synchronous_commit=synchronous_commit
+        )
+
+    def log() -> list[tuple[str, str]]:
+        with session_scope(pg_url) as s:
+            rows = s.execute(text("select tbl, mode from commit_mode_log order by n")).all()
+            s.execute(text("delete from commit_mode_log"))
+        return [(r[0], r[1]) for r in rows]
+
+    assert finish(before_last, synchronous_commit=True) is False
+    assert log() == [("run_items", "on")]
+    with session_scope(pg_url) as s:  # put the item back: the same post again, asynchronously
+        s.execute(
+            text("update run_items set status = 'pending' where run_id = :r and message_pk = :p"),
+            {"r": run_id, "p": before_last},
+        )
+    assert log() == [("run_items", "on")]
+    assert finish(before_last, synchronous_commit=False) is False
+    assert log() == [("run_items", "off")]
+    assert finish(last, synchronous_commit=False) is True
+    assert log() == [("run_items", "off"), ("runs", "off"), ("runs", "on")]
+    with session_scope(pg_url) as s:
+        assert s.get(RunRow, run_id).status == "topicizing"
+        assert s.execute(text("show synchronous_commit")).scalar_one() == "on"

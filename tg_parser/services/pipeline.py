@@ -14,6 +14,7 @@ a run forward even when a message is delivered twice.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -325,28 +326,30 @@ def process_message(
         NotFoundError: Unknown message.
     """
     db = settings.database_url
-    with session_scope(db, read_only=True) as session:
-        loaded = messages.load_message_to_process(
-            session,
-            message_pk=message_pk,
-            processed_by=(processor.name, processor.model, processor.prompt_version),
-        )
+    loaded = messages.read_message_to_process(
+        db, message_pk=message_pk, processed_by=(processor.name, processor.model, processor.prompt_version)
+    )
     stored = loaded.stored
     message, key, channel_pk = stored.message, stored.channel.key, stored.channel.pk
     outcome = post_outcome(stored, current=loaded.current)
+    finish = functools.partial(
+        post_finish.finish_post,
+        db,
+        message_pk=message_pk,
+        channel_pk=channel_pk,
+        run_id=run_id,
+        synchronous_commit=settings.post_synchronous_commit,
+    )
     if outcome != "processed":
         if run_id is not None:
-            done = post_finish.finish_post(db, message_pk=message_pk, channel_pk=channel_pk, run_id=run_id)
-            _after_item(done, db=db, channel=key, run_id=run_id, dispatcher=dispatcher)
+            _after_item(finish(), db=db, channel=key, run_id=run_id, dispatcher=dispatcher)
         return outcome
     started = time.perf_counter()
     result = processor.process(message)
     document = post_document(stored, processor=processor, result=result)
     # One transaction per post (one round trip on PostgreSQL): its document, its usage,
     # its item and the test for the run's end.
-    done = post_finish.finish_post(
-        db, message_pk=message_pk, channel_pk=channel_pk, run_id=run_id, document=document, calls=result.usage
-    )
+    done = finish(document=document, calls=result.usage)
     log.debug(
         "post_processed",
         channel=key,

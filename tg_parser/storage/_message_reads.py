@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from tg_parser.domain import Entity, ForumTopic, Media, Message, Reaction
 from tg_parser.errors import NotFoundError
+from tg_parser.storage._psycopg import autocommit_connection
 from tg_parser.storage.channels import ChannelRecord, channel_record, get_channel_by_pk
+from tg_parser.storage.session import get_engine, session_scope
 from tg_parser.storage.tables import ChannelRow, DocumentRow, MessageRow
 
 
@@ -107,14 +110,60 @@ def load_message_to_process(
     Raises:
         NotFoundError: No such message.
     """
-    params: dict[str, Any] = {"message_pk": message_pk}
-    if processed_by is not None:
-        params["processor"], params["model"], params["prompt_version"] = processed_by
+    params = _to_process_params(message_pk, processed_by)
     found = session.connection().execute(_to_process_statement(processed_by is not None), params).first()
     if found is None:
         msg = f"no message with primary key {message_pk}"
         raise NotFoundError(msg)
-    values = tuple(found)
+    return _to_process_result(tuple(found))
+
+
+def read_message_to_process(
+    database_url: str, *, message_pk: int, processed_by: tuple[str, str, str] | None
+) -> MessageToProcess:
+    """:func:`load_message_to_process` in its own read, with as little client work as it can.
+
+    On PostgreSQL the statement of :func:`load_message_to_process`, rendered
+    once per process, runs on a pooled psycopg connection in autocommit: one
+    round trip, no session, no transaction to end, no SQLAlchemy result. This
+    is the read of every post's process step on every worker. Elsewhere
+    (SQLite) it runs in a read-only session.
+
+    Args:
+        database_url: The database.
+        message_pk: The post's primary key.
+        processed_by: ``(processor, model, prompt_version)`` to test the
+            document against, or ``None`` not to test.
+
+    Returns:
+        The post and whether its document is current; timestamps are in UTC,
+        as the ORM's ``UTCDateTime`` gives them.
+
+    Raises:
+        NotFoundError: No such message.
+        RetryableError: The database connection was lost or refused (PostgreSQL).
+    """
+    if not database_url.startswith("postgresql"):
+        with session_scope(database_url, read_only=True) as session:
+            return load_message_to_process(session, message_pk=message_pk, processed_by=processed_by)
+    query = _rendered_to_process(database_url, processed_by is not None)
+    with autocommit_connection(database_url) as conn:
+        found = conn.execute(query, _to_process_params(message_pk, processed_by)).fetchone()
+    if found is None:
+        msg = f"no message with primary key {message_pk}"
+        raise NotFoundError(msg)
+    return _to_process_result(tuple(v.astimezone(UTC) if isinstance(v, datetime) else v for v in found))
+
+
+def _to_process_params(message_pk: int, processed_by: tuple[str, str, str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"message_pk": message_pk}
+    if processed_by is not None:
+        params["processor"], params["model"], params["prompt_version"] = processed_by
+    return params
+
+
+def _to_process_result(values: tuple[Any, ...]) -> MessageToProcess:
+    """Build the result of :func:`load_message_to_process` from the values of its row."""
     row = _Columns(zip(_MESSAGE_KEYS, values[: len(_MESSAGE_KEYS)], strict=True))
     channel = channel_record(
         _Columns(zip(_CHANNEL_KEYS, values[len(_MESSAGE_KEYS) : -1], strict=True))  # type: ignore[arg-type]
@@ -126,6 +175,18 @@ def load_message_to_process(
         content_hash=row["content_hash"],
     )
     return MessageToProcess(stored=stored, current=bool(values[-1]))
+
+
+@lru_cache(maxsize=4)
+def _rendered_to_process(database_url: str, test_current: bool) -> bytes:  # noqa: FBT001
+    """Render :func:`_to_process_statement` for psycopg (``%(name)s`` parameters), as bytes.
+
+    Rendered once per process and database, so psycopg sees the same bytes on
+    every call and prepares the statement server-side after a few
+    (``prepare_threshold``, https://www.psycopg.org/psycopg3/docs/advanced/prepare.html).
+    """
+    dialect = get_engine(database_url).dialect
+    return str(_to_process_statement(test_current).compile(dialect=dialect)).encode()
 
 
 class _Columns(dict[str, Any]):

@@ -30,6 +30,7 @@ from tg_parser.storage._message_reads import (
     load_message,
     load_message_to_process,
     load_messages,
+    read_message_to_process,
     stale_message_pks,
 )
 from tg_parser.storage.forum_topics import topics_named, upsert_forum_topics
@@ -47,6 +48,7 @@ __all__ = [
     "load_message_to_process",
     "load_messages",
     "mark_deleted",
+    "read_message_to_process",
     "set_media_path",
     "stale_message_pks",
     "stored_media",

@@ -42,10 +42,10 @@ from psycopg.types.json import Jsonb
 
 from tg_parser.domain import Document
 from tg_parser.domain.runs import ItemStatus, RunStatus, check_item_transition, check_run_transition
-from tg_parser.errors import RetryableError
 from tg_parser.processing.base import LLMUsage
 from tg_parser.storage import documents, runs, usage
-from tg_parser.storage.session import get_engine, session_scope
+from tg_parser.storage._psycopg import autocommit_connection, usable
+from tg_parser.storage.session import session_scope
 from tg_parser.storage.tables import utcnow
 
 _Statement = tuple[LiteralString | bytes, Sequence[Any]]
@@ -65,6 +65,8 @@ _CLAIM_RUN_END = (
     " AND NOT EXISTS (SELECT 1 FROM run_items WHERE run_id = %s AND status = %s)"
     " RETURNING id"
 )
+_FLUSH_RUN = "UPDATE runs SET processed_at = processed_at WHERE id = %s"
+"""A synchronous write of the run's row: it waits for the WAL flush that makes the claim durable."""
 
 
 def finish_post(
@@ -75,8 +77,21 @@ def finish_post(
     run_id: str | None,
     document: Document | None = None,
     calls: Sequence[LLMUsage] = (),
+    synchronous_commit: bool = True,
 ) -> bool:
     """Write a post's outcome and test for its run's end, in one transaction.
+
+    With ``synchronous_commit=False`` (PostgreSQL only; ``POST_SYNCHRONOUS_COMMIT``)
+    the transaction commits asynchronously (``SET LOCAL synchronous_commit = off``,
+    https://www.postgresql.org/docs/current/wal-async-commit.html): the call
+    returns without waiting for the commit's WAL flush, which the WAL writer
+    makes within ``3 x wal_writer_delay`` (600 ms by default). A crash of the
+    PostgreSQL server (not a restart or fast shutdown, which flush) may then
+    lose the last posts finished before it, all of a post or none of it: their
+    items stay ``pending`` and the stuck-run sweeper sends them again (their
+    provider calls are made and paid twice). When the commit ends the run's
+    processing, a synchronous write of the run's row follows before returning,
+    so the hand-off to topicize is never lost.
 
     Args:
         database_url: The database.
@@ -87,6 +102,8 @@ def finish_post(
         document: The post's new document, or ``None`` (a post skipped or
             already current: only its item is marked).
         calls: The provider calls made for it (one ``llm_calls`` row each).
+        synchronous_commit: Wait for the commit's WAL flush (the default);
+            ``False``: see above. Ignored outside PostgreSQL.
 
     Returns:
         ``True`` for the one caller that moved the run from ``processing`` to
@@ -134,7 +151,7 @@ def finish_post(
             _CLAIM_RUN_END,
             (RunStatus.TOPICIZING.value, now, run_id, RunStatus.PROCESSING.value, run_id, pending),
         )
-    return _pipelined(database_url, statements, claim)
+    return _pipelined(database_url, statements, claim, synchronous_commit=synchronous_commit, run_id=run_id)
 
 
 def _finish_in_session(
@@ -165,43 +182,39 @@ def _pipelined(
     database_url: str,
     statements: Sequence[_Statement],
     claim: _Statement | None,
+    *,
+    synchronous_commit: bool,
+    run_id: str | None,
 ) -> bool:
-    """Run ``BEGIN``, ``statements``, ``claim`` and ``COMMIT`` in one pipeline.
+    """Run ``BEGIN``, ``statements``, ``claim`` (on ``run_id``'s row) and ``COMMIT`` in one pipeline.
 
     Returns:
         Whether ``claim`` returned a row.
     """
-    raw = get_engine(database_url).raw_connection()
-    conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-    try:
-        try:
-            return _send(conn, statements, claim)
-        except psycopg.OperationalError as exc:
-            if conn.broken or conn.closed:
-                raw.invalidate(exc)  # the pool opens a new connection; this one is dropped
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            msg = f"database unavailable: {type(exc).__name__}: {first_line}"
-            raise RetryableError(msg) from exc
-    finally:
-        if raw.is_valid and conn.autocommit:
-            # Left in autocommit (an aborted transaction that could not be rolled
-            # back): never hand it to a session, which expects transactions.
-            raw.invalidate()
-        raw.close()  # back to the pool (or dropped, when invalidated)
+    with autocommit_connection(database_url) as conn:
+        won = _send(conn, statements, claim, synchronous_commit=synchronous_commit)
+        if won and not synchronous_commit:
+            # The run's end is handed on to topicize once we return: make it
+            # durable first. A write committed synchronously waits for the WAL
+            # up to its commit record, which holds the claim's commit.
+            conn.execute(_FLUSH_RUN, (run_id,))
+        return won
 
 
 def _send(
     conn: psycopg.Connection[Any],
     statements: Sequence[_Statement],
     claim: _Statement | None,
+    *,
+    synchronous_commit: bool,
 ) -> bool:
-    # BEGIN and COMMIT are sent by us, inside the pipeline: with autocommit off,
-    # psycopg would send its own BEGIN and wait for it (one more round trip).
-    conn.autocommit = True
+    # BEGIN and COMMIT are sent by us, inside the pipeline (the connection is in autocommit).
     try:
         cur, claim_cur = conn.cursor(), conn.cursor()
         with conn.pipeline():
             cur.execute("BEGIN")
+            if not synchronous_commit:
+                cur.execute("SET LOCAL synchronous_commit = off")
             for sql, params in statements:
                 cur.execute(sql, params)
             if claim is not None:
@@ -210,17 +223,10 @@ def _send(
         return claim is not None and claim_cur.fetchone() is not None
     except BaseException:
         # A failed statement leaves the transaction aborted (the pipeline skipped the COMMIT).
-        if _usable(conn) and conn.info.transaction_status != TransactionStatus.IDLE:
+        if usable(conn) and conn.info.transaction_status != TransactionStatus.IDLE:
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
         raise
-    finally:
-        if _usable(conn) and conn.info.transaction_status == TransactionStatus.IDLE:
-            conn.autocommit = False
-
-
-def _usable(conn: psycopg.Connection[Any]) -> bool:
-    return not (conn.closed or conn.broken)
 
 
 def _values(width: int) -> sql.Composed:
