@@ -31,11 +31,29 @@ class CeleryDispatcher:
     """
 
     def process_messages(self, *, run_id: str | None, message_pks: Sequence[int]) -> None:
-        """Send one ``tg_parser.process_message`` per post over one producer connection."""
+        """Send one ``tg_parser.process_message`` per post over one producer connection.
+
+        With ``task_send_sent_event`` on (``CELERY_TASK_SEND_SENT_EVENT``, for
+        Flower), each post's ``task-sent`` event is still sent, in order, but
+        :data:`SENT_EVENTS_PER_MESSAGE` of them go in one ``task.multi``
+        message (Celery's own batching of a worker's task events), not one
+        publish per post.
+        """
         headers = correlation_headers()
         with app.producer_or_acquire() as producer:
-            for pk in message_pks:
-                app.send_task(TaskName.PROCESS.value, args=(run_id, pk), producer=producer, headers=headers)
+            events = _SentEvents(producer) if app.conf.task_send_sent_event else None
+            try:
+                for pk in message_pks:
+                    app.send_task(
+                        TaskName.PROCESS.value,
+                        args=(run_id, pk),
+                        producer=producer,
+                        headers=headers,
+                        event_dispatcher=events,
+                    )
+            finally:
+                if events is not None:
+                    events.close()
 
     def submit_llm_batch(self, *, run_id: str) -> None:
         """Send ``tg_parser.submit_llm_batch`` (then polled by ``tg_parser.poll_llm_batch``)."""
@@ -64,3 +82,36 @@ class CeleryDispatcher:
             args=(channel_key, message_id),
             headers=correlation_headers(),
         )
+
+
+SENT_EVENTS_PER_MESSAGE = 100
+"""``task-sent`` events of a fan-out per ``task.multi`` message."""
+
+
+class _SentEvents:
+    """What ``send_task`` takes as its ``event_dispatcher``: the fan-out's ``task-sent`` events, buffered.
+
+    Celery publishes a task's ``task-sent`` event through ``publish`` right
+    after the task's message; here it joins the ``task`` group's buffer of an
+    ``EventDispatcher`` (``buffer_group``), which sends every
+    :data:`SENT_EVENTS_PER_MESSAGE` events, and the rest on :meth:`close`,
+    as one ``task.multi`` message each; event receivers (Flower's included)
+    unpack the list.
+    """
+
+    def __init__(self, producer: Any) -> None:
+        self._dispatcher = app.events.Dispatcher(
+            producer.connection, buffer_group={"task"}, buffer_limit=SENT_EVENTS_PER_MESSAGE
+        )
+
+    def publish(self, type: str, fields: dict[str, Any], producer: Any, **_: Any) -> None:  # noqa: A002 - Celery's name
+        """Buffer one event (``producer`` and the retry options are Celery's; the buffer has its own)."""
+        del producer
+        self._dispatcher.send(type, **fields)
+
+    def close(self) -> None:
+        """Send what is buffered and close the dispatcher."""
+        try:
+            self._dispatcher.flush()
+        finally:
+            self._dispatcher.close()

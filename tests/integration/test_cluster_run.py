@@ -236,3 +236,6 @@ def _assert_whole_lives(events: list[dict[str, object]], received: list[dict[str
     posts = [e.get("uuid") for e in received if e.get("name") == "tg_parser.process_message"]
     assert posts
     assert all(lives[p] == ["task-received", "task-started", "task-succeeded"] for p in posts)
+    # The fan-out's task-sent events travel in task.multi batches (tasks/dispatch.py): one per post still.
+    sent = [e.get("uuid") for e in events if e.get("type") == "task-sent"]
+    assert sorted(p for p in sent if p in set(posts)) == sorted(posts)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from tg_parser.storage.tables import DocumentRow, MessageRow, PostEmbeddingRow, utcnow
 from tg_parser.storage.upsert import insert_for
 
+if TYPE_CHECKING:  # numpy is imported where vectors are built: every CLI command imports this module
+    import numpy as np
+    from numpy.typing import NDArray
+
 IDS_PER_QUERY = 900
 """Message ids read per statement (bounded parameter lists for SQLite and PostgreSQL)."""
-_FLOAT32 = np.dtype("<f4")
+_FLOAT32 = "<f4"
+"""Stored vector element: little-endian float32 (a numpy dtype string)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ def store_vectors(
     if not posts:
         return
     now = utcnow()
+    import numpy as np
+
     rows = []
     for post, vector in zip(posts, vectors, strict=True):
         data = np.asarray(vector, dtype=_FLOAT32)
@@ -157,6 +163,8 @@ class StoredVectors:
         Returns:
             An ``(n, dims)`` float32 array; a zero row for a post with no vector (or one of another length).
         """
+        import numpy as np
+
         out = np.zeros((len(message_ids), self.dims), dtype=np.float32)
         where = {mid: i for i, mid in enumerate(message_ids)}
         ids = sorted(where)

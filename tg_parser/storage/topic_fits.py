@@ -11,11 +11,9 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import psycopg
-from numpy.typing import NDArray
 from sqlalchemy import LargeBinary, Text, cast, delete, literal, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -31,6 +29,10 @@ from tg_parser.storage.tables import (
     utcnow,
 )
 from tg_parser.storage.upsert import insert_for
+
+if TYPE_CHECKING:  # numpy is imported where arrays are built: every CLI command imports this module
+    import numpy as np
+    from numpy.typing import NDArray
 
 MEMBER_ROWS_PER_STATEMENT = 1000
 """Memberships deleted or inserted per statement (bounded parameter lists for SQLite and PostgreSQL)."""
@@ -145,6 +147,8 @@ class Placements:
 
     def pending(self) -> NDArray[np.bool_]:
         """Return ``(n,)`` whether each post is new (in no topic) or changed since it was placed."""
+        import numpy as np
+
         return np.array(
             [
                 k is None or p != h
@@ -171,6 +175,8 @@ def placements(session: Session, *, channel_pk: int) -> Placements:
         .order_by(MessageRow.message_id)
     )
     rows = session.execute(stmt).all()
+    import numpy as np
+
     return Placements(
         ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
         pks=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
