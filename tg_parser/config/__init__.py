@@ -165,9 +165,9 @@ class Settings(BaseSettings):
     run_stall_timeout_s: float = Field(60.0, ge=5, le=86400)
     sweep_interval_s: float = Field(30.0, ge=1, le=3600)
     # Whether a post's finish write waits for its WAL flush (PostgreSQL's synchronous_commit);
-    # off: a server crash may lose the last posts finished, which the sweeper sends again
-    # (tg_parser.storage.post_finish.finish_post). For disks whose flush is slow.
-    post_synchronous_commit: bool = True
+    # off (default): the WAL writer flushes within 600 ms, and a server crash may lose the last
+    # posts finished, which the sweeper sends again (tg_parser.storage.post_finish.finish_post).
+    post_synchronous_commit: bool = False
 
     log_format: Literal["json", "text"] | None = None
     log_level: str = "INFO"

@@ -102,8 +102,9 @@ def finish_post(
         document: The post's new document, or ``None`` (a post skipped or
             already current: only its item is marked).
         calls: The provider calls made for it (one ``llm_calls`` row each).
-        synchronous_commit: Wait for the commit's WAL flush (the default);
-            ``False``: see above. Ignored outside PostgreSQL.
+        synchronous_commit: Wait for the commit's WAL flush (this function's
+            default); ``False``: see above (the process step passes
+            ``POST_SYNCHRONOUS_COMMIT``, false by default). Ignored outside PostgreSQL.
 
     Returns:
         ``True`` for the one caller that moved the run from ``processing`` to
