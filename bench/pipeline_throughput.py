@@ -179,6 +179,8 @@ def run_pipeline(workers: int, latency_s: float, export: Path, tmp: Path) -> dic
         "LLM_MODEL": "gpt-5-mini",
         "LLM_RPM": "1000000",
         "LLM_TPM": "1000000000",
+        # The per-post path: above LLM_BATCH_MIN_POSTS a run would go through the batch API (LLM_BATCH=auto).
+        "LLM_BATCH": "off",
         "PYTHONPATH": str(ROOT),
     }
     procs: list[subprocess.Popen[bytes]] = []
