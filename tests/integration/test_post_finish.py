@@ -157,6 +157,17 @@ def test_a_failing_statement_writes_nothing_and_leaves_the_connection_whole(
         assert s.execute(text("select now() = statement_timestamp()")).scalar_one() is False
 
 
+def _all_but_last_two_done(url: str, sample: Path, tmp: Path) -> tuple[str, int, int, int]:
+    """Ingest the sample, mark every item done but the last two: ``(run_id, last but one, last, channel)``."""
+    _key, run_id, pks = _ingest(url, sample, RecordingDispatcher(), tmp)
+    *rest, before_last, last = pks
+    with session_scope(url) as s:
+        for pk in rest:
+            runs.finish_item(s, run_id=run_id, message_pk=pk, status=ItemStatus.DONE)
+        channel_pk = s.get(RunRow, run_id).channel_id
+    return run_id, before_last, last, channel_pk
+
+
 @pytest.mark.parametrize("synchronous_commit", [True, False])
 def test_racing_last_posts_end_processing_exactly_once(
     pg_url: str,
@@ -165,13 +176,7 @@ def test_racing_last_posts_end_processing_exactly_once(
     synchronous_commit: bool,  # noqa: FBT001
 ) -> None:
     """The last two posts' writes both wait on the run's row: exactly one of them ends processing."""
-    disp = RecordingDispatcher()
-    _key, run_id, pks = _ingest(pg_url, sample_export, disp, tmp_path)
-    *rest, first_pk, second_pk = pks
-    with session_scope(pg_url) as s:
-        for pk in rest:
-            runs.finish_item(s, run_id=run_id, message_pk=pk, status=ItemStatus.DONE)
-        channel_pk = s.get(RunRow, run_id).channel_id
+    run_id, first_pk, second_pk, channel_pk = _all_but_last_two_done(pg_url, sample_export, tmp_path)
     blocker = create_engine(pg_url)
     try:
         with blocker.connect() as conn:
@@ -291,13 +296,8 @@ def test_asynchronous_commit_stays_in_the_post_transaction_and_the_run_end_is_fl
     claim too, and a synchronous update of the run's row follows it. The
     pooled connection is back to the server's default afterwards.
     """
-    disp = RecordingDispatcher()
-    _key, run_id, pks = _ingest(pg_url, sample_export, disp, tmp_path)
-    *rest, before_last, last = pks
+    run_id, before_last, last, channel_pk = _all_but_last_two_done(pg_url, sample_export, tmp_path)
     with session_scope(pg_url) as s:
-        for pk in rest:
-            runs.finish_item(s, run_id=run_id, message_pk=pk, status=ItemStatus.DONE)
-        channel_pk = s.get(RunRow, run_id).channel_id
         s.execute(text(_LOG_COMMIT_MODE))
     dispose_engines()  # one pooled connection from here on: the writes'
 

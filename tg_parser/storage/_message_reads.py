@@ -112,10 +112,7 @@ def load_message_to_process(
     """
     params = _to_process_params(message_pk, processed_by)
     found = session.connection().execute(_to_process_statement(processed_by is not None), params).first()
-    if found is None:
-        msg = f"no message with primary key {message_pk}"
-        raise NotFoundError(msg)
-    return _to_process_result(tuple(found))
+    return _to_process_result(message_pk, None if found is None else tuple(found))
 
 
 def read_message_to_process(
@@ -149,10 +146,8 @@ def read_message_to_process(
     query = _rendered_to_process(database_url, processed_by is not None)
     with autocommit_connection(database_url) as conn:
         found = conn.execute(query, _to_process_params(message_pk, processed_by)).fetchone()
-    if found is None:
-        msg = f"no message with primary key {message_pk}"
-        raise NotFoundError(msg)
-    return _to_process_result(tuple(v.astimezone(UTC) if isinstance(v, datetime) else v for v in found))
+    utc = None if found is None else tuple(v.astimezone(UTC) if isinstance(v, datetime) else v for v in found)
+    return _to_process_result(message_pk, utc)
 
 
 def _to_process_params(message_pk: int, processed_by: tuple[str, str, str] | None) -> dict[str, Any]:
@@ -162,8 +157,15 @@ def _to_process_params(message_pk: int, processed_by: tuple[str, str, str] | Non
     return params
 
 
-def _to_process_result(values: tuple[Any, ...]) -> MessageToProcess:
-    """Build the result of :func:`load_message_to_process` from the values of its row."""
+def _to_process_result(message_pk: int, values: tuple[Any, ...] | None) -> MessageToProcess:
+    """Build the result of :func:`load_message_to_process` from the values of its row.
+
+    Raises:
+        NotFoundError: No row (``values`` is ``None``).
+    """
+    if values is None:
+        msg = f"no message with primary key {message_pk}"
+        raise NotFoundError(msg)
     row = _Columns(zip(_MESSAGE_KEYS, values[: len(_MESSAGE_KEYS)], strict=True))
     channel = channel_record(
         _Columns(zip(_CHANNEL_KEYS, values[len(_MESSAGE_KEYS) : -1], strict=True))  # type: ignore[arg-type]
